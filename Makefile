@@ -1,0 +1,150 @@
+# Carbon Ledger build. One GNU Makefile for the whole tree.
+#
+#   make            build libraries and binaries into bin/
+#   make test       install missing packages, build, run the fast suite (CI)
+#   make test-asan  the unit and simulation tests under ASan + UBSan
+#   make sim SEED=N replay one simulator seed
+#   make check-full the long runs (soak, long fuzzing, Valgrind)
+#
+# Every folder of a module is globbed: a new .c file needs no Makefile edit.
+# A file named main.c is the entry point of the folder's binary; every other
+# .c goes into the folder's static library.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+BUILD   ?= build
+V       ?= 0
+WERROR  ?= -Werror
+
+DEPS_PKGS := libsodium lmdb libevent libevent_pthreads msgpack jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null)
+CRIT_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null)
+
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow $(WERROR) \
+	-MMD -MP -I. $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread -lm
+
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q :=
+say :=
+endif
+
+# Library modules in link order (a module may use the ones after it).
+LIBMODS := wallet node ledger consensus crypto common
+define lib_srcs
+$(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
+endef
+LIBS := $(foreach m,$(LIBMODS),$(if $(call lib_srcs,$(m)),$(BUILD)/lib$(m).a))
+
+BINS := $(foreach m,genesis node wallet,$(if $(wildcard $(m)/main.c),bin/carbon-$(m)))
+SIM_SRCS := $(wildcard tests/sim/*.c)
+SIM := $(if $(SIM_SRCS),$(BUILD)/carbon-sim)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+STAMP := $(BUILD)/.deps-ok
+
+all: $(STAMP) $(LIBS) $(BINS) $(SIM)
+
+$(STAMP): scripts/deps.sh
+	$(Q)./scripts/deps.sh
+	$(Q)mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/%.o: %.c | $(STAMP)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+define lib_rule
+$(BUILD)/lib$(1).a: $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
+	$$(call say,AR,$$@)
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach m,$(LIBMODS),$(if $(call lib_srcs,$(m)),$(eval $(call lib_rule,$(m)))))
+
+bin/carbon-genesis: $(BUILD)/genesis/main.o $(call libs_of,genesis)
+bin/carbon-node: $(BUILD)/node/main.o $(call libs_of,node)
+bin/carbon-wallet: $(BUILD)/wallet/main.o $(call libs_of,wallet)
+bin/carbon-%:
+	$(call say,LD,$@)
+	$(Q)mkdir -p bin
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# What each module links against, in link order. A unit test named
+# tests/unit/test_<module>[_more].c links only its module's closure, so a
+# half-edited module elsewhere does not break its build.
+LINK_common    := common
+LINK_crypto    := crypto common
+LINK_consensus := consensus crypto common
+LINK_ledger    := ledger consensus crypto common
+LINK_genesis   := ledger consensus crypto common
+LINK_node      := node ledger consensus crypto common
+LINK_wallet    := wallet node ledger consensus crypto common
+mod_of = $(firstword $(subst _, ,$(patsubst test_%,%,$(notdir $(1)))))
+libs_of = $(foreach m,$(LINK_$(1)),$(if $(call lib_srcs,$(m)),$(BUILD)/lib$(m).a))
+
+$(BUILD)/carbon-sim: $(patsubst %.c,$(BUILD)/%.o,$(SIM_SRCS)) $(call libs_of,consensus)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(call libs_of,$$(call mod_of,$$*))
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(CRIT_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBS)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBS) $(LDFLAGS) $(LDLIBS)
+
+# ---- tests -----------------------------------------------------------------
+
+SIM_SEEDS ?= 1000
+SEED ?= 1
+
+unit: all $(UNIT_BINS)
+	$(Q)set -e; for t in $(UNIT_BINS); do \
+		echo "== $$t"; $$t --jobs=2 $(UNIT_ARGS) || exit 1; done
+
+simtest: all
+	$(Q)if [ -n "$(SIM)" ]; then $(SIM) --seeds $(SIM_SEEDS); fi
+
+integration: all
+	$(Q)set -e; for t in $(sort $(wildcard tests/integration/[0-9]*.sh)); do \
+		echo "== $$t"; sh $$t || exit 1; done
+
+test: unit simtest integration
+	@echo "make test: all passed"
+
+test-asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" \
+		ASAN_OPTIONS=detect_leaks=1 SIM_SEEDS=300 unit simtest
+
+sim: all
+	$(SIM) --seed $(SEED) --verbose
+
+soak: all
+	$(SIM) --seeds 100000 --first-seed 1000000
+
+check-full: test test-asan
+	$(Q)$(MAKE) --no-print-directory soak
+
+bench-ledger: all $(BENCH_BINS)
+	$(Q)$(BUILD)/bench/bench_ledger
+
+clean:
+	rm -rf build build-asan bin
+
+.SECONDARY:
+.PHONY: all test unit simtest integration test-asan sim soak check-full clean bench-ledger
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

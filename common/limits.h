@@ -1,0 +1,48 @@
+/*
+ * Every named limit of Carbon Ledger in one place. Decoders check these
+ * before they allocate; queues and loops stop at them. Raising one is a
+ * protocol or resource decision: docs/OPERATIONS.md says which are
+ * consensus-critical (changing them needs every node at once) and which are
+ * local to a node.
+ */
+#ifndef CARBON_LIMITS_H
+#define CARBON_LIMITS_H
+
+/* ---- consensus-critical (all nodes must agree) ------------------------- */
+#define LIM_CHAIN_ID_BYTES_MAX       32u     /* chain id string */
+#define LIM_TX_BYTES_MAX             (256u * 1024u)
+#define LIM_TRIPS_PER_TX_MAX         1000u   /* trips in one issue batch */
+#define LIM_TX_SIGS_MAX              16u     /* signatures on a govern tx */
+#define LIM_BLOCK_TXS_MAX            10000u
+#define LIM_BLOCK_BYTES_MAX          (16u * 1024u * 1024u)
+#define LIM_VALIDATORS_MAX           128u
+#define LIM_MEMBERS_MAX              1024u
+#define LIM_MEMBER_KEYS_MAX          16u
+#define LIM_NAME_BYTES_MAX           64u     /* member and offer names */
+#define LIM_TEXT_BYTES_MAX           512u    /* descriptions, reasons */
+#define LIM_MODES_MAX                16u     /* transport modes */
+#define LIM_NONCE_WINDOW             1024u   /* future nonces held */
+
+/* ---- codec ------------------------------------------------------------- */
+#define LIM_MP_DEPTH_MAX             8u      /* nesting of arrays */
+#define LIM_MP_ARRAY_MAX             LIM_BLOCK_TXS_MAX
+
+/* ---- node-local -------------------------------------------------------- */
+#define LIM_FRAME_BYTES_MAX          (LIM_BLOCK_BYTES_MAX + 64u * 1024u)
+#define LIM_PEER_SENDQ_BYTES_MAX     (64u * 1024u * 1024u)
+#define LIM_PEER_RECVQ_BYTES_MAX     (2u * LIM_FRAME_BYTES_MAX)
+#define LIM_PEERS_MAX                LIM_VALIDATORS_MAX
+#define LIM_MEMPOOL_TXS_MAX          100000u
+#define LIM_MEMPOOL_BYTES_MAX        (256u * 1024u * 1024u)
+#define LIM_MEMPOOL_PER_SENDER_MAX   LIM_NONCE_WINDOW
+#define LIM_HTTP_BODY_BYTES_MAX      (8u * 1024u * 1024u)
+#define LIM_HTTP_HEADERS_BYTES_MAX   (16u * 1024u)
+#define LIM_HTTP_CONNS_MAX           1024u
+#define LIM_HTTP_TIMEOUT_S           10u
+#define LIM_HTTP_BATCH_TXS_MAX       LIM_BLOCK_TXS_MAX
+#define LIM_HISTORY_PAGE_MAX         1000u
+#define LIM_KEYSTORE_BYTES_MAX       4096u
+#define LIM_GENESIS_BYTES_MAX        (1024u * 1024u)
+#define LIM_CONFIG_BYTES_MAX         (64u * 1024u)
+
+#endif
