@@ -18,6 +18,11 @@
 #define CK_SEED_BYTES   32u
 #define CK_SIG_BYTES    64u
 #define CK_HASH_BYTES   32u
+/* Longest hash tag. Keeping every tag under 99 bytes (the value of 'c')
+ * means no tagged-hash input can start like a signature-digest input, whose
+ * first byte is the 'c' of "carbon-ledger/sig/v1" (docs/PROTOCOL.md, "Hash
+ * tags"). */
+#define CK_TAG_BYTES_MAX 64u
 
 typedef uint8_t ck_pubkey[CK_PUBKEY_BYTES];
 typedef uint8_t ck_seckey[CK_SECKEY_BYTES];
@@ -105,16 +110,25 @@ void ck_hasher_final(ck_hasher *h, ck_hash out);
 /* Leaves are hashed as H("mleaf", data); inner nodes as H("mnode", l || r);
  * a tree of n leaves splits at the largest power of two below n, so no leaf
  * is ever duplicated (CVE-2012-2459 cannot happen) and trees of different
- * sizes never share a root. The empty tree's root is H("mempty", ""). */
+ * sizes never share a root. The root of n >= 1 leaves is
+ * H("mroot", u64be(n) || top node): in a bare RFC 6962 tree an audit path
+ * for leaf 0 of 3 leaves also verifies as leaf 0 of 4 against the same root,
+ * so a proof would bind the size (and with it the index) only if the size
+ * came from elsewhere; committing n in the root makes (root, i, n) a
+ * complete claim. The empty tree's root is H("mempty", ""). */
+#define CK_MERKLE_DEPTH_MAX 64u  /* audit path length for n < 2^64 */
 void ck_merkle_leaf(ck_hash out, const void *data, size_t len);
-/* Root over n leaf hashes (already passed through ck_merkle_leaf). Needs no
- * allocation beyond O(log n) stack. */
+/* Root over n leaf hashes (already passed through ck_merkle_leaf); leaves
+ * may be NULL if n is 0. Needs no allocation beyond O(log n) stack. */
 void ck_merkle_root(ck_hash out, const ck_hash *leaves, size_t n);
 /* Audit path of leaf index i in a tree of n leaves: writes up to 64 sibling
- * hashes into path and their count into *depth. CK_E_ARG if i >= n. */
+ * hashes into path, nearest the leaf first, and their count into *depth.
+ * CK_E_ARG if i >= n. Costs about n hashes. */
 CK_WUR int ck_merkle_path(ck_hash path[64], unsigned *depth, const ck_hash *leaves,
 			  size_t n, size_t i);
-/* 0 if leaf is at index i of a tree of n leaves with this root. */
+/* 0 if leaf is at index i of a tree of n leaves with this root, else
+ * CK_E_MERKLE_PROOF (also for i >= n or depth > CK_MERKLE_DEPTH_MAX, since
+ * all of these come from an untrusted proof). */
 CK_WUR int ck_merkle_verify(const ck_hash root, const ck_hash leaf, size_t i, size_t n,
 			    const ck_hash *path, unsigned depth);
 
