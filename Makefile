@@ -86,7 +86,7 @@ LINK_ledger    := ledger consensus crypto common
 LINK_genesis   := ledger consensus crypto common
 LINK_node      := node ledger consensus crypto common
 LINK_wallet    := wallet node ledger consensus crypto common
-mod_of = $(firstword $(subst _, ,$(patsubst test_%,%,$(notdir $(1)))))
+mod_of = $(firstword $(subst _, ,$(patsubst bench_%,%,$(patsubst test_%,%,$(notdir $(1))))))
 libs_of = $(foreach m,$(LINK_$(1)),$(if $(call lib_srcs,$(m)),$(BUILD)/lib$(m).a))
 
 $(BUILD)/carbon-sim: $(patsubst %.c,$(BUILD)/%.o,$(SIM_SRCS)) $(call libs_of,consensus)
@@ -99,10 +99,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(call libs_of,$$(call mod_of,$$*))
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(CRIT_LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBS)
+# bench/bench_<module>.c links its module's closure, as unit tests do.
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $$(call libs_of,$$(call mod_of,$$*))
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBS) $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 
 # ---- tests -----------------------------------------------------------------
 
