@@ -55,7 +55,9 @@ enum ck_err {
 /* Describes a crypto code, or defers to cm_strerror() for common codes. */
 const char *ck_strerror(int rc);
 
-/* Calls sodium_init() once; every binary calls it at start-up. CK_E_INIT. */
+/* Calls sodium_init(); every binary calls it once at start-up, before any
+ * other thread exists or any other ck_ function runs. Calling it again is
+ * harmless. CK_E_INIT. */
 CK_WUR int ck_init(void);
 
 /* ---- keys and signatures ----------------------------------------------- */
@@ -82,22 +84,31 @@ enum ck_domain {
 
 /* Computes the 32-byte digest that ck_sign signs (exposed for tests and
  * for clients in other languages to check against). chain_id is a string
- * of at most LIM_CHAIN_ID_BYTES_MAX bytes. */
+ * of at most LIM_CHAIN_ID_BYTES_MAX bytes and dom one of the values above;
+ * both come from our own configuration and code, so anything else is a bug
+ * and fails an assertion (here and in ck_sign and ck_verify). Ed25519 then
+ * signs these 32 bytes as its message. */
 void ck_sign_digest(ck_hash out, enum ck_domain dom, const char *chain_id,
 		    const void *msg, size_t len);
 void ck_sign(ck_sig sig, const ck_seckey sk, enum ck_domain dom,
 	     const char *chain_id, const void *msg, size_t len);
-/* 0 if sig is pk's signature of msg in this domain and chain; CK_E_BADSIG. */
+/* 0 if sig is pk's signature of msg in this domain and chain; CK_E_BADSIG.
+ * The acceptance rules are libsodium's strict ones (S < L, canonical A,
+ * A and R not of small order, cofactorless check), fixed by the protocol
+ * because every validator must accept exactly the same signatures. */
 CK_WUR int ck_verify(const ck_sig sig, const ck_pubkey pk, enum ck_domain dom,
 		     const char *chain_id, const void *msg, size_t len);
 
 /* ---- hashing ----------------------------------------------------------- */
 
-/* BLAKE2b-256 of (u8 len(tag) || tag || data). Tags are short ASCII names
- * such as "tx", "header", "valset" (docs/PROTOCOL.md lists them all). */
+/* BLAKE2b-256 of (u8 len(tag) || tag || data), unkeyed. Tags are short
+ * ASCII names such as "tx", "header", "valset" (docs/PROTOCOL.md lists them
+ * all) of 1..CK_TAG_BYTES_MAX bytes; another length fails an assertion. */
 void ck_hash_tagged(ck_hash out, const char *tag, const void *data, size_t len);
 
-/* Incremental form of ck_hash_tagged for data in several pieces. */
+/* Incremental form of ck_hash_tagged for data in several pieces: init,
+ * any number of updates, one final. The caller owns the ck_hasher (usually
+ * on the stack); it holds no resources and needs no cleanup. */
 typedef struct ck_hasher {
 	uint8_t state[384] __attribute__((aligned(64))); /* crypto_generichash_state */
 } ck_hasher;
@@ -140,7 +151,11 @@ CK_WUR int ck_merkle_verify(const ck_hash root, const ck_hash leaf, size_t i, si
 #define CK_ADDRESS_STRLEN 61u
 void ck_address_encode(char out[CK_ADDRESS_STRLEN + 1], const ck_pubkey pk);
 /* Decodes a NUL-terminated address: CK_E_ADDR_PREFIX, CK_E_ADDR_LENGTH,
- * CK_E_ADDR_CHAR or CK_E_ADDR_CHECKSUM. Upper case is accepted. */
+ * CK_E_ADDR_CHAR or CK_E_ADDR_CHECKSUM, checked in that order; pk is
+ * written only on success. Either case is accepted, even mixed. The last
+ * character carries 3 bits and 2 zero bits; non-zero padding bits are
+ * reported as CK_E_ADDR_CHECKSUM (a typo like any other), so every key has
+ * exactly one address up to case. */
 CK_WUR int ck_address_decode(ck_pubkey pk, const char *s);
 
 /* ---- keystore ---------------------------------------------------------- */
@@ -152,23 +167,35 @@ CK_WUR int ck_address_decode(ck_pubkey pk, const char *s);
  * list addresses without a passphrase; an outer BLAKE2b checksum tells a
  * corrupted file (CK_E_KS_CORRUPT) from a wrong passphrase
  * (CK_E_PASSPHRASE). Layout in docs/PROTOCOL.md, "Keystore". */
+#define CK_KEYSTORE_BYTES 174u  /* a version 1 file */
 typedef enum ck_kdf_strength {
 	CK_KDF_INTERACTIVE = 0,
 	CK_KDF_MODERATE = 1,
 	CK_KDF_SENSITIVE = 2,
 } ck_kdf_strength;
 
-/* Writes sk encrypted to path: mode 0600, via a temporary file in the same
- * directory, fsync, rename, fsync of the directory. Fails with CK_E_IO if
- * path exists (never overwrites a key). Zeroes every secret it derived. */
+/* Writes sk encrypted to path: mode 0600, via a temporary file
+ * "<path>.tmp-XXXXXX" in the same directory, fsync, link() to path (which,
+ * unlike rename(), fails if path appeared meanwhile), unlink of the
+ * temporary, fsync of the directory. Fails with CK_E_IO if path exists
+ * (never overwrites a key); on CK_E_IO errno says why, and a failure of the
+ * final directory fsync leaves the written file in place. CK_E_ARG for an
+ * unknown strength or an sk whose second half is not its public key;
+ * CK_E_NOMEM if Argon2 cannot get its memory. Takes about 0.1 s
+ * (INTERACTIVE) to several seconds (SENSITIVE). Zeroes every secret it
+ * derived. */
 CK_WUR int ck_keystore_write(const char *path, const ck_seckey sk, const char *pass,
 			     size_t passlen, ck_kdf_strength strength);
 /* Reads and decrypts path into sk (the caller should hold sk in
- * sodium_malloc'd memory). CK_E_IO, CK_E_KS_CORRUPT, CK_E_KS_VERSION,
- * CK_E_KS_PARAMS, CK_E_PASSPHRASE. On failure sk is zeroed. */
+ * sodium_malloc'd memory). CK_E_IO (errno says why), CK_E_KS_CORRUPT (any
+ * damage, including a file above LIM_KEYSTORE_BYTES_MAX), CK_E_KS_VERSION,
+ * CK_E_KS_PARAMS (KDF other than Argon2id, or limits outside
+ * INTERACTIVE..SENSITIVE), CK_E_PASSPHRASE, CK_E_NOMEM. On failure sk is
+ * zeroed. */
 CK_WUR int ck_keystore_read(const char *path, const char *pass, size_t passlen,
 			    ck_seckey sk);
-/* Reads only the public key of a keystore, no passphrase needed. */
+/* Reads only the public key of a keystore, no passphrase needed; checks
+ * the file exactly as ck_keystore_read does short of decrypting it. */
 CK_WUR int ck_keystore_pubkey(const char *path, ck_pubkey pk);
 
 #endif
