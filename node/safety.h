@@ -1,0 +1,32 @@
+/*
+ * The safety store of carbon-node: the consensus core's safety state (last
+ * signed height/round/step, lock, valid value, the signed messages
+ * themselves) in its own small LMDB environment, synced on every write, so
+ * that persisting a vote never waits behind a large block commit in the
+ * ledger's environment. The bytes are opaque here (consensus/ encodes
+ * them); a checksum beside them tells a corrupted store from an empty one.
+ *
+ * Writes happen on one thread (the safety writer); open and load happen
+ * before that thread starts.
+ */
+#ifndef CARBON_NODE_SAFETY_H
+#define CARBON_NODE_SAFETY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct node_safety node_safety;
+
+/* Opens (creating) the store in directory dir. -1 with a logged reason. */
+int node_safety_open(node_safety **out, const char *dir);
+void node_safety_close(node_safety *s);
+/* Loads the stored state: *buf is malloc'd (caller frees), *len 0 and *buf
+ * NULL if nothing was ever stored. -1 if the store is unreadable or its
+ * checksum fails (a corrupted safety state must stop the node: signing
+ * without it risks a double vote). */
+int node_safety_load(node_safety *s, uint8_t **buf, size_t *len);
+/* Stores and syncs; returns only once the bytes are durable. -1 on error
+ * (the caller must not send what this state implies). */
+int node_safety_store(node_safety *s, const uint8_t *buf, size_t len);
+
+#endif
