@@ -22,6 +22,11 @@
 #define LIM_TEXT_BYTES_MAX           512u    /* descriptions, reasons */
 #define LIM_MODES_MAX                16u     /* transport modes */
 #define LIM_NONCE_WINDOW             1024u   /* future nonces held */
+/* Claim window of the methodology: how long before the block time a trip
+ * may end (bounds the de-duplication state kept by day) and how far after
+ * it (clock skew of the operators). */
+#define LIM_CLAIM_BEFORE_S_MAX       (30u * 86400u)
+#define LIM_CLAIM_AFTER_S_MAX        3600u
 
 /* ---- codec ------------------------------------------------------------- */
 #define LIM_MP_DEPTH_MAX             8u      /* nesting of arrays */

@@ -125,6 +125,7 @@ enum ledger_mode {
 	LEDGER_MODE_CARPOOL = 6,
 };
 #define LEDGER_MODE_MAX 6u
+const char *ledger_role_name(uint32_t role);    /* one role bit: "validator", ...; NULL otherwise */
 const char *ledger_mode_name(unsigned mode);    /* "walk", ...; NULL if none */
 LEDGER_WUR int ledger_mode_parse(const char *name, unsigned *mode);
 
@@ -150,6 +151,17 @@ typedef struct ledger_methodology {
 	uint32_t claim_before_s;       /* trips may end this long before block time */
 	uint32_t claim_after_s;        /* ... and this long after (clock skew) */
 } ledger_methodology;
+
+/* Fills m with methodology version 1 as docs/METHODOLOGY.md derives it from
+ * published sources: the one place in code where the default factors live.
+ * carbon-genesis starts from it and applies a description's overrides. */
+void ledger_methodology_default(ledger_methodology *m);
+/* Checks that every parameter of m is inside the bounds docs/METHODOLOGY.md
+ * lists ("Bounds"); for genesis and for a governance change (whose version
+ * and effective height rules against the current state are the caller's).
+ * 0, or LEDGER_E_FIELD with a message naming the field (e.g.
+ * "modes.walk.max_speed_kmh: ...") in err (size errlen; err may be NULL). */
+LEDGER_WUR int ledger_methodology_check(const ledger_methodology *m, char *err, size_t errlen);
 
 /* ---- transactions ------------------------------------------------------ */
 
@@ -352,6 +364,12 @@ LEDGER_WUR int ledger_genesis_load(const char *path, ledger_genesis **out, char 
 /* Serialises to JSON (the caller frees *json with free()). */
 LEDGER_WUR int ledger_genesis_to_json(const ledger_genesis *g, char **json);
 void ledger_genesis_free(ledger_genesis *g);
+/* The canonical msgpack form the genesis hash covers (docs/GENESIS.md,
+ * "Canonical form"), for a genesis built in memory (tests, simulator) as
+ * well as a parsed one. */
+void ledger_genesis_encode(const ledger_genesis *g, cm_wr *w);
+/* H("genesis", ledger_genesis_encode bytes): what parse stores in g->hash. */
+void ledger_genesis_hash(ck_hash out, const ledger_genesis *g);
 
 /* ---- validator sets ---------------------------------------------------- */
 
