@@ -50,4 +50,14 @@
 #define LIM_GENESIS_BYTES_MAX        (1024u * 1024u)
 #define LIM_CONFIG_BYTES_MAX         (64u * 1024u)
 
+/* ---- consensus core ---------------------------------------------------- */
+/* Consensus-critical: a round above this is rejected by every decoder. */
+#define LIM_CONS_ROUND_MAX           1000000u
+/* Node-local: the core's bounded memory. */
+#define LIM_CONS_ACTIONS_MAX         64u     /* actions one event may yield */
+#define LIM_CONS_ROUND_SLOTS         16u     /* rounds of one height kept */
+#define LIM_CONS_PROPOSALS_PER_ROUND 2u      /* the first, and one conflicting */
+#define LIM_CONS_EVIDENCE_MAX        64u     /* equivocations kept in memory */
+#define LIM_CONS_TIMEOUT_MS_MAX      600000u /* cap on any configured timeout */
+
 #endif
