@@ -60,4 +60,13 @@
 #define LIM_CONS_EVIDENCE_MAX        64u     /* equivocations kept in memory */
 #define LIM_CONS_TIMEOUT_MS_MAX      600000u /* cap on any configured timeout */
 
+/* ---- transport (node/net.c) -------------------------------------------- */
+#define LIM_NET_HANDSHAKE_BYTES_MAX  256u    /* one hello or auth frame */
+#define LIM_NET_HANDSHAKE_TIMEOUT_MS 5000u   /* connect to authenticated */
+#define LIM_NET_IDLE_TIMEOUT_MS      30000u  /* no frame received: disconnect */
+#define LIM_NET_BACKOFF_MIN_MS       100u    /* first reconnect delay */
+#define LIM_NET_BACKOFF_MAX_MS       10000u  /* reconnect delay cap */
+#define LIM_NET_PENDING_CONNS_MAX    64u     /* not yet authenticated */
+#define LIM_NET_EXTRA_KEYS_MAX       LIM_MEMBERS_MAX /* read replicas */
+
 #endif
