@@ -54,7 +54,7 @@
 /* Consensus-critical: a round above this is rejected by every decoder. */
 #define LIM_CONS_ROUND_MAX           1000000u
 /* Node-local: the core's bounded memory. */
-#define LIM_CONS_ACTIONS_MAX         64u     /* actions one event may yield */
+#define LIM_CONS_ACTIONS_MAX         256u    /* actions one event may yield */
 #define LIM_CONS_ROUND_SLOTS         16u     /* rounds of one height kept */
 #define LIM_CONS_PROPOSALS_PER_ROUND 2u      /* the first, and one conflicting */
 #define LIM_CONS_EVIDENCE_MAX        64u     /* equivocations kept in memory */
@@ -68,5 +68,10 @@
 #define LIM_NET_BACKOFF_MAX_MS       10000u  /* reconnect delay cap */
 #define LIM_NET_PENDING_CONNS_MAX    64u     /* not yet authenticated */
 #define LIM_NET_EXTRA_KEYS_MAX       LIM_MEMBERS_MAX /* read replicas */
+
+/* ---- mempool and HTTP API (node/mempool.c, node/http.c) ---------------- */
+#define LIM_SIGCACHE_ENTRIES_MAX     (2u * LIM_MEMPOOL_TXS_MAX) /* verified hashes */
+#define LIM_HTTP_WAIT_MS_MAX         60000u  /* ?wait_ms= of POST /v1/tx */
+#define LIM_HTTP_PROOF_WAIT_MS       5000u   /* proof waits this long for the certifying header */
 
 #endif
