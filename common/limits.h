@@ -54,7 +54,7 @@
 /* Consensus-critical: a round above this is rejected by every decoder. */
 #define LIM_CONS_ROUND_MAX           1000000u
 /* Node-local: the core's bounded memory. */
-#define LIM_CONS_ACTIONS_MAX         256u    /* actions one event may yield */
+#define LIM_CONS_ACTIONS_MAX         64u     /* actions one event may yield */
 #define LIM_CONS_ROUND_SLOTS         16u     /* rounds of one height kept */
 #define LIM_CONS_PROPOSALS_PER_ROUND 2u      /* the first, and one conflicting */
 #define LIM_CONS_EVIDENCE_MAX        64u     /* equivocations kept in memory */
