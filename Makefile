@@ -68,14 +68,6 @@ $(BUILD)/lib$(1).a: $(patsubst %.c,$(BUILD)/%.o,$(call lib_srcs,$(1)))
 endef
 $(foreach m,$(LIBMODS),$(if $(call lib_srcs,$(m)),$(eval $(call lib_rule,$(m)))))
 
-bin/carbon-genesis: $(BUILD)/genesis/main.o $(call libs_of,genesis)
-bin/carbon-node: $(BUILD)/node/main.o $(call libs_of,node)
-bin/carbon-wallet: $(BUILD)/wallet/main.o $(call libs_of,wallet)
-bin/carbon-%:
-	$(call say,LD,$@)
-	$(Q)mkdir -p bin
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
-
 # What each module links against, in link order. A unit test named
 # tests/unit/test_<module>[_more].c links only its module's closure, so a
 # half-edited module elsewhere does not break its build.
@@ -88,6 +80,15 @@ LINK_node      := node ledger consensus crypto common
 LINK_wallet    := wallet node ledger consensus crypto common
 mod_of = $(firstword $(subst _, ,$(patsubst bench_%,%,$(patsubst test_%,%,$(notdir $(1))))))
 libs_of = $(foreach m,$(LINK_$(1)),$(if $(call lib_srcs,$(m)),$(BUILD)/lib$(m).a))
+
+# After libs_of and LINK_*: prerequisites are expanded when the rule is read.
+bin/carbon-genesis: $(BUILD)/genesis/main.o $(call libs_of,genesis)
+bin/carbon-node: $(BUILD)/node/main.o $(call libs_of,node)
+bin/carbon-wallet: $(BUILD)/wallet/main.o $(call libs_of,wallet)
+bin/carbon-%:
+	$(call say,LD,$@)
+	$(Q)mkdir -p bin
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/carbon-sim: $(patsubst %.c,$(BUILD)/%.o,$(SIM_SRCS)) $(call libs_of,consensus)
 	$(call say,LD,$@)
