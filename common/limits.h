@@ -54,7 +54,7 @@
 /* Consensus-critical: a round above this is rejected by every decoder. */
 #define LIM_CONS_ROUND_MAX           1000000u
 /* Node-local: the core's bounded memory. */
-#define LIM_CONS_ACTIONS_MAX         64u     /* actions one event may yield */
+#define LIM_CONS_ACTIONS_MAX         256u    /* actions one event may yield */
 #define LIM_CONS_ROUND_SLOTS         16u     /* rounds of one height kept */
 #define LIM_CONS_PROPOSALS_PER_ROUND 2u      /* the first, and one conflicting */
 #define LIM_CONS_EVIDENCE_MAX        64u     /* equivocations kept in memory */
@@ -73,5 +73,11 @@
 #define LIM_SIGCACHE_ENTRIES_MAX     (2u * LIM_MEMPOOL_TXS_MAX) /* verified hashes */
 #define LIM_HTTP_WAIT_MS_MAX         60000u  /* ?wait_ms= of POST /v1/tx */
 #define LIM_HTTP_PROOF_WAIT_MS       5000u   /* proof waits this long for the certifying header */
+
+/* ---- ledger state (ledger/apply.c) ------------------------------------- */
+/* Consensus-critical: de-duplication entries (trips with their intervals,
+ * daily-cap counters) of days that left the claim window deleted per block,
+ * so pruning a backlog never makes one block slow. */
+#define LIM_PRUNE_PER_BLOCK          10000u
 
 #endif
