@@ -2,7 +2,9 @@
  * crypto: keys, domain-separated signatures, tagged hashes, Merkle trees,
  * human-readable addresses and the passphrase-encrypted keystore. Everything
  * here is a thin, typed layer over libsodium; the prefix is ck_ because
- * crypto_ belongs to libsodium.
+ * crypto_ belongs to libsodium. No function keeps state between calls, so
+ * after ck_init() any of them may run on several threads at once (the
+ * verify pool does).
  */
 #ifndef CARBON_CK_H
 #define CARBON_CK_H
@@ -180,7 +182,8 @@ typedef enum ck_kdf_strength {
  * temporary, fsync of the directory. Fails with CK_E_IO if path exists
  * (never overwrites a key); on CK_E_IO errno says why, and a failure of the
  * final directory fsync leaves the written file in place. CK_E_ARG for an
- * unknown strength or an sk whose second half is not its public key;
+ * unknown strength, a passphrase over 4 GiB or an sk whose second half is
+ * not its public key;
  * CK_E_NOMEM if Argon2 cannot get its memory. Takes about 0.1 s
  * (INTERACTIVE) to several seconds (SENSITIVE). Zeroes every secret it
  * derived. */
@@ -190,8 +193,8 @@ CK_WUR int ck_keystore_write(const char *path, const ck_seckey sk, const char *p
  * sodium_malloc'd memory). CK_E_IO (errno says why), CK_E_KS_CORRUPT (any
  * damage, including a file above LIM_KEYSTORE_BYTES_MAX), CK_E_KS_VERSION,
  * CK_E_KS_PARAMS (KDF other than Argon2id, or limits outside
- * INTERACTIVE..SENSITIVE), CK_E_PASSPHRASE, CK_E_NOMEM. On failure sk is
- * zeroed. */
+ * INTERACTIVE..SENSITIVE), CK_E_PASSPHRASE, CK_E_NOMEM, CK_E_ARG (a
+ * passphrase over 4 GiB). On failure sk is zeroed. */
 CK_WUR int ck_keystore_read(const char *path, const char *pass, size_t passlen,
 			    ck_seckey sk);
 /* Reads only the public key of a keystore, no passphrase needed; checks
