@@ -1,0 +1,831 @@
+/*
+ * The mempool's data structures and rules (node/mempool.h). Entries are
+ * found by hash through open-addressing tables keyed with SipHash under a
+ * per-process random key, because transaction hashes, trip ids and above
+ * all public keys are chosen by clients, who could otherwise grind keys
+ * into one probe chain. No output ever depends on table order: reap walks
+ * the senders' arrival list and each sender's nonce-sorted array.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "node/mempool.h"
+
+/* ---- hash table of 32-byte keys -------------------------------------- */
+
+/* Keys are not copied: each slot points at key bytes inside its value
+ * (an entry's hash, a sender's key, a trip id, a cache ring slot). */
+typedef struct mp_slot {
+	const uint8_t *key;
+	void *val;
+} mp_slot;
+
+typedef struct mp_map {
+	size_t cap;                   /* power of two, or 0 before first use */
+	size_t n;
+	mp_slot *slot;
+	const uint8_t *sipkey;        /* crypto_shorthash_KEYBYTES, the pool's */
+} mp_map;
+
+#define MP_MAP_CAP_MIN 64u
+
+static size_t map_home(const mp_map *m, const uint8_t *key)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v;
+	crypto_shorthash(h, key, 32, m->sipkey);
+	memcpy(&v, h, sizeof v);
+	return (size_t)v & (m->cap - 1);
+}
+
+static void *map_get(const mp_map *m, const uint8_t *key)
+{
+	if (m->n == 0)
+		return NULL;
+	for (size_t i = map_home(m, key);; i = (i + 1) & (m->cap - 1)) {
+		if (m->slot[i].key == NULL)
+			return NULL;
+		if (memcmp(m->slot[i].key, key, 32) == 0)
+			return m->slot[i].val;
+	}
+}
+
+static void map_place(mp_map *m, const uint8_t *key, void *val)
+{
+	size_t i = map_home(m, key);
+	while (m->slot[i].key != NULL)
+		i = (i + 1) & (m->cap - 1);
+	m->slot[i].key = key;
+	m->slot[i].val = val;
+	m->n++;
+}
+
+/* Inserts a key that is not present. Load stays below 3/4. */
+static int map_put(mp_map *m, const uint8_t *key, void *val)
+{
+	assert(map_get(m, key) == NULL);
+	if ((m->n + 1) * 4 > m->cap * 3) {
+		size_t ncap = m->cap ? m->cap * 2 : MP_MAP_CAP_MIN;
+		mp_slot *ns = calloc(ncap, sizeof *ns);
+		if (ns == NULL)
+			return NODE_E_MP_NOMEM;
+		mp_slot *old = m->slot;
+		size_t ocap = m->cap;
+		m->slot = ns;
+		m->cap = ncap;
+		m->n = 0;
+		for (size_t i = 0; i < ocap; i++)
+			if (old[i].key != NULL)
+				map_place(m, old[i].key, old[i].val);
+		free(old);
+	}
+	map_place(m, key, val);
+	return 0;
+}
+
+/* Removes a present key with backward-shift deletion (no tombstones, so
+ * probe chains never grow from churn). */
+static void map_del(mp_map *m, const uint8_t *key)
+{
+	size_t mask = m->cap - 1;
+	size_t i = map_home(m, key);
+	while (memcmp(m->slot[i].key, key, 32) != 0) {
+		i = (i + 1) & mask;
+		assert(m->slot[i].key != NULL);
+	}
+	for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+		if (m->slot[j].key == NULL)
+			break;
+		size_t home = map_home(m, m->slot[j].key);
+		/* Move j into the hole at i unless its home lies in (i, j]. */
+		bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+		if (stays)
+			continue;
+		m->slot[i] = m->slot[j];
+		i = j;
+	}
+	m->slot[i].key = NULL;
+	m->slot[i].val = NULL;
+	m->n--;
+}
+
+/* ---- pool ------------------------------------------------------------- */
+
+typedef struct mp_sender mp_sender;
+
+typedef struct mp_entry {
+	ck_hash hash;
+	mp_sender *sender;
+	uint64_t nonce;
+	uint8_t kind;
+	uint32_t ntrips;
+	ck_hash *trips;               /* issue: trip ids, inside this allocation */
+	size_t len;
+	uint8_t *tx;                  /* canonical bytes, inside this allocation */
+} mp_entry;
+
+struct mp_sender {
+	ck_pubkey key;
+	uint32_t n, cap;
+	mp_entry **e;                 /* sorted by nonce, no two equal */
+	mp_sender *prev, *next;       /* arrival order of the senders */
+};
+
+/* Reap's per-sender cursor. */
+typedef struct mp_cursor {
+	mp_sender *s;
+	uint32_t i, end;
+} mp_cursor;
+
+struct node_mempool {
+	node_mempool_config cfg;
+	uint8_t sipkey[crypto_shorthash_KEYBYTES];
+	mp_map txs;                   /* hash -> entry */
+	mp_map senders;               /* key -> sender */
+	mp_map trips;                 /* trip id -> entry */
+	mp_sender *first, *last;
+	uint64_t bytes;
+	/* Verified-signature cache: a ring of hashes, oldest evicted first. */
+	mp_map sig;
+	ck_hash *ring;
+	uint32_t ring_head, ring_n;
+	mp_cursor *scratch;
+	size_t scratch_cap;
+	node_mempool_stats st;
+};
+
+static const struct {
+	int rc;
+	const char *id;
+	const char *msg;
+} mp_codes[] = {
+#define NODE_MEMPOOL_ROW(name, val, id, msg) {val, id, msg},
+	NODE_MEMPOOL_ERRORS(NODE_MEMPOOL_ROW)
+#undef NODE_MEMPOOL_ROW
+};
+
+const char *node_mempool_strerror(int rc)
+{
+	for (size_t i = 0; i < sizeof mp_codes / sizeof mp_codes[0]; i++)
+		if (mp_codes[i].rc == rc)
+			return mp_codes[i].msg;
+	return ledger_strerror(rc);
+}
+
+const char *node_mempool_reason(int rc)
+{
+	for (size_t i = 0; i < sizeof mp_codes / sizeof mp_codes[0]; i++)
+		if (mp_codes[i].rc == rc)
+			return mp_codes[i].id;
+	switch (rc) {
+	case LEDGER_E_BADSIG:
+	case CK_E_BADSIG:
+		return "bad_signature";
+	case LEDGER_E_CHAIN_ID:
+		return "wrong_chain";
+	case LEDGER_E_VERSION:
+		return "unsupported_version";
+	case LEDGER_E_KIND:
+		return "unknown_kind";
+	case LEDGER_E_FIELD:
+		return "bad_field";
+	default:
+		break;
+	}
+	if (rc <= -1 && rc >= -99 && rc != CM_E_NOMEM && rc != CM_E_IO)
+		return "malformed";
+	return "internal";
+}
+
+static bool is_decode_error(int rc)
+{
+	return (rc <= -1 && rc >= -99) || rc == LEDGER_E_CHAIN_ID || rc == LEDGER_E_VERSION ||
+	       rc == LEDGER_E_KIND || rc == LEDGER_E_FIELD;
+}
+
+void node_mempool_note_reject(node_mempool *mp, int rc)
+{
+	assert(rc < 0);
+	if (rc <= NODE_MEMPOOL_E_FIRST && rc > NODE_MEMPOOL_E_FIRST - NODE_MEMPOOL_E_COUNT)
+		mp->st.rejected[NODE_MEMPOOL_E_FIRST - rc]++;
+	else if (rc == LEDGER_E_BADSIG || rc == CK_E_BADSIG)
+		mp->st.rejected_badsig++;
+	else if (is_decode_error(rc))
+		mp->st.rejected_malformed++;
+	else
+		mp->st.rejected_other++;
+}
+
+static int view_get_account(void *ctx, const ck_pubkey key, ledger_account *out)
+{
+	return ledger_get_account((ledger *)ctx, key, out);
+}
+
+static int view_trip_credited(void *ctx, const ck_hash trip_id, bool *credited)
+{
+	ledger_trip_record rec;
+	int rc = ledger_get_trip((ledger *)ctx, trip_id, &rec);
+	if (rc == LEDGER_E_NOTFOUND) {
+		*credited = false;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	*credited = true;
+	return 0;
+}
+
+void node_mempool_view_ledger(node_mempool_view *v, ledger *l)
+{
+	v->ctx = l;
+	v->get_account = view_get_account;
+	v->trip_credited = view_trip_credited;
+}
+
+int node_mempool_new(node_mempool **out, const node_mempool_config *cfg)
+{
+	*out = NULL;
+	node_mempool_config c = *cfg;
+	if (c.chain_id[0] == '\0' || memchr(c.chain_id, 0, sizeof c.chain_id) == NULL)
+		return NODE_E_MP_CONFIG;
+#define MP_DEFAULT(field, lim)                 \
+	do {                                   \
+		if (c.field == 0)              \
+			c.field = (lim);       \
+		else if (c.field > (lim))      \
+			return NODE_E_MP_CONFIG; \
+	} while (0)
+	MP_DEFAULT(txs_max, LIM_MEMPOOL_TXS_MAX);
+	MP_DEFAULT(bytes_max, LIM_MEMPOOL_BYTES_MAX);
+	MP_DEFAULT(per_sender_max, LIM_MEMPOOL_PER_SENDER_MAX);
+	MP_DEFAULT(nonce_window, LIM_NONCE_WINDOW);
+	MP_DEFAULT(sigcache_max, LIM_SIGCACHE_ENTRIES_MAX);
+#undef MP_DEFAULT
+	node_mempool *mp = calloc(1, sizeof *mp);
+	if (mp == NULL)
+		return NODE_E_MP_NOMEM;
+	mp->cfg = c;
+	randombytes_buf(mp->sipkey, sizeof mp->sipkey);
+	mp->txs.sipkey = mp->senders.sipkey = mp->trips.sipkey = mp->sig.sipkey = mp->sipkey;
+	/* The ring is the one large allocation; made once, up front. */
+	mp->ring = malloc((size_t)c.sigcache_max * sizeof *mp->ring);
+	if (mp->ring == NULL) {
+		free(mp);
+		return NODE_E_MP_NOMEM;
+	}
+	*out = mp;
+	return 0;
+}
+
+static void sender_free(mp_sender *s)
+{
+	free(s->e);
+	free(s);
+}
+
+void node_mempool_free(node_mempool *mp)
+{
+	if (mp == NULL)
+		return;
+	for (mp_sender *s = mp->first, *next; s != NULL; s = next) {
+		next = s->next;
+		for (uint32_t i = 0; i < s->n; i++)
+			free(s->e[i]);
+		sender_free(s);
+	}
+	free(mp->txs.slot);
+	free(mp->senders.slot);
+	free(mp->trips.slot);
+	free(mp->sig.slot);
+	free(mp->ring);
+	free(mp->scratch);
+	free(mp);
+}
+
+/* ---- verified-signature cache ------------------------------------------ */
+
+bool node_mempool_sig_known(node_mempool *mp, const ck_hash txhash)
+{
+	return map_get(&mp->sig, txhash) != NULL;
+}
+
+void node_mempool_sig_remember(node_mempool *mp, const ck_hash txhash)
+{
+	if (map_get(&mp->sig, txhash) != NULL)
+		return;
+	uint32_t cap = mp->cfg.sigcache_max;
+	uint32_t slot = (mp->ring_head + mp->ring_n) % cap;
+	if (mp->ring_n == cap) {
+		/* Full: the oldest slot is the one to overwrite. */
+		map_del(&mp->sig, mp->ring[mp->ring_head]);
+		mp->ring_head = (mp->ring_head + 1) % cap;
+		mp->ring_n--;
+	}
+	memcpy(mp->ring[slot], txhash, sizeof(ck_hash));
+	/* Out of memory only costs a later re-verification. */
+	if (map_put(&mp->sig, mp->ring[slot], mp->ring[slot]) == 0)
+		mp->ring_n++;
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+/* Index of the first entry of s with nonce >= nonce. */
+static uint32_t sender_lower(const mp_sender *s, uint64_t nonce)
+{
+	uint32_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (s->e[mid]->nonce < nonce)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void sender_unlink(node_mempool *mp, mp_sender *s)
+{
+	assert(s->n == 0);
+	map_del(&mp->senders, s->key);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		mp->first = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		mp->last = s->prev;
+	sender_free(s);
+	mp->st.senders--;
+}
+
+static void entry_remove(node_mempool *mp, mp_entry *e)
+{
+	mp_sender *s = e->sender;
+	uint32_t i = sender_lower(s, e->nonce);
+	assert(i < s->n);
+	assert(s->e[i] == e);
+	memmove(&s->e[i], &s->e[i + 1], (size_t)(s->n - i - 1) * sizeof *s->e);
+	s->n--;
+	map_del(&mp->txs, e->hash);
+	for (uint32_t t = 0; t < e->ntrips; t++)
+		map_del(&mp->trips, e->trips[t]);
+	assert(mp->bytes >= e->len);
+	mp->bytes -= e->len;
+	mp->st.txs--;
+	free(e);
+	if (s->n == 0)
+		sender_unlink(mp, s);
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(ck_hash));
+}
+
+static uint32_t role_for_kind(uint8_t kind)
+{
+	switch (kind) {
+	case LEDGER_TX_ISSUE:
+		return LEDGER_ROLE_ISSUER;
+	case LEDGER_TX_OFFER:
+	case LEDGER_TX_REFUND:
+		return LEDGER_ROLE_MERCHANT;
+	case LEDGER_TX_GOVERN:
+		return LEDGER_ROLE_GOVERNOR;
+	default:
+		return 0;
+	}
+}
+
+enum mp_mode { MP_PRECHECK, MP_INLINE, MP_VERIFIED };
+
+/* Trip checks of an issue transaction: repeats inside it, then pending in
+ * the pool, then credited (the one that reads the state, last). */
+static int check_trips(node_mempool *mp, const ledger_tx *tx, const node_mempool_view *view)
+{
+	uint32_t n = tx->u.issue.ntrips;
+	if (n == 0)
+		return 0;
+	ck_hash *ids = malloc((size_t)n * sizeof *ids);
+	if (ids == NULL)
+		return NODE_E_MP_NOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(ids[i], tx->u.issue.trips[i].trip_id, sizeof(ck_hash));
+	qsort(ids, n, sizeof *ids, hash_cmp);
+	int rc = 0;
+	for (uint32_t i = 1; i < n && rc == 0; i++)
+		if (memcmp(ids[i - 1], ids[i], sizeof(ck_hash)) == 0)
+			rc = NODE_E_TRIP_REPEATED;
+	for (uint32_t i = 0; i < n && rc == 0; i++)
+		if (map_get(&mp->trips, ids[i]) != NULL)
+			rc = NODE_E_TRIP_PENDING;
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		bool credited = false;
+		rc = view->trip_credited(view->ctx, ids[i], &credited);
+		if (rc == 0 && credited)
+			rc = NODE_E_TRIP_CREDITED;
+	}
+	free(ids);
+	return rc;
+}
+
+static int insert(node_mempool *mp, const ck_hash hash, const ledger_tx *tx, const uint8_t *buf,
+		  size_t len)
+{
+	uint32_t ntrips = tx->kind == LEDGER_TX_ISSUE ? tx->u.issue.ntrips : 0;
+	mp_entry *e = malloc(sizeof *e + (size_t)ntrips * sizeof(ck_hash) + len);
+	if (e == NULL)
+		return NODE_E_MP_NOMEM;
+	memcpy(e->hash, hash, sizeof(ck_hash));
+	e->nonce = tx->nonce;
+	e->kind = tx->kind;
+	e->ntrips = ntrips;
+	e->trips = (ck_hash *)(void *)(e + 1);
+	for (uint32_t i = 0; i < ntrips; i++)
+		memcpy(e->trips[i], tx->u.issue.trips[i].trip_id, sizeof(ck_hash));
+	e->tx = (uint8_t *)(e->trips + ntrips);
+	e->len = len;
+	memcpy(e->tx, buf, len);
+
+	mp_sender *s = map_get(&mp->senders, tx->sender);
+	bool new_sender = s == NULL;
+	if (new_sender) {
+		s = calloc(1, sizeof *s);
+		if (s == NULL)
+			goto fail_entry;
+		memcpy(s->key, tx->sender, sizeof(ck_pubkey));
+	}
+	if (s->n == s->cap) {
+		uint32_t ncap = s->cap ? s->cap * 2 : 4;
+		mp_entry **ne = realloc(s->e, (size_t)ncap * sizeof *ne);
+		if (ne == NULL)
+			goto fail_sender;
+		s->e = ne;
+		s->cap = ncap;
+	}
+	/* Reserve room in every table before touching any, so a failure
+	 * leaves the pool exactly as it was. */
+	if (map_put(&mp->txs, e->hash, e) != 0)
+		goto fail_sender;
+	if (new_sender && map_put(&mp->senders, s->key, s) != 0)
+		goto fail_txs;
+	uint32_t t = 0;
+	for (; t < ntrips; t++)
+		if (map_put(&mp->trips, e->trips[t], e) != 0)
+			goto fail_trips;
+
+	e->sender = s;
+	uint32_t i = sender_lower(s, e->nonce);
+	assert(i == s->n || s->e[i]->nonce != e->nonce);
+	memmove(&s->e[i + 1], &s->e[i], (size_t)(s->n - i) * sizeof *s->e);
+	s->e[i] = e;
+	s->n++;
+	if (new_sender) {
+		s->prev = mp->last;
+		if (mp->last)
+			mp->last->next = s;
+		else
+			mp->first = s;
+		mp->last = s;
+		mp->st.senders++;
+	}
+	mp->bytes += len;
+	mp->st.txs++;
+	mp->st.admitted++;
+	return 0;
+
+fail_trips:
+	while (t-- > 0)
+		map_del(&mp->trips, e->trips[t]);
+	if (new_sender)
+		map_del(&mp->senders, s->key);
+fail_txs:
+	map_del(&mp->txs, e->hash);
+fail_sender:
+	if (new_sender)
+		sender_free(s);
+fail_entry:
+	free(e);
+	return NODE_E_MP_NOMEM;
+}
+
+static int admit(node_mempool *mp, const uint8_t *buf, size_t len, const node_mempool_view *view,
+		 ck_hash txhash_out, enum mp_mode mode, bool *need_verify)
+{
+	ck_hash hash;
+	ledger_tx *tx = NULL;
+	int rc;
+	if (len == 0 || len > LIM_TX_BYTES_MAX) {
+		rc = NODE_E_TX_SIZE;
+		goto fail;
+	}
+	ledger_tx_hash(hash, buf, len);
+	if (txhash_out != NULL)
+		memcpy(txhash_out, hash, sizeof hash);
+	if (map_get(&mp->txs, hash) != NULL) {
+		rc = NODE_E_DUPLICATE;
+		goto fail;
+	}
+	rc = ledger_tx_decode(buf, len, mp->cfg.chain_id, &tx);
+	if (rc != 0)
+		goto fail;
+	if (mode == MP_VERIFIED)
+		node_mempool_sig_remember(mp, hash);
+
+	ledger_account acct;
+	rc = view->get_account(view->ctx, tx->sender, &acct);
+	if (rc != 0)
+		goto fail;
+	if (tx->nonce < acct.nonce) {
+		rc = NODE_E_NONCE_LOW;
+		goto fail;
+	}
+	if (tx->nonce - acct.nonce >= mp->cfg.nonce_window) {
+		rc = NODE_E_NONCE_HIGH;
+		goto fail;
+	}
+	mp_sender *s = map_get(&mp->senders, tx->sender);
+	if (s != NULL) {
+		uint32_t i = sender_lower(s, tx->nonce);
+		if (i < s->n && s->e[i]->nonce == tx->nonce) {
+			rc = NODE_E_NONCE_PENDING;
+			goto fail;
+		}
+	}
+	uint32_t role = role_for_kind(tx->kind);
+	if (role != 0 && (acct.roles & role) == 0) {
+		rc = NODE_E_ROLE;
+		goto fail;
+	}
+	if (mp->st.txs >= mp->cfg.txs_max || mp->bytes + len > mp->cfg.bytes_max) {
+		rc = NODE_E_MEMPOOL_FULL;
+		goto fail;
+	}
+	if (s != NULL && s->n >= mp->cfg.per_sender_max) {
+		rc = NODE_E_SENDER_FULL;
+		goto fail;
+	}
+	if (tx->kind == LEDGER_TX_ISSUE) {
+		rc = check_trips(mp, tx, view);
+		if (rc != 0)
+			goto fail;
+	}
+
+	bool cached = node_mempool_sig_known(mp, hash);
+	if (mode == MP_PRECHECK) {
+		*need_verify = !cached;
+		ledger_tx_free(tx);
+		return 0;
+	}
+	if (mode == MP_INLINE) {
+		if (cached) {
+			mp->st.sig_cache_hits++;
+		} else {
+			mp->st.sig_verifies++;
+			rc = ledger_tx_verify_sigs(tx);
+			if (rc != 0)
+				goto fail;
+			node_mempool_sig_remember(mp, hash);
+		}
+	}
+	rc = insert(mp, hash, tx, buf, len);
+	if (rc != 0)
+		goto fail;
+	ledger_tx_free(tx);
+	return 0;
+
+fail:
+	ledger_tx_free(tx);
+	node_mempool_note_reject(mp, rc);
+	return rc;
+}
+
+int node_mempool_add(node_mempool *mp, const uint8_t *tx, size_t len,
+		     const node_mempool_view *view, ck_hash txhash_out)
+{
+	return admit(mp, tx, len, view, txhash_out, MP_INLINE, NULL);
+}
+
+int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, size_t len,
+			  const node_mempool_view *view, ck_hash txhash_out, bool *need_verify)
+{
+	*need_verify = true;
+	return admit(mp, tx, len, view, txhash_out, MP_PRECHECK, need_verify);
+}
+
+int node_mempool_add_verified(node_mempool *mp, const uint8_t *tx, size_t len,
+			      const node_mempool_view *view, ck_hash txhash_out)
+{
+	return admit(mp, tx, len, view, txhash_out, MP_VERIFIED, NULL);
+}
+
+int node_mempool_verify(const char *chain_id, const uint8_t *buf, size_t len)
+{
+	ledger_tx *tx = NULL;
+	if (len == 0 || len > LIM_TX_BYTES_MAX)
+		return NODE_E_TX_SIZE;
+	int rc = ledger_tx_decode(buf, len, chain_id, &tx);
+	if (rc == 0)
+		rc = ledger_tx_verify_sigs(tx);
+	ledger_tx_free(tx);
+	return rc;
+}
+
+bool node_mempool_contains(const node_mempool *mp, const ck_hash txhash)
+{
+	return map_get(&mp->txs, txhash) != NULL;
+}
+
+uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
+				    uint64_t committed_nonce)
+{
+	const mp_sender *s = map_get(&mp->senders, key);
+	uint64_t next = committed_nonce;
+	if (s == NULL)
+		return next;
+	for (uint32_t i = sender_lower(s, committed_nonce); i < s->n && s->e[i]->nonce == next; i++)
+		next++;
+	return next;
+}
+
+/* ---- reap -------------------------------------------------------------- */
+
+int node_mempool_reap(node_mempool *mp, const node_mempool_view *view, uint32_t max_txs,
+		      uint64_t max_bytes, node_mempool_txref *out, uint32_t *n)
+{
+	*n = 0;
+	if (mp->scratch_cap < mp->st.senders) {
+		mp_cursor *ns = realloc(mp->scratch, (size_t)mp->st.senders * sizeof *ns);
+		if (ns == NULL)
+			return NODE_E_MP_NOMEM;
+		mp->scratch = ns;
+		mp->scratch_cap = mp->st.senders;
+	}
+	/* Each sender's ready run: consecutive nonces from its committed
+	 * next nonce. Entries below it are stale (update drops them). */
+	size_t nc = 0;
+	for (mp_sender *s = mp->first; s != NULL; s = s->next) {
+		ledger_account acct;
+		int rc = view->get_account(view->ctx, s->key, &acct);
+		if (rc != 0)
+			return rc;
+		uint32_t i = sender_lower(s, acct.nonce), end = i;
+		while (end < s->n && s->e[end]->nonce == acct.nonce + (end - i))
+			end++;
+		if (end > i)
+			mp->scratch[nc++] = (mp_cursor){s, i, end};
+	}
+	/* Round robin: one transaction per sender per pass, in arrival
+	 * order; exhausted senders are compacted out so the cost stays
+	 * linear in senders plus output. */
+	uint64_t bytes = 0;
+	while (nc > 0 && *n < max_txs) {
+		size_t keep = 0;
+		for (size_t c = 0; c < nc; c++) {
+			mp_cursor cur = mp->scratch[c];
+			if (*n == max_txs)
+				break;
+			const mp_entry *e = cur.s->e[cur.i];
+			if (e->len > max_bytes - bytes)
+				continue;  /* cannot take it, so none after it */
+			out[*n] = (node_mempool_txref){e->tx, e->len, e->hash};
+			(*n)++;
+			bytes += e->len;
+			cur.i++;
+			if (cur.i < cur.end)
+				mp->scratch[keep++] = cur;
+		}
+		nc = keep;
+	}
+	assert(bytes <= max_bytes);
+	return 0;
+}
+
+/* ---- after a commit ------------------------------------------------------ */
+
+/* Drops s's entries with nonce below the account's next nonce. s may be
+ * freed (when it empties). */
+static int drop_stale(node_mempool *mp, mp_sender *s, const node_mempool_view *view)
+{
+	ledger_account acct;
+	int rc = view->get_account(view->ctx, s->key, &acct);
+	if (rc != 0)
+		return rc;
+	while (s->n > 0 && s->e[0]->nonce < acct.nonce) {
+		bool last = s->n == 1;
+		entry_remove(mp, s->e[0]);
+		mp->st.dropped_stale++;
+		if (last)
+			break;
+	}
+	return 0;
+}
+
+/* Drops the pending transaction holding trip id, if the trip is now
+ * credited. */
+static int drop_trip_holder(node_mempool *mp, const ck_hash trip_id, const node_mempool_view *view)
+{
+	mp_entry *holder = map_get(&mp->trips, trip_id);
+	if (holder == NULL)
+		return 0;
+	bool credited = false;
+	int rc = view->trip_credited(view->ctx, trip_id, &credited);
+	if (rc != 0)
+		return rc;
+	if (credited) {
+		entry_remove(mp, holder);
+		mp->st.dropped_stale++;
+	}
+	return 0;
+}
+
+int node_mempool_update(node_mempool *mp, const node_mempool_view *view,
+			const uint8_t *const *txs, const size_t *lens, uint32_t n)
+{
+	int rc = 0;
+	/* Senders touched by the block: only their nonces moved. Kept as
+	 * keys because removing entries may free a sender. */
+	ck_pubkey *touched = n ? malloc((size_t)n * sizeof *touched) : NULL;
+	if (n && touched == NULL)
+		return NODE_E_MP_NOMEM;
+	uint32_t nt = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (lens[i] == 0 || lens[i] > LIM_TX_BYTES_MAX)
+			continue;
+		ck_hash h;
+		ledger_tx_hash(h, txs[i], lens[i]);
+		mp_entry *e = map_get(&mp->txs, h);
+		if (e != NULL) {
+			memcpy(touched[nt++], e->sender->key, sizeof(ck_pubkey));
+			entry_remove(mp, e);
+			mp->st.removed_committed++;
+			continue;
+		}
+		/* Not ours: someone else's transaction may have taken a nonce
+		 * or credited a trip that one of ours also holds. */
+		ledger_tx *tx = NULL;
+		if (ledger_tx_decode(txs[i], lens[i], mp->cfg.chain_id, &tx) != 0)
+			continue;
+		memcpy(touched[nt++], tx->sender, sizeof(ck_pubkey));
+		if (tx->kind == LEDGER_TX_ISSUE)
+			for (uint32_t t = 0; t < tx->u.issue.ntrips && rc == 0; t++)
+				rc = drop_trip_holder(mp, tx->u.issue.trips[t].trip_id, view);
+		ledger_tx_free(tx);
+		if (rc != 0)
+			goto done;
+	}
+	for (uint32_t i = 0; i < nt; i++) {
+		mp_sender *s = map_get(&mp->senders, touched[i]);
+		if (s == NULL)
+			continue;
+		rc = drop_stale(mp, s, view);
+		if (rc != 0)
+			goto done;
+	}
+done:
+	free(touched);
+	return rc;
+}
+
+int node_mempool_recheck(node_mempool *mp, const node_mempool_view *view)
+{
+	for (mp_sender *s = mp->first, *next; s != NULL; s = next) {
+		next = s->next;
+		int rc = drop_stale(mp, s, view);
+		if (rc != 0)
+			return rc;
+	}
+	for (mp_sender *s = mp->first, *next; s != NULL; s = next) {
+		next = s->next;
+		/* Walk down from the end: a removal only shifts later slots, and
+		 * the last removal may free s, after which nothing is read. */
+		for (uint32_t i = s->n; i-- > 0;) {
+			mp_entry *e = s->e[i];
+			bool last = s->n == 1;
+			bool drop = false;
+			for (uint32_t t = 0; t < e->ntrips && !drop; t++) {
+				int rc = view->trip_credited(view->ctx, e->trips[t], &drop);
+				if (rc != 0)
+					return rc;
+			}
+			if (drop) {
+				entry_remove(mp, e);
+				mp->st.dropped_stale++;
+				if (last)
+					break;
+			}
+		}
+	}
+	return 0;
+}
+
+void node_mempool_get_stats(const node_mempool *mp, node_mempool_stats *out)
+{
+	*out = mp->st;
+	out->bytes = mp->bytes;
+	out->sigcache_entries = mp->ring_n;
+}

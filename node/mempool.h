@@ -1,0 +1,224 @@
+/*
+ * node mempool: the transactions this node has admitted and not yet seen
+ * committed. A pure data structure (no I/O, no threads, no clock) owned by
+ * the node's loop thread; the committed state it checks against comes in
+ * through a view of callbacks, so tests can drive it without a ledger.
+ *
+ * Admission checks, in this order, everything that is cheap before the one
+ * thing that is not (the signature):
+ *   size, strict decode (chain id), duplicate hash, nonce window against the
+ *   committed next nonce, nonce not already taken by another pending
+ *   transaction of the sender, sender's role for the kind, trip ids (issue)
+ *   neither credited nor pending nor repeated, total and per-sender bounds,
+ *   and finally the signatures, unless the verified-signature cache has the
+ *   transaction's hash.
+ *
+ * Verified-signature cache: keyed by H("tx", canonical bytes). That hash
+ * covers the signature and the approvals too, so a hit means "these exact
+ * bytes were verified"; a bad signature under a good transaction's fields
+ * has another hash and misses. Bounded (FIFO eviction); it outlives the
+ * pool entries so a transaction re-gossiped after admission, or seen again
+ * in a peer's proposal (node_mempool_sig_known), is not verified twice.
+ *
+ * Full pool: a transaction that does not fit is rejected
+ * (NODE_E_MEMPOOL_FULL, NODE_E_SENDER_FULL); nothing admitted is evicted.
+ * There are no fees to rank by, so eviction would let anyone with many keys
+ * push out honest transactions; rejection instead tells the client to retry
+ * and keeps every admitted transaction's promise.
+ *
+ * Future nonces: a transaction with nonce in [next, next + window) is held
+ * even if the nonces before it are missing, so a client may pipeline; reap
+ * hands out only the run of consecutive nonces starting at the committed
+ * next nonce, so a block never has a gap.
+ *
+ * Verification off the loop thread: the node calls node_mempool_precheck()
+ * (everything but the signature; says whether the signature still needs
+ * checking), verifies with node_mempool_verify() on its worker pool (pure,
+ * any thread), then node_mempool_add_verified() on the loop thread, which
+ * repeats the cheap checks (the state may have moved meanwhile), records
+ * the hash in the cache and admits. node_mempool_add() does all of it
+ * inline.
+ */
+#ifndef CARBON_NODE_MEMPOOL_H
+#define CARBON_NODE_MEMPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/limits.h"
+#include "crypto/ck.h"
+#include "ledger/ledger.h"
+
+#define NODE_MEMPOOL_WUR __attribute__((warn_unused_result))
+
+/* Error codes of the mempool: -400..-429 inside node/'s range (node/net.h
+ * has -440..-469, node/http.h -470..-489). Each has a short machine name
+ * for API answers and metrics labels. */
+#define NODE_MEMPOOL_ERRORS(X)                                                              \
+	X(NODE_E_DUPLICATE,      -400, "duplicate",      "transaction already in the mempool") \
+	X(NODE_E_MEMPOOL_FULL,   -401, "mempool_full",   "mempool is full, retry later")       \
+	X(NODE_E_SENDER_FULL,    -402, "sender_full",    "too many pending transactions from this sender") \
+	X(NODE_E_NONCE_LOW,      -403, "nonce_used",     "nonce below the account's next nonce") \
+	X(NODE_E_NONCE_HIGH,     -404, "nonce_too_high", "nonce beyond the pending window")   \
+	X(NODE_E_NONCE_PENDING,  -405, "nonce_pending",  "another pending transaction uses this nonce") \
+	X(NODE_E_ROLE,           -406, "role",           "sender lacks the role for this transaction kind") \
+	X(NODE_E_TRIP_CREDITED,  -407, "trip_credited",  "a trip id of the batch is already credited") \
+	X(NODE_E_TRIP_PENDING,   -408, "trip_pending",   "a trip id of the batch is pending in another transaction") \
+	X(NODE_E_TRIP_REPEATED,  -409, "trip_repeated",  "a trip id appears twice in the batch") \
+	X(NODE_E_TX_SIZE,        -410, "tx_size",        "transaction empty or above the size limit") \
+	X(NODE_E_MP_CONFIG,      -411, "config",         "invalid mempool configuration")     \
+	X(NODE_E_MP_NOMEM,       -412, "nomem",          "out of memory")
+
+enum node_mempool_err {
+#define NODE_MEMPOOL_ENUM(name, val, id, msg) name = val,
+	NODE_MEMPOOL_ERRORS(NODE_MEMPOOL_ENUM)
+#undef NODE_MEMPOOL_ENUM
+};
+#define NODE_MEMPOOL_E_FIRST NODE_E_DUPLICATE
+#define NODE_MEMPOOL_E_COUNT 13
+
+/* Describes a mempool code; defers to ledger_strerror() (and through it to
+ * crypto and common) for the codes admission passes through. */
+const char *node_mempool_strerror(int rc);
+/* Short machine name ("duplicate", "bad_signature", "malformed", ...) of
+ * any code admission can return; "internal" for anything else. */
+const char *node_mempool_reason(int rc);
+
+/* Committed state, as the loop thread sees it. Both callbacks return 0 or
+ * a negative code (passed through to the caller of the mempool function).
+ * get_account must read an unknown account as zero (ledger semantics). */
+typedef struct node_mempool_view {
+	void *ctx;
+	int (*get_account)(void *ctx, const ck_pubkey key, ledger_account *out);
+	int (*trip_credited)(void *ctx, const ck_hash trip_id, bool *credited);
+} node_mempool_view;
+
+/* A view reading a ledger's committed state (ledger_get_account,
+ * ledger_get_trip). l must outlive the view. */
+void node_mempool_view_ledger(node_mempool_view *v, ledger *l);
+
+/* Limits; 0 takes the default in brackets. Above the default is
+ * NODE_E_MP_CONFIG (the defaults are the resource limits of limits.h). */
+typedef struct node_mempool_config {
+	char chain_id[LIM_CHAIN_ID_BYTES_MAX + 1];
+	uint32_t txs_max;             /* [LIM_MEMPOOL_TXS_MAX] */
+	uint64_t bytes_max;           /* [LIM_MEMPOOL_BYTES_MAX] canonical bytes */
+	uint32_t per_sender_max;      /* [LIM_MEMPOOL_PER_SENDER_MAX] */
+	uint32_t nonce_window;        /* [LIM_NONCE_WINDOW] */
+	uint32_t sigcache_max;        /* [LIM_SIGCACHE_ENTRIES_MAX] */
+} node_mempool_config;
+
+typedef struct node_mempool node_mempool;
+
+/* NODE_E_MP_CONFIG (empty chain id, a limit above its default),
+ * NODE_E_MP_NOMEM. *out is NULL on failure. */
+NODE_MEMPOOL_WUR int node_mempool_new(node_mempool **out, const node_mempool_config *cfg);
+void node_mempool_free(node_mempool *mp);
+
+/* Admits tx (len bytes, copied) after every check of the file comment,
+ * verifying the signatures inline on a cache miss. txhash_out (may be
+ * NULL) receives the transaction hash whenever the bytes were not too big,
+ * also on rejection. Returns 0, a NODE_E_* code, a decode code
+ * (LEDGER_E_*, CM_E_*), LEDGER_E_BADSIG/CK_E_BADSIG, or a view error.
+ * Loop thread. */
+NODE_MEMPOOL_WUR int node_mempool_add(node_mempool *mp, const uint8_t *tx, size_t len,
+				      const node_mempool_view *view, ck_hash txhash_out);
+
+/* Every admission check except the signatures; changes nothing but the
+ * rejection counters. *need_verify is false if the verified-signature cache
+ * holds the hash (add_verified may then follow at once). Same returns as
+ * node_mempool_add. Loop thread. */
+NODE_MEMPOOL_WUR int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, size_t len,
+					   const node_mempool_view *view, ck_hash txhash_out,
+					   bool *need_verify);
+
+/* Decodes tx and verifies its sender and approval signatures: the part of
+ * admission worth moving to a worker pool. Pure; any thread. 0, a decode
+ * code or a bad-signature code. */
+NODE_MEMPOOL_WUR int node_mempool_verify(const char *chain_id, const uint8_t *tx, size_t len);
+
+/* Admits tx whose signatures the caller verified (node_mempool_verify
+ * returned 0 for exactly these bytes, or precheck found them cached). The
+ * hash goes into the verified-signature cache even if admission then fails
+ * on state that changed meanwhile. Same returns as node_mempool_add minus
+ * the signature codes. Loop thread. */
+NODE_MEMPOOL_WUR int node_mempool_add_verified(node_mempool *mp, const uint8_t *tx, size_t len,
+					       const node_mempool_view *view, ck_hash txhash_out);
+
+/* Counts a rejection found outside the pool (e.g. node_mempool_verify
+ * failing on a worker after precheck), so the metrics see it. */
+void node_mempool_note_reject(node_mempool *mp, int rc);
+
+/* True if the exact bytes with this hash had their signatures verified
+ * (cache hit): ledger_check_block's sigs_verified for a peer's proposal. */
+bool node_mempool_sig_known(node_mempool *mp, const ck_hash txhash);
+/* Marks a hash verified (e.g. after a proposal's batch check). */
+void node_mempool_sig_remember(node_mempool *mp, const ck_hash txhash);
+
+/* True if a transaction with this hash is pending. */
+bool node_mempool_contains(const node_mempool *mp, const ck_hash txhash);
+/* Next nonce of key counting its pending transactions: committed next
+ * nonce (the caller reads it, e.g. from ledger_get_account) plus the run of
+ * consecutive pending nonces starting there. */
+uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
+				    uint64_t committed_nonce);
+
+/* A pending transaction handed out by reap. Pointers stay valid until the
+ * next call that changes the pool (add, update, recheck, free). */
+typedef struct node_mempool_txref {
+	const uint8_t *tx;
+	size_t len;
+	const uint8_t *hash;          /* CK_HASH_BYTES */
+} node_mempool_txref;
+
+/* Fills out[0..*n) with up to max_txs transactions of at most max_bytes
+ * canonical bytes in total, ready for the next block: for each sender the
+ * consecutive nonces starting at its committed next nonce (view), never one
+ * after a gap, in that order; senders take turns one transaction at a time
+ * in the order they first entered the pool (round robin), so one busy
+ * sender cannot fill a block. A sender whose next transaction does not fit
+ * max_bytes drops out of the block. Deterministic for the same pool and
+ * view. Leaves the pool unchanged. Returns 0 or a view error. Loop thread. */
+NODE_MEMPOOL_WUR int node_mempool_reap(node_mempool *mp, const node_mempool_view *view,
+				       uint32_t max_txs, uint64_t max_bytes,
+				       node_mempool_txref *out, uint32_t *n);
+
+/* After a block commits (view already shows the state after it): removes
+ * the block's transactions (txs[i], lens[i]) that are pending; drops the
+ * pending transactions of the block's senders whose nonce is now below the
+ * account's next nonce; drops pending issue transactions with a trip id the
+ * block credited. Transactions of the block that do not decode are
+ * ignored here (the block was certified; the ledger recorded them). Returns
+ * 0 or a view error (the pool is then consistent but may keep stale
+ * entries until the next update or recheck). Loop thread. */
+NODE_MEMPOOL_WUR int node_mempool_update(node_mempool *mp, const node_mempool_view *view,
+					 const uint8_t *const *txs, const size_t *lens, uint32_t n);
+
+/* Re-checks every pending transaction against the view (nonces, trip ids):
+ * after catching up several blocks at once, or when the view changed in a
+ * way update was not told about. Cost: one account read per sender and one
+ * trip read per pending trip. Loop thread. */
+NODE_MEMPOOL_WUR int node_mempool_recheck(node_mempool *mp, const node_mempool_view *view);
+
+/* Counters for metrics. */
+typedef struct node_mempool_stats {
+	uint64_t txs;                 /* pending now */
+	uint64_t bytes;               /* their canonical bytes */
+	uint64_t senders;             /* with at least one pending */
+	uint64_t admitted;            /* since creation */
+	uint64_t removed_committed;   /* left because their block committed */
+	uint64_t dropped_stale;       /* dropped by update/recheck */
+	uint64_t sig_verifies;        /* inline signature verifications */
+	uint64_t sig_cache_hits;
+	uint64_t sigcache_entries;
+	/* Rejections: mempool codes by index (NODE_MEMPOOL_E_FIRST - rc),
+	 * then decode failures, bad signatures, and view errors. */
+	uint64_t rejected[NODE_MEMPOOL_E_COUNT];
+	uint64_t rejected_malformed;
+	uint64_t rejected_badsig;
+	uint64_t rejected_other;
+} node_mempool_stats;
+void node_mempool_get_stats(const node_mempool *mp, node_mempool_stats *out);
+
+#endif
