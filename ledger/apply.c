@@ -1,0 +1,1507 @@
+/*
+ * Checking and applying blocks: the business rules of every transaction
+ * kind, the pruning of the de-duplication window, and the bookkeeping that
+ * lands with a block (state root, block store, results, query indexes), all
+ * in one LMDB write transaction.
+ *
+ * Decisions (docs/PROTOCOL.md, "Rules", repeats them):
+ * - Nonces: within a block, each sender's transactions must carry
+ *   consecutive nonces starting at the account's next nonce; a gap or a
+ *   repeat makes the block invalid (LEDGER_E_NONCE). A proposer orders the
+ *   mempool so; the strict rule keeps execution independent of order games.
+ * - An issue batch's code is OK when every trip is credited, PARTIAL when
+ *   some are, otherwise the code of its first rejected trip.
+ * - A trip must start and end inside the claim window [block time -
+ *   claim_before_s, block time + claim_after_s]; requiring the start too
+ *   is what makes pruning safe: no new trip can reach back to a pruned day.
+ * - Caps: the credit is cut to what the per-mode and per-citizen daily caps
+ *   of the trip's day (ledger_day of its start) still allow; a trip with
+ *   nothing left is LEDGER_R_CAP and is not recorded.
+ * - A refund returns the credits to the citizen but not the stock (the goods
+ *   may not come back; the merchant updates stock with an offer update).
+ * - A clawback of more than the balance fails with LEDGER_R_INSUFFICIENT
+ *   (the governors see the balance and can claw back what is there).
+ * - A govern transaction's sender must be a governor key (LEDGER_R_ROLE);
+ *   the sender's member and each approval's member count once each toward
+ *   the threshold; an approval by a key that is not a current governor key
+ *   fails the transaction with LEDGER_R_THRESHOLD.
+ * - Recovery moves the whole balance of a citizen key to a fresh key and
+ *   revokes the old key (it can no longer send).
+ * - Membership changes that would leave no validator, more than
+ *   LIM_VALIDATORS_MAX, or fewer governor members than the threshold fail
+ *   with LEDGER_R_VALSET / LEDGER_R_MEMBER.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/state_internal.h"
+
+/* ---- validation (shared by check and apply) ----------------------------- */
+
+typedef struct sender_ref {
+	const uint8_t *key;
+	uint64_t nonce;
+	uint32_t idx;
+} sender_ref;
+
+static int cmp_sender(const void *a, const void *b)
+{
+	const sender_ref *x = a, *y = b;
+	int c = memcmp(x->key, y->key, CK_PUBKEY_BYTES);
+	if (c != 0)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void free_txs(ledger_tx **txs, uint32_t n)
+{
+	if (txs == NULL)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		ledger_tx_free(txs[i]);
+	free(txs);
+}
+
+static bool valset_has(const ledger_valset *vs, const ck_pubkey k)
+{
+	for (uint32_t i = 0; i < vs->n; i++)
+		if (memcmp(vs->keys[i], k, CK_PUBKEY_BYTES) == 0)
+			return true;
+	return false;
+}
+
+/* Everything that makes a block invalid, against the state in txn. On
+ * success *txs_out holds the decoded transactions (caller frees). */
+static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_sigs,
+		    const bool *sigs_verified, ledger_tx ***txs_out)
+{
+	const ledger_header *h = &b->header;
+	ledger_tx **txs = NULL;
+	sender_ref *refs = NULL;
+	st_tip tip;
+	ledger_valset vs1, vs2;
+	ck_hash x;
+	int rc;
+
+	*txs_out = NULL;
+	if ((rc = st_get_tip(l, txn, &tip)) != 0 ||
+	    (rc = st_get_valset(l, txn, ST_META_VALSET1, &vs1)) != 0 ||
+	    (rc = st_get_valset(l, txn, ST_META_VALSET2, &vs2)) != 0)
+		return rc;
+	if (h->version != LEDGER_HEADER_VERSION)
+		return LEDGER_E_VERSION;
+	if (strcmp(h->chain_id, l->chain_id) != 0)
+		return LEDGER_E_CHAIN_ID;
+	if (h->height != tip.height + 1)
+		return LEDGER_E_HEIGHT;
+	if (memcmp(h->parent_hash, tip.last_hash, CK_HASH_BYTES) != 0)
+		return LEDGER_E_PARENT;
+	if (memcmp(h->state_root, tip.state_root, CK_HASH_BYTES) != 0 ||
+	    memcmp(h->results_root, tip.results_root, CK_HASH_BYTES) != 0)
+		return LEDGER_E_ROOT;
+	ledger_valset_hash(&vs1, x);
+	if (memcmp(h->valset_hash, x, CK_HASH_BYTES) != 0)
+		return LEDGER_E_VALSET;
+	ledger_valset_hash(&vs2, x);
+	if (memcmp(h->next_valset_hash, x, CK_HASH_BYTES) != 0)
+		return LEDGER_E_VALSET;
+	if (h->time_ms <= tip.time_ms)
+		return LEDGER_E_TIME;
+	if (!valset_has(&vs1, h->proposer))
+		return LEDGER_E_BLOCK;
+	if (b->ntxs > LIM_BLOCK_TXS_MAX)
+		return LEDGER_E_BLOCK;
+	ledger_block_txs_root(b, x);
+	if (memcmp(h->txs_root, x, CK_HASH_BYTES) != 0)
+		return LEDGER_E_TXS_ROOT;
+
+	if (b->ntxs == 0)
+		return 0;
+	txs = calloc(b->ntxs, sizeof *txs);
+	refs = calloc(b->ntxs, sizeof *refs);
+	if (txs == NULL || refs == NULL) {
+		rc = LEDGER_E_NOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < b->ntxs; i++) {
+		if ((rc = ledger_tx_decode(b->txs[i], b->tx_lens[i], l->chain_id, &txs[i])) != 0)
+			goto fail;
+		if (check_sigs && (sigs_verified == NULL || !sigs_verified[i]) &&
+		    (rc = ledger_tx_verify_sigs(txs[i])) != 0) {
+			rc = LEDGER_E_BADSIG;
+			goto fail;
+		}
+		refs[i].key = txs[i]->sender;
+		refs[i].nonce = txs[i]->nonce;
+		refs[i].idx = i;
+	}
+	/* Group by sender (stable by position) and require consecutive
+	 * nonces from the account's next nonce. */
+	qsort(refs, b->ntxs, sizeof *refs, cmp_sender);
+	uint64_t expect = 0;
+	for (uint32_t i = 0; i < b->ntxs; i++) {
+		if (i == 0 || memcmp(refs[i].key, refs[i - 1].key, CK_PUBKEY_BYTES) != 0) {
+			st_account a;
+			if ((rc = st_get_account(l, txn, refs[i].key, &a)) != 0)
+				goto fail;
+			expect = a.nonce;
+		}
+		if (refs[i].nonce != expect || expect == UINT64_MAX) {
+			rc = LEDGER_E_NONCE;
+			goto fail;
+		}
+		expect++;
+	}
+	free(refs);
+	*txs_out = txs;
+	return 0;
+fail:
+	free(refs);
+	free_txs(txs, b->ntxs);
+	return rc;
+}
+
+int ledger_check_block(ledger *l, const ledger_block *b, const bool *sigs_verified)
+{
+	MDB_txn *txn;
+	ledger_tx **txs = NULL;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	rc = validate(l, txn, b, true, sigs_verified, &txs);
+	mdb_txn_abort(txn);
+	free_txs(txs, b->ntxs);
+	return rc;
+}
+
+/* ---- the application context -------------------------------------------- */
+
+typedef struct hist_ent {
+	ck_pubkey key;
+	int64_t delta_g;
+} hist_ent;
+
+typedef struct ax {
+	ledger *l;
+	MDB_txn *txn;
+	MDB_cursor *cur;          /* on the state DB, for interval lookups */
+	uint64_t height;
+	uint64_t block_s;
+	ledger_methodology meth;  /* in effect at this height */
+	uint32_t meth_latest;
+	ledger_supply sup;
+	bool sup_dirty;
+	bool members_dirty;
+	/* the transaction being applied */
+	const ledger_tx *tx;
+	uint32_t txi;
+	ck_hash txhash;
+	st_account sacct;         /* sender's account, written once at the end */
+	st_keyreg skey;
+	bool skey_known;
+	ledger_member smember;    /* sender's member (id 0 if none) */
+	hist_ent *hist;
+	size_t nhist, caphist;
+} ax;
+
+static int hist_add(ax *a, const ck_pubkey key, int64_t delta)
+{
+	if (a->nhist == a->caphist) {
+		size_t cap = a->caphist ? 2 * a->caphist : 64;
+		hist_ent *p = realloc(a->hist, cap * sizeof *p);
+		if (p == NULL)
+			return LEDGER_E_NOMEM;
+		a->hist = p;
+		a->caphist = cap;
+	}
+	memcpy(a->hist[a->nhist].key, key, CK_PUBKEY_BYTES);
+	a->hist[a->nhist].delta_g = delta;
+	a->nhist++;
+	return 0;
+}
+
+static bool is_sender(const ax *a, const ck_pubkey k)
+{
+	return memcmp(k, a->tx->sender, CK_PUBKEY_BYTES) == 0;
+}
+
+/* Accounts go through these so that the sender's row, changed by most
+ * transactions, is read and written once. */
+static int acct_get(ax *a, const ck_pubkey k, st_account *out)
+{
+	if (is_sender(a, k)) {
+		*out = a->sacct;
+		return 0;
+	}
+	return st_get_account(a->l, a->txn, k, out);
+}
+
+static int put_enc(ax *a, uint8_t table, const void *key, size_t klen)
+{
+	cm_wr *w = &a->l->wr;
+	if (cm_wr_error(w))
+		return LEDGER_E_NOMEM;
+	return st_put(a->l, a->txn, table, key, klen, cm_wr_data(w), cm_wr_len(w));
+}
+
+static int acct_put(ax *a, const ck_pubkey k, const st_account *in)
+{
+	if (is_sender(a, k)) {
+		a->sacct = *in;
+		return 0;
+	}
+	cm_wr_reset(&a->l->wr);
+	st_enc_account(&a->l->wr, in);
+	return put_enc(a, LEDGER_TABLE_ACCOUNT, k, CK_PUBKEY_BYTES);
+}
+
+static int put_member(ax *a, const ledger_member *m)
+{
+	uint8_t k[4];
+	st_be32(k, m->id);
+	cm_wr_reset(&a->l->wr);
+	st_enc_member(&a->l->wr, m);
+	a->members_dirty = true;
+	return put_enc(a, LEDGER_TABLE_MEMBER, k, sizeof k);
+}
+
+static int put_keyreg(ax *a, const ck_pubkey key, uint32_t member_id, bool revoked)
+{
+	st_keyreg kr = { .member_id = member_id, .revoked = revoked };
+	cm_wr_reset(&a->l->wr);
+	st_enc_keyreg(&a->l->wr, &kr);
+	return put_enc(a, LEDGER_TABLE_KEY_MEMBER, key, CK_PUBKEY_BYTES);
+}
+
+static int local_put(ax *a, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen,
+		     const char *ctx)
+{
+	MDB_val mk = { klen, (void *)k }, mv = { vlen, (void *)v };
+	int rc = mdb_put(a->txn, dbi, &mk, &mv, 0);
+	if (rc != 0)
+		return st_dberr(rc, ctx);
+	return 0;
+}
+
+static int add_u64(uint64_t *x, uint64_t d)
+{
+	if (*x > UINT64_MAX - d)
+		return -1;
+	*x += d;
+	return 0;
+}
+
+/* ---- pruning -------------------------------------------------------------- */
+
+/* Deletes trips (with their intervals) whose end day, and cap counters whose
+ * day, is before the first day of the claim window minus one day of margin;
+ * at most LIM_PRUNE_PER_BLOCK entries per block, oldest first. */
+static int prune(ax *a)
+{
+	ledger *l = a->l;
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	uint32_t budget = LIM_PRUNE_PER_BLOCK;
+	int rc;
+
+	if (a->block_s <= a->meth.claim_before_s)
+		return 0;
+	int64_t cut = ledger_day(a->block_s - a->meth.claim_before_s, l->tz_offset_s) - 1;
+
+	if ((rc = mdb_cursor_open(a->txn, l->db_tripday, &c)) != 0)
+		return st_dberr(rc, "open cursor");
+	while (budget > 0) {
+		rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc != 0) {
+			rc = st_dberr(rc, "read trip days");
+			goto done;
+		}
+		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+		assert(k.mv_size == 8 + CK_HASH_BYTES);
+		assert(v.mv_size == CK_PUBKEY_BYTES + 8);
+		if (st_day_unkey(st_rd64(kp)) >= cut)
+			break;
+		ck_hash trip_id;
+		uint8_t ik[CK_PUBKEY_BYTES + 8];
+		memcpy(trip_id, kp + 8, CK_HASH_BYTES);
+		memcpy(ik, vp, sizeof ik);
+		if ((rc = mdb_cursor_del(c, 0)) != 0) {
+			rc = st_dberr(rc, "prune trip day");
+			goto done;
+		}
+		if ((rc = st_del(l, a->txn, LEDGER_TABLE_TRIP, trip_id, CK_HASH_BYTES)) != 0 ||
+		    (rc = st_del(l, a->txn, LEDGER_TABLE_INTERVAL, ik, sizeof ik)) != 0) {
+			if (rc == LEDGER_E_NOTFOUND) {
+				fprintf(stderr, "ledger: trip day index names a missing trip\n");
+				rc = LEDGER_E_DB;
+			}
+			goto done;
+		}
+		budget--;
+	}
+	mdb_cursor_close(c);
+	c = NULL;
+
+	uint8_t start[1] = { LEDGER_TABLE_DAILY_CAP };
+	if ((rc = mdb_cursor_open(a->txn, l->db_state, &c)) != 0)
+		return st_dberr(rc, "open cursor");
+	while (budget > 0) {
+		k.mv_size = 1;
+		k.mv_data = start;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc != 0) {
+			rc = st_dberr(rc, "read caps");
+			goto done;
+		}
+		const uint8_t *kp = k.mv_data;
+		if (kp[0] != LEDGER_TABLE_DAILY_CAP)
+			break;
+		assert(k.mv_size == 1 + 8 + CK_PUBKEY_BYTES);
+		if (st_day_unkey(st_rd64(kp + 1)) >= cut)
+			break;
+		uint8_t ck[8 + CK_PUBKEY_BYTES];
+		memcpy(ck, kp + 1, sizeof ck);
+		if ((rc = st_del(l, a->txn, LEDGER_TABLE_DAILY_CAP, ck, sizeof ck)) != 0)
+			goto done;
+		budget--;
+	}
+	rc = 0;
+done:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	return rc;
+}
+
+/* ---- issue ------------------------------------------------------------------ */
+
+/* 0 if the citizen has no credited interval overlapping [start, end). */
+static int overlaps(ax *a, const ledger_trip *t, bool *hit)
+{
+	uint8_t kb[1 + CK_PUBKEY_BYTES + 8];
+	MDB_val k = { sizeof kb, kb }, v;
+	int rc;
+
+	*hit = false;
+	kb[0] = LEDGER_TABLE_INTERVAL;
+	memcpy(kb + 1, t->citizen, CK_PUBKEY_BYTES);
+	st_be64(kb + 1 + CK_PUBKEY_BYTES, t->start_s);
+	/* Credited intervals of a citizen never overlap each other, so only
+	 * the neighbours around start can overlap the new one: the first
+	 * interval starting at or after start, and the one before it. */
+	rc = mdb_cursor_get(a->cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0) {
+		const uint8_t *kp = k.mv_data;
+		if (k.mv_size == sizeof kb && memcmp(kp, kb, 1 + CK_PUBKEY_BYTES) == 0 &&
+		    st_rd64(kp + 1 + CK_PUBKEY_BYTES) < t->end_s) {
+			*hit = true;
+			return 0;
+		}
+		rc = mdb_cursor_get(a->cur, &k, &v, MDB_PREV);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = mdb_cursor_get(a->cur, &k, &v, MDB_LAST);
+	}
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return st_dberr(rc, "read intervals");
+	const uint8_t *kp = k.mv_data;
+	if (k.mv_size == sizeof kb && memcmp(kp, kb, 1 + CK_PUBKEY_BYTES) == 0) {
+		uint64_t end;
+		if ((rc = st_dec_interval(&v, &end)) != 0)
+			return rc;
+		if (end > t->start_s)
+			*hit = true;
+	}
+	return 0;
+}
+
+/* The rules of one trip that need no writes; returns a LEDGER_R_* code. */
+static int trip_static_code(const ax *a, const ledger_trip *t)
+{
+	unsigned m = t->mode;
+	if (m == 0 || m > LEDGER_MODE_MAX || !(a->smember.modes & (1u << m)) ||
+	    !a->meth.mode[m].enabled)
+		return LEDGER_R_MODE_NOT_ALLOWED;
+	const ledger_mode_params *p = &a->meth.mode[m];
+	if (t->start_s >= t->end_s || t->distance_m == 0)
+		return LEDGER_R_BAD_TRIP;
+	/* distance / duration <= max speed, in integers:
+	 * distance_m * 3600 <= max_speed_kmh * 1000 * duration_s. */
+	uint64_t dur = t->end_s - t->start_s;
+	uint64_t rate = (uint64_t)p->max_speed_kmh * 1000u;
+	uint64_t lhs = (uint64_t)t->distance_m * 3600u;
+	if (rate == 0 || (dur <= UINT64_MAX / rate && lhs > rate * dur))
+		return LEDGER_R_BAD_TRIP;
+	uint64_t lo = a->block_s > a->meth.claim_before_s ? a->block_s - a->meth.claim_before_s : 0;
+	uint64_t hi = a->block_s + a->meth.claim_after_s;
+	if (t->start_s < lo || t->end_s > hi)
+		return LEDGER_R_WINDOW;
+	if (t->distance_m < p->min_distance_m)
+		return LEDGER_R_MIN_DISTANCE;
+	return LEDGER_R_OK;
+}
+
+static uint64_t cap_left(uint32_t cap, uint64_t used)
+{
+	if (cap == 0)
+		return UINT64_MAX;
+	return used >= cap ? 0 : cap - used;
+}
+
+/* Applies one trip; *code gets its result and *credited its grams. */
+static int apply_trip(ax *a, const ledger_trip *t, uint8_t *code, uint64_t *credited, int64_t *day_out)
+{
+	ledger *l = a->l;
+	MDB_val v;
+	int rc;
+
+	*credited = 0;
+	*day_out = ledger_day(t->start_s, l->tz_offset_s);
+	*code = (uint8_t)trip_static_code(a, t);
+	if (*code != LEDGER_R_OK)
+		return 0;
+	rc = st_get(l, a->txn, LEDGER_TABLE_TRIP, t->trip_id, CK_HASH_BYTES, &v);
+	if (rc == 0) {
+		*code = LEDGER_R_DUP_TRIP;
+		return 0;
+	}
+	if (rc != LEDGER_E_NOTFOUND)
+		return rc;
+	bool hit;
+	if ((rc = overlaps(a, t, &hit)) != 0)
+		return rc;
+	if (hit) {
+		*code = LEDGER_R_OVERLAP;
+		return 0;
+	}
+
+	const ledger_mode_params *p = &a->meth.mode[t->mode];
+	uint8_t capk[8 + CK_PUBKEY_BYTES];
+	st_cap cap;
+	st_be64(capk, st_day_key(*day_out));
+	memcpy(capk + 8, t->citizen, CK_PUBKEY_BYTES);
+	rc = st_get(l, a->txn, LEDGER_TABLE_DAILY_CAP, capk, sizeof capk, &v);
+	if (rc == LEDGER_E_NOTFOUND)
+		memset(&cap, 0, sizeof cap);
+	else if (rc != 0 || (rc = st_dec_cap(&v, &cap)) != 0)
+		return rc;
+	uint64_t credit = (uint64_t)t->distance_m * p->reduction_mg_per_km / 1000000u;
+	uint64_t left = cap_left(p->daily_cap_g, cap.g[t->mode]);
+	uint64_t left_all = cap_left(a->meth.daily_cap_g, cap.g[0]);
+	if (left_all < left)
+		left = left_all;
+	if (left == 0) {
+		*code = LEDGER_R_CAP;
+		return 0;
+	}
+	if (credit > left)
+		credit = left;
+
+	st_account acct;
+	if ((rc = acct_get(a, t->citizen, &acct)) != 0)
+		return rc;
+	ledger_supply s = a->sup;
+	if (add_u64(&acct.balance_g, credit) || add_u64(&s.issued_g, credit) ||
+	    add_u64(&s.circulating_g, credit) || add_u64(&s.by_mode_g[t->mode], credit) ||
+	    add_u64(&s.trips_credited, 1)) {
+		*code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	cap.g[0] += credit;
+	cap.g[t->mode] += credit;
+
+	cm_wr *w = &l->wr;
+	st_trip tr = {
+		.height = a->height,
+		.issuer_member_id = a->smember.id,
+		.mode = t->mode,
+		.methodology_version = a->meth.version,
+		.credited_g = credit,
+		.start_s = t->start_s,
+		.end_s = t->end_s,
+	};
+	memcpy(tr.citizen, t->citizen, CK_PUBKEY_BYTES);
+	cm_wr_reset(w);
+	st_enc_trip(w, &tr);
+	if ((rc = put_enc(a, LEDGER_TABLE_TRIP, t->trip_id, CK_HASH_BYTES)) != 0)
+		return rc;
+	uint8_t ik[CK_PUBKEY_BYTES + 8];
+	memcpy(ik, t->citizen, CK_PUBKEY_BYTES);
+	st_be64(ik + CK_PUBKEY_BYTES, t->start_s);
+	cm_wr_reset(w);
+	st_enc_interval(w, t->end_s);
+	if ((rc = put_enc(a, LEDGER_TABLE_INTERVAL, ik, sizeof ik)) != 0)
+		return rc;
+	cm_wr_reset(w);
+	st_enc_cap(w, &cap);
+	if ((rc = put_enc(a, LEDGER_TABLE_DAILY_CAP, capk, sizeof capk)) != 0)
+		return rc;
+	uint8_t dk[8 + CK_HASH_BYTES];
+	st_be64(dk, st_day_key(ledger_day(t->end_s, l->tz_offset_s)));
+	memcpy(dk + 8, t->trip_id, CK_HASH_BYTES);
+	if ((rc = local_put(a, l->db_tripday, dk, sizeof dk, ik, sizeof ik, "write trip day")) != 0)
+		return rc;
+	if ((rc = acct_put(a, t->citizen, &acct)) != 0)
+		return rc;
+	if ((rc = hist_add(a, t->citizen, (int64_t)credit)) != 0)
+		return rc;
+	a->sup = s;
+	a->sup_dirty = true;
+	*credited = credit;
+	return 0;
+}
+
+static int index_trip(ax *a, uint32_t j, const ledger_trip *t, int64_t day, uint8_t code,
+		      uint64_t credited)
+{
+	uint8_t k[28], v[41];
+	st_be32(k, a->smember.id);
+	st_be64(k + 4, st_day_key(day));
+	st_be64(k + 12, a->height);
+	st_be32(k + 20, a->txi);
+	st_be32(k + 24, j);
+	memcpy(v, t->trip_id, CK_HASH_BYTES);
+	v[32] = code;
+	st_be64(v + 33, credited);
+	return local_put(a, a->l->db_itrips, k, sizeof k, v, sizeof v, "write issuer trips");
+}
+
+static int do_issue(ax *a, ledger_tx_result *res, uint8_t role_code)
+{
+	const ledger_tx *tx = a->tx;
+	uint32_t n = tx->u.issue.ntrips;
+	uint32_t ok = 0;
+	uint8_t first_bad = LEDGER_R_OK;
+	int rc;
+
+	res->ntrips = n;
+	res->trip_codes = calloc(n ? n : 1, 1);
+	if (res->trip_codes == NULL)
+		return LEDGER_E_NOMEM;
+	for (uint32_t j = 0; j < n; j++) {
+		const ledger_trip *t = &tx->u.issue.trips[j];
+		uint8_t code = role_code;
+		uint64_t credited = 0;
+		int64_t day = ledger_day(t->start_s, a->l->tz_offset_s);
+		if (code == LEDGER_R_OK && (rc = apply_trip(a, t, &code, &credited, &day)) != 0)
+			return rc;
+		res->trip_codes[j] = code;
+		res->credited_g += credited;
+		if (code == LEDGER_R_OK)
+			ok++;
+		else if (first_bad == LEDGER_R_OK)
+			first_bad = code;
+		/* The reconciliation index only knows issuers that are members. */
+		if (a->smember.id != 0 && (rc = index_trip(a, j, t, day, code, credited)) != 0)
+			return rc;
+	}
+	if (ok == n)
+		res->code = LEDGER_R_OK;
+	else if (ok > 0)
+		res->code = LEDGER_R_PARTIAL;
+	else
+		res->code = first_bad;
+	return 0;
+}
+
+/* ---- transfer, redeem, refund, offer ----------------------------------------- */
+
+static int do_transfer(ax *a, ledger_tx_result *res)
+{
+	const ledger_tx *tx = a->tx;
+	uint64_t amt = tx->u.transfer.amount_g;
+	st_account to;
+	int rc;
+
+	if (amt == 0) {
+		res->code = LEDGER_R_ZERO;
+		return 0;
+	}
+	if (is_sender(a, tx->u.transfer.to)) {
+		res->code = LEDGER_R_SELF;
+		return 0;
+	}
+	if (amt > INT64_MAX) {
+		res->code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	if (a->sacct.balance_g < amt) {
+		res->code = LEDGER_R_INSUFFICIENT;
+		return 0;
+	}
+	if ((rc = acct_get(a, tx->u.transfer.to, &to)) != 0)
+		return rc;
+	if (add_u64(&to.balance_g, amt)) {
+		res->code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	a->sacct.balance_g -= amt;
+	if ((rc = acct_put(a, tx->u.transfer.to, &to)) != 0)
+		return rc;
+	a->hist[0].delta_g = -(int64_t)amt;
+	return hist_add(a, tx->u.transfer.to, (int64_t)amt);
+}
+
+static int get_offer(ax *a, uint64_t id, ledger_offer *o, bool *found)
+{
+	uint8_t k[8];
+	MDB_val v;
+	st_be64(k, id);
+	int rc = st_get(a->l, a->txn, LEDGER_TABLE_OFFER, k, sizeof k, &v);
+	*found = rc == 0;
+	if (rc == LEDGER_E_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	return st_dec_offer(&v, o);
+}
+
+static int put_offer(ax *a, const ledger_offer *o)
+{
+	uint8_t k[8];
+	st_be64(k, o->id);
+	cm_wr_reset(&a->l->wr);
+	st_enc_offer(&a->l->wr, o);
+	return put_enc(a, LEDGER_TABLE_OFFER, k, sizeof k);
+}
+
+static int put_receipt(ax *a, const ck_hash id, const ledger_receipt *r)
+{
+	cm_wr_reset(&a->l->wr);
+	st_enc_receipt(&a->l->wr, r);
+	return put_enc(a, LEDGER_TABLE_RECEIPT, id, CK_HASH_BYTES);
+}
+
+static int do_redeem(ax *a, ledger_tx_result *res)
+{
+	const ledger_tx *tx = a->tx;
+	ledger_offer o;
+	bool found;
+	int rc;
+
+	if ((rc = get_offer(a, tx->u.redeem.offer_id, &o, &found)) != 0)
+		return rc;
+	if (!found || !o.active) {
+		res->code = LEDGER_R_NO_OFFER;
+		return 0;
+	}
+	if (o.stock == 0) {
+		res->code = LEDGER_R_STOCK;
+		return 0;
+	}
+	if (o.price_g > tx->u.redeem.max_price_g) {
+		res->code = LEDGER_R_PRICE;
+		return 0;
+	}
+	if (a->sacct.balance_g < o.price_g) {
+		res->code = LEDGER_R_INSUFFICIENT;
+		return 0;
+	}
+	ledger_supply s = a->sup;
+	if (add_u64(&s.redeemed_g, o.price_g)) {
+		res->code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	assert(s.circulating_g >= o.price_g);
+	s.circulating_g -= o.price_g;
+	a->sacct.balance_g -= o.price_g;
+	o.stock--;
+	if ((rc = put_offer(a, &o)) != 0)
+		return rc;
+	ledger_receipt r = {
+		.offer_id = o.id,
+		.merchant_id = o.merchant_id,
+		.price_g = o.price_g,
+		.height = a->height,
+		.refunded = false,
+	};
+	memcpy(r.citizen, tx->sender, CK_PUBKEY_BYTES);
+	if ((rc = put_receipt(a, a->txhash, &r)) != 0)
+		return rc;
+	a->sup = s;
+	a->sup_dirty = true;
+	assert(o.price_g <= INT64_MAX);
+	a->hist[0].delta_g = -(int64_t)o.price_g;
+	return 0;
+}
+
+static int do_refund(ax *a, ledger_tx_result *res)
+{
+	const ledger_tx *tx = a->tx;
+	ledger_receipt r;
+	MDB_val v;
+	int rc;
+
+	if (!(a->smember.roles & LEDGER_ROLE_MERCHANT)) {
+		res->code = LEDGER_R_ROLE;
+		return 0;
+	}
+	rc = st_get(a->l, a->txn, LEDGER_TABLE_RECEIPT, tx->u.refund.receipt_id, CK_HASH_BYTES, &v);
+	if (rc == LEDGER_E_NOTFOUND) {
+		res->code = LEDGER_R_NO_RECEIPT;
+		return 0;
+	}
+	if (rc != 0 || (rc = st_dec_receipt(&v, &r)) != 0)
+		return rc;
+	if (r.merchant_id != a->smember.id) {
+		res->code = LEDGER_R_NOT_MERCHANT;
+		return 0;
+	}
+	if (r.refunded) {
+		res->code = LEDGER_R_REFUNDED;
+		return 0;
+	}
+	st_account c;
+	ledger_supply s = a->sup;
+	if ((rc = acct_get(a, r.citizen, &c)) != 0)
+		return rc;
+	if (add_u64(&c.balance_g, r.price_g) || add_u64(&s.refunded_g, r.price_g) ||
+	    add_u64(&s.circulating_g, r.price_g)) {
+		res->code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	r.refunded = true;
+	if ((rc = put_receipt(a, tx->u.refund.receipt_id, &r)) != 0 ||
+	    (rc = acct_put(a, r.citizen, &c)) != 0)
+		return rc;
+	a->sup = s;
+	a->sup_dirty = true;
+	return hist_add(a, r.citizen, (int64_t)r.price_g);
+}
+
+static int do_offer(ax *a, ledger_tx_result *res)
+{
+	const ledger_tx *tx = a->tx;
+	ledger_offer o;
+	bool found;
+	int rc;
+
+	if (!(a->smember.roles & LEDGER_ROLE_MERCHANT)) {
+		res->code = LEDGER_R_ROLE;
+		return 0;
+	}
+	if ((rc = get_offer(a, tx->u.offer.offer_id, &o, &found)) != 0)
+		return rc;
+	switch (tx->u.offer.action) {
+	case LEDGER_OFFER_PUBLISH:
+		if (found) {
+			res->code = LEDGER_R_OFFER_EXISTS;
+			return 0;
+		}
+		memset(&o, 0, sizeof o);
+		o.id = tx->u.offer.offer_id;
+		o.merchant_id = a->smember.id;
+		o.active = true;
+		break;
+	case LEDGER_OFFER_UPDATE:
+	case LEDGER_OFFER_WITHDRAW:
+		if (!found) {
+			res->code = LEDGER_R_NO_OFFER;
+			return 0;
+		}
+		if (o.merchant_id != a->smember.id) {
+			res->code = LEDGER_R_NOT_MERCHANT;
+			return 0;
+		}
+		if (!o.active) {
+			res->code = LEDGER_R_NO_OFFER;
+			return 0;
+		}
+		if (tx->u.offer.action == LEDGER_OFFER_WITHDRAW) {
+			o.active = false;
+			return put_offer(a, &o);
+		}
+		break;
+	default:
+		/* The codec admits only the three actions. */
+		assert(!"offer action");
+		return LEDGER_E_FIELD;
+	}
+	if (tx->u.offer.price_g == 0) {
+		res->code = LEDGER_R_ZERO;
+		return 0;
+	}
+	if (tx->u.offer.price_g > INT64_MAX) {
+		res->code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	o.price_g = tx->u.offer.price_g;
+	o.stock = tx->u.offer.stock;
+	memcpy(o.name, tx->u.offer.name, sizeof o.name);
+	memcpy(o.description, tx->u.offer.description, sizeof o.description);
+	return put_offer(a, &o);
+}
+
+/* ---- govern ------------------------------------------------------------------ */
+
+static void count_member(const ledger_member *p, uint32_t *nval, uint32_t *ngov)
+{
+	if (p->nkeys == 0)
+		return;
+	if (p->roles & LEDGER_ROLE_GOVERNOR)
+		(*ngov)++;
+	if (p->roles & LEDGER_ROLE_VALIDATOR)
+		(*nval)++;
+}
+
+/* Validators (count only) and governor count if member `over` replaced its
+ * stored record (or joined, if new), or if member `removed` left. */
+static int members_after(ax *a, const ledger_member *over, uint32_t removed, uint32_t *nval,
+			 uint32_t *ngov)
+{
+	MDB_cursor *c = NULL;
+	uint8_t kb = LEDGER_TABLE_MEMBER;
+	MDB_val k = { 1, &kb }, v;
+	bool over_seen = false;
+	int rc, out = 0;
+
+	*nval = 0;
+	*ngov = 0;
+	if ((rc = mdb_cursor_open(a->txn, a->l->db_state, &c)) != 0)
+		return st_dberr(rc, "open cursor");
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		ledger_member m;
+		if (((uint8_t *)k.mv_data)[0] != LEDGER_TABLE_MEMBER)
+			break;
+		if ((out = st_dec_member(&v, &m)) != 0)
+			break;
+		if (m.id == removed)
+			continue;
+		if (over != NULL && m.id == over->id) {
+			over_seen = true;
+			count_member(over, nval, ngov);
+		} else {
+			count_member(&m, nval, ngov);
+		}
+	}
+	mdb_cursor_close(c);
+	if (out != 0)
+		return out;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return st_dberr(rc, "read members");
+	if (over != NULL && !over_seen)
+		count_member(over, nval, ngov);
+	return 0;
+}
+
+/* LEDGER_R_OK if the membership after the change keeps a validator set of
+ * 1..LIM_VALIDATORS_MAX and at least threshold governor members. */
+static int membership_code(ax *a, const ledger_member *over, uint32_t removed, int *code)
+{
+	uint32_t nval, ngov;
+	int rc = members_after(a, over, removed, &nval, &ngov);
+	if (rc != 0)
+		return rc;
+	if (nval == 0 || nval > LIM_VALIDATORS_MAX)
+		*code = LEDGER_R_VALSET;
+	else if (ngov < a->l->governor_threshold)
+		*code = LEDGER_R_MEMBER;
+	else
+		*code = LEDGER_R_OK;
+	return 0;
+}
+
+static bool is_governor_key(ax *a, const ck_pubkey key, uint32_t *member_id, int *err)
+{
+	st_keyreg kr;
+	ledger_member m;
+	*err = st_get_keyreg(a->l, a->txn, key, &kr);
+	if (*err == LEDGER_E_NOTFOUND) {
+		*err = 0;
+		return false;
+	}
+	if (*err != 0 || kr.revoked || kr.member_id == 0)
+		return false;
+	*err = st_get_member(a->l, a->txn, kr.member_id, &m);
+	if (*err == LEDGER_E_NOTFOUND) {
+		*err = 0;
+		return false;
+	}
+	if (*err != 0)
+		return false;
+	*member_id = m.id;
+	return (m.roles & LEDGER_ROLE_GOVERNOR) != 0;
+}
+
+static int approvals_code(ax *a, int *code)
+{
+	const ledger_tx *tx = a->tx;
+	uint32_t ids[LIM_TX_SIGS_MAX + 1];
+	uint32_t n = 0;
+	int rc;
+
+	*code = LEDGER_R_OK;
+	ids[n++] = a->smember.id;
+	for (uint32_t i = 0; i < tx->napprovals && i < LIM_TX_SIGS_MAX; i++) {
+		uint32_t id = 0;
+		if (!is_governor_key(a, tx->approvals[i].key, &id, &rc)) {
+			if (rc != 0)
+				return rc;
+			*code = LEDGER_R_THRESHOLD;
+			return 0;
+		}
+		bool dup = false;
+		for (uint32_t j = 0; j < n; j++)
+			dup = dup || ids[j] == id;
+		if (!dup)
+			ids[n++] = id;
+	}
+	if (n < a->l->governor_threshold)
+		*code = LEDGER_R_THRESHOLD;
+	return 0;
+}
+
+static int key_free(ax *a, const ck_pubkey key, bool *free_)
+{
+	st_keyreg kr;
+	int rc = st_get_keyreg(a->l, a->txn, key, &kr);
+	*free_ = rc == LEDGER_E_NOTFOUND;
+	return rc == LEDGER_E_NOTFOUND ? 0 : rc;
+}
+
+static int gov_add_member(ax *a, const ledger_govern *g, int *code)
+{
+	MDB_val v;
+	uint64_t next;
+	cm_rd r;
+	int rc = st_get(a->l, a->txn, LEDGER_TABLE_META, ST_META_NEXT_MEMBER,
+			strlen(ST_META_NEXT_MEMBER), &v);
+	if (rc != 0)
+		return rc;
+	cm_rd_init(&r, v.mv_data, v.mv_size);
+	if (cm_rd_uint_max(&r, UINT32_MAX, &next) != 0 || cm_rd_end(&r) != 0)
+		return LEDGER_E_DB;
+	if (next > LIM_MEMBERS_MAX || (g->roles & ~LEDGER_ROLES_ALL) != 0 ||
+	    g->nkeys > LIM_MEMBER_KEYS_MAX) {
+		*code = LEDGER_R_MEMBER;
+		return 0;
+	}
+	if (g->nkeys == 0) {
+		*code = LEDGER_R_KEY;
+		return 0;
+	}
+	for (uint32_t i = 0; i < g->nkeys; i++) {
+		bool fr;
+		if ((rc = key_free(a, g->keys[i], &fr)) != 0)
+			return rc;
+		for (uint32_t j = 0; j < i; j++)
+			fr = fr && memcmp(g->keys[i], g->keys[j], CK_PUBKEY_BYTES) != 0;
+		if (!fr) {
+			*code = LEDGER_R_KEY;
+			return 0;
+		}
+	}
+	ledger_member m;
+	memset(&m, 0, sizeof m);
+	m.id = (uint32_t)next;
+	memcpy(m.name, g->name, sizeof m.name);
+	m.roles = g->roles;
+	m.modes = g->modes;
+	m.nkeys = g->nkeys;
+	memcpy(m.keys, g->keys, sizeof m.keys);
+	if ((rc = membership_code(a, &m, 0, code)) != 0 || *code != LEDGER_R_OK)
+		return rc;
+	if ((rc = put_member(a, &m)) != 0)
+		return rc;
+	for (uint32_t i = 0; i < m.nkeys; i++)
+		if ((rc = put_keyreg(a, m.keys[i], m.id, false)) != 0)
+			return rc;
+	cm_wr_reset(&a->l->wr);
+	cm_wr_uint(&a->l->wr, next + 1);
+	return put_enc(a, LEDGER_TABLE_META, ST_META_NEXT_MEMBER, strlen(ST_META_NEXT_MEMBER));
+}
+
+static int gov_member_change(ax *a, const ledger_govern *g, int *code)
+{
+	ledger_member m;
+	int rc = st_get_member(a->l, a->txn, g->member_id, &m);
+	if (rc == LEDGER_E_NOTFOUND) {
+		*code = LEDGER_R_MEMBER;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+
+	switch (g->action) {
+	case LEDGER_GOV_SET_ROLES:
+		if ((g->roles & ~LEDGER_ROLES_ALL) != 0) {
+			*code = LEDGER_R_MEMBER;
+			return 0;
+		}
+		m.roles = g->roles;
+		m.modes = g->modes;
+		break;
+	case LEDGER_GOV_ADD_KEY: {
+		bool fr = false;
+		if (g->nkeys != 1 || m.nkeys == LIM_MEMBER_KEYS_MAX) {
+			*code = LEDGER_R_KEY;
+			return 0;
+		}
+		if ((rc = key_free(a, g->keys[0], &fr)) != 0)
+			return rc;
+		if (!fr) {
+			*code = LEDGER_R_KEY;
+			return 0;
+		}
+		memcpy(m.keys[m.nkeys++], g->keys[0], CK_PUBKEY_BYTES);
+		break;
+	}
+	case LEDGER_GOV_REVOKE_KEY: {
+		uint32_t at = m.nkeys;
+		for (uint32_t i = 0; g->nkeys == 1 && i < m.nkeys; i++)
+			if (memcmp(m.keys[i], g->keys[0], CK_PUBKEY_BYTES) == 0)
+				at = i;
+		if (at == m.nkeys) {
+			*code = LEDGER_R_KEY;
+			return 0;
+		}
+		memmove(m.keys[at], m.keys[at + 1], (size_t)(m.nkeys - at - 1) * CK_PUBKEY_BYTES);
+		m.nkeys--;
+		memset(m.keys[m.nkeys], 0, CK_PUBKEY_BYTES);
+		break;
+	}
+	default:
+		assert(g->action == LEDGER_GOV_REMOVE_MEMBER);
+		break;
+	}
+
+	bool remove = g->action == LEDGER_GOV_REMOVE_MEMBER;
+	if ((rc = membership_code(a, remove ? NULL : &m, remove ? m.id : 0, code)) != 0 ||
+	    *code != LEDGER_R_OK)
+		return rc;
+	if (remove) {
+		uint8_t k[4];
+		st_be32(k, m.id);
+		if ((rc = st_del(a->l, a->txn, LEDGER_TABLE_MEMBER, k, sizeof k)) != 0)
+			return rc;
+		a->members_dirty = true;
+		for (uint32_t i = 0; i < m.nkeys; i++)
+			if ((rc = put_keyreg(a, m.keys[i], m.id, true)) != 0)
+				return rc;
+		return 0;
+	}
+	if ((rc = put_member(a, &m)) != 0)
+		return rc;
+	if (g->action == LEDGER_GOV_ADD_KEY)
+		return put_keyreg(a, g->keys[0], m.id, false);
+	if (g->action == LEDGER_GOV_REVOKE_KEY)
+		return put_keyreg(a, g->keys[0], m.id, true);
+	return 0;
+}
+
+static int gov_methodology(ax *a, const ledger_govern *g, int *code)
+{
+	const ledger_methodology *m = &g->methodology;
+	if (m->version != a->meth_latest + 1 || m->effective_height <= a->height ||
+	    ledger_methodology_check(m, NULL, 0) != 0) {
+		*code = LEDGER_R_METHODOLOGY;
+		return 0;
+	}
+	uint8_t k[4];
+	st_be32(k, m->version);
+	cm_wr_reset(&a->l->wr);
+	st_enc_methodology(&a->l->wr, m);
+	int rc = put_enc(a, LEDGER_TABLE_METHODOLOGY, k, sizeof k);
+	if (rc == 0)
+		a->meth_latest = m->version;
+	return rc;
+}
+
+static int gov_clawback(ax *a, const ledger_govern *g, int *code)
+{
+	st_account acct;
+	int rc;
+	if (g->amount_g == 0) {
+		*code = LEDGER_R_ZERO;
+		return 0;
+	}
+	if (g->amount_g > INT64_MAX) {
+		*code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	if ((rc = acct_get(a, g->account, &acct)) != 0)
+		return rc;
+	if (acct.balance_g < g->amount_g) {
+		*code = LEDGER_R_INSUFFICIENT;
+		return 0;
+	}
+	ledger_supply s = a->sup;
+	if (add_u64(&s.clawed_back_g, g->amount_g)) {
+		*code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	assert(s.circulating_g >= g->amount_g);
+	s.circulating_g -= g->amount_g;
+	acct.balance_g -= g->amount_g;
+	if ((rc = acct_put(a, g->account, &acct)) != 0)
+		return rc;
+	a->sup = s;
+	a->sup_dirty = true;
+	return hist_add(a, g->account, -(int64_t)g->amount_g);
+}
+
+static int gov_recover(ax *a, const ledger_govern *g, int *code)
+{
+	st_account from, to;
+	bool old_free, new_free;
+	int rc;
+	if (memcmp(g->account, g->new_account, CK_PUBKEY_BYTES) == 0) {
+		*code = LEDGER_R_SELF;
+		return 0;
+	}
+	/* Only citizen keys are recovered: member keys are managed with
+	 * add/revoke key; a registered new key would merge two identities. */
+	if ((rc = key_free(a, g->account, &old_free)) != 0 ||
+	    (rc = key_free(a, g->new_account, &new_free)) != 0)
+		return rc;
+	if (!old_free || !new_free) {
+		*code = LEDGER_R_KEY;
+		return 0;
+	}
+	if ((rc = acct_get(a, g->account, &from)) != 0 || (rc = acct_get(a, g->new_account, &to)) != 0)
+		return rc;
+	uint64_t amt = from.balance_g;
+	if (amt > INT64_MAX || add_u64(&to.balance_g, amt)) {
+		*code = LEDGER_R_OVERFLOW;
+		return 0;
+	}
+	from.balance_g = 0;
+	if ((rc = acct_put(a, g->account, &from)) != 0 ||
+	    (rc = acct_put(a, g->new_account, &to)) != 0 ||
+	    (rc = put_keyreg(a, g->account, 0, true)) != 0)
+		return rc;
+	if ((rc = hist_add(a, g->account, -(int64_t)amt)) != 0)
+		return rc;
+	return hist_add(a, g->new_account, (int64_t)amt);
+}
+
+static int do_govern(ax *a, ledger_tx_result *res)
+{
+	const ledger_govern *g = &a->tx->u.govern;
+	int code = LEDGER_R_OK, rc;
+
+	if (!(a->smember.roles & LEDGER_ROLE_GOVERNOR)) {
+		res->code = LEDGER_R_ROLE;
+		return 0;
+	}
+	if ((rc = approvals_code(a, &code)) != 0)
+		return rc;
+	if (code == LEDGER_R_OK) {
+		switch (g->action) {
+		case LEDGER_GOV_ADD_MEMBER:
+			rc = gov_add_member(a, g, &code);
+			break;
+		case LEDGER_GOV_SET_ROLES:
+		case LEDGER_GOV_ADD_KEY:
+		case LEDGER_GOV_REVOKE_KEY:
+		case LEDGER_GOV_REMOVE_MEMBER:
+			rc = gov_member_change(a, g, &code);
+			break;
+		case LEDGER_GOV_METHODOLOGY:
+			rc = gov_methodology(a, g, &code);
+			break;
+		case LEDGER_GOV_CLAWBACK:
+			rc = gov_clawback(a, g, &code);
+			break;
+		case LEDGER_GOV_RECOVER:
+			rc = gov_recover(a, g, &code);
+			break;
+		default:
+			assert(!"govern action");
+			rc = LEDGER_E_FIELD;
+		}
+	}
+	res->code = (uint8_t)code;
+	return rc;
+}
+
+/* ---- one transaction ----------------------------------------------------------- */
+
+static int cmp_hist(const void *x, const void *y)
+{
+	return memcmp(((const hist_ent *)x)->key, ((const hist_ent *)y)->key, CK_PUBKEY_BYTES);
+}
+
+/* Writes the tx index and one history entry per touched account (deltas of
+ * one account within the transaction summed). */
+static int write_indexes(ax *a, const ledger_tx_result *res)
+{
+	ledger *l = a->l;
+	uint8_t loc[13];
+	int rc;
+
+	st_be64(loc, a->height);
+	st_be32(loc + 8, a->txi);
+	loc[12] = res->code;
+	if ((rc = local_put(a, l->db_txidx, a->txhash, CK_HASH_BYTES, loc, sizeof loc,
+			    "write tx index")) != 0)
+		return rc;
+	if (a->nhist > 2)
+		qsort(a->hist, a->nhist, sizeof *a->hist, cmp_hist);
+	else if (a->nhist == 2 && cmp_hist(&a->hist[0], &a->hist[1]) > 0) {
+		hist_ent t = a->hist[0];
+		a->hist[0] = a->hist[1];
+		a->hist[1] = t;
+	}
+	for (size_t i = 0; i < a->nhist;) {
+		int64_t d = 0;
+		size_t j = i;
+		for (; j < a->nhist && memcmp(a->hist[j].key, a->hist[i].key, CK_PUBKEY_BYTES) == 0; j++)
+			d += a->hist[j].delta_g;
+		uint8_t k[44], v[43];
+		memcpy(k, a->hist[i].key, CK_PUBKEY_BYTES);
+		st_be64(k + 32, ~a->height);
+		st_be32(k + 40, ~a->txi);
+		memcpy(v, a->txhash, CK_HASH_BYTES);
+		v[32] = a->tx->kind;
+		v[33] = res->code;
+		v[34] = d < 0;
+		st_be64(v + 35, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
+		if ((rc = local_put(a, l->db_hist, k, sizeof k, v, sizeof v, "write history")) != 0)
+			return rc;
+		i = j;
+	}
+	return 0;
+}
+
+static int apply_tx(ax *a, const ledger_tx *tx, uint32_t i, const ledger_block *b,
+		    ledger_tx_result *res)
+{
+	int rc;
+
+	a->tx = tx;
+	a->txi = i;
+	a->nhist = 0;
+	ledger_tx_hash(a->txhash, b->txs[i], b->tx_lens[i]);
+	memset(res, 0, sizeof *res);
+	memset(&a->smember, 0, sizeof a->smember);
+
+	if ((rc = st_get_account(a->l, a->txn, tx->sender, &a->sacct)) != 0)
+		return rc;
+	/* validate() checked the nonce sequence against the same state. */
+	assert(a->sacct.nonce == tx->nonce);
+	a->sacct.nonce++;
+	if ((rc = hist_add(a, tx->sender, 0)) != 0)
+		return rc;
+
+	rc = st_get_keyreg(a->l, a->txn, tx->sender, &a->skey);
+	a->skey_known = rc == 0;
+	if (rc != 0 && rc != LEDGER_E_NOTFOUND)
+		return rc;
+	int key_code = LEDGER_R_OK;
+	if (a->skey_known && a->skey.revoked) {
+		key_code = LEDGER_R_KEY;
+	} else if (a->skey_known && a->skey.member_id != 0) {
+		rc = st_get_member(a->l, a->txn, a->skey.member_id, &a->smember);
+		if (rc == LEDGER_E_NOTFOUND)
+			memset(&a->smember, 0, sizeof a->smember);
+		else if (rc != 0)
+			return rc;
+	}
+
+	if (key_code != LEDGER_R_OK) {
+		res->code = (uint8_t)key_code;
+		if (tx->kind == LEDGER_TX_ISSUE)
+			rc = do_issue(a, res, (uint8_t)key_code);
+	} else {
+		switch (tx->kind) {
+		case LEDGER_TX_ISSUE:
+			rc = do_issue(a, res,
+				      (a->smember.roles & LEDGER_ROLE_ISSUER) ? LEDGER_R_OK : LEDGER_R_ROLE);
+			break;
+		case LEDGER_TX_TRANSFER:
+			rc = do_transfer(a, res);
+			break;
+		case LEDGER_TX_REDEEM:
+			rc = do_redeem(a, res);
+			break;
+		case LEDGER_TX_REFUND:
+			rc = do_refund(a, res);
+			break;
+		case LEDGER_TX_OFFER:
+			rc = do_offer(a, res);
+			break;
+		case LEDGER_TX_GOVERN:
+			rc = do_govern(a, res);
+			break;
+		default:
+			assert(!"tx kind");
+			rc = LEDGER_E_KIND;
+		}
+	}
+	if (rc != 0)
+		return rc;
+	/* A failed transaction changed nothing but the sender's nonce. */
+	if (res->code != LEDGER_R_OK && res->code != LEDGER_R_PARTIAL) {
+		a->nhist = 1;
+		a->hist[0].delta_g = 0;
+	}
+	cm_wr_reset(&a->l->wr);
+	st_enc_account(&a->l->wr, &a->sacct);
+	if ((rc = put_enc(a, LEDGER_TABLE_ACCOUNT, tx->sender, CK_PUBKEY_BYTES)) != 0)
+		return rc;
+	return write_indexes(a, res);
+}
+
+/* ---- the block ------------------------------------------------------------------ */
+
+static int end_block(ax *a)
+{
+	ledger *l = a->l;
+	ledger_valset vs1, vs2, nvs;
+	int rc;
+
+	if (a->sup_dirty) {
+		cm_wr_reset(&l->wr);
+		st_enc_supply(&l->wr, &a->sup);
+		if ((rc = put_enc(a, LEDGER_TABLE_SUPPLY, NULL, 0)) != 0)
+			return rc;
+	}
+	/* Membership changed in block H shapes the validators of H+2: the set
+	 * for H+1 is the one chosen after H-1. */
+	if ((rc = st_get_valset(l, a->txn, ST_META_VALSET1, &vs1)) != 0 ||
+	    (rc = st_get_valset(l, a->txn, ST_META_VALSET2, &vs2)) != 0)
+		return rc;
+	nvs = vs2;
+	if (a->members_dirty && (rc = st_compute_valset(l, a->txn, &nvs)) != 0)
+		return rc;
+	assert(nvs.n > 0);
+	if (vs1.n != vs2.n || memcmp(vs1.keys, vs2.keys, (size_t)vs1.n * CK_PUBKEY_BYTES) != 0) {
+		cm_wr_reset(&l->wr);
+		st_enc_valset(&l->wr, &vs2);
+		if ((rc = put_enc(a, LEDGER_TABLE_META, ST_META_VALSET1, strlen(ST_META_VALSET1))) != 0)
+			return rc;
+	}
+	if (nvs.n != vs2.n || memcmp(nvs.keys, vs2.keys, (size_t)nvs.n * CK_PUBKEY_BYTES) != 0) {
+		cm_wr_reset(&l->wr);
+		st_enc_valset(&l->wr, &nvs);
+		if ((rc = put_enc(a, LEDGER_TABLE_META, ST_META_VALSET2, strlen(ST_META_VALSET2))) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int store_block(ax *a, const ledger_block *b, const uint8_t *cert, size_t certlen,
+		       const ledger_results *res, st_tip *tip)
+{
+	ledger *l = a->l;
+	uint8_t hk[8];
+	cm_wr w;
+	int rc;
+
+	st_be64(hk, a->height);
+	cm_wr_init(&w);
+	ledger_block_encode(b, &w);
+	rc = cm_wr_error(&w) ? LEDGER_E_NOMEM
+			     : local_put(a, l->db_blocks, hk, sizeof hk, cm_wr_data(&w), cm_wr_len(&w),
+					 "write block");
+	if (rc == 0)
+		rc = local_put(a, l->db_certs, hk, sizeof hk, cert != NULL ? cert : (const uint8_t *)"",
+			       certlen, "write certificate");
+	if (rc == 0) {
+		cm_wr_reset(&w);
+		ledger_results_encode(res, &w);
+		rc = cm_wr_error(&w) ? LEDGER_E_NOMEM
+				     : local_put(a, l->db_results, hk, sizeof hk, cm_wr_data(&w),
+						 cm_wr_len(&w), "write results");
+	}
+	cm_wr_free(&w);
+	if (rc != 0)
+		return rc;
+	tip->height = a->height;
+	tip->time_ms = b->header.time_ms;
+	ledger_header_hash(tip->last_hash, &b->header);
+	smt_root(l->tree, tip->state_root);
+	ledger_results_root(res, tip->results_root);
+	return st_put_tip(l, a->txn, tip);
+}
+
+int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, size_t certlen,
+		       ledger_results *results)
+{
+	MDB_txn *txn = NULL;
+	ledger_tx **txs = NULL;
+	ledger_results res = { 0, NULL };
+	bool recording = false;
+	st_tip tip;
+	ax a;
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	if (results != NULL)
+		memset(results, 0, sizeof *results);
+	pthread_mutex_lock(&l->mu);
+	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0) {
+		rc = st_dberr(rc, "begin block transaction");
+		txn = NULL;
+		goto fail;
+	}
+	if ((rc = validate(l, txn, b, false, NULL, &txs)) != 0)
+		goto fail;
+	if ((rc = smt_begin(l->tree)) != 0)
+		goto fail;
+	recording = true;
+
+	a.l = l;
+	a.txn = txn;
+	a.height = b->header.height;
+	a.block_s = b->header.time_ms / 1000u;
+	if ((rc = st_get_methodology(l, txn, a.height, &a.meth, &a.meth_latest)) != 0 ||
+	    (rc = st_get_supply(l, txn, &a.sup)) != 0)
+		goto fail;
+	if ((rc = mdb_cursor_open(txn, l->db_state, &a.cur)) != 0) {
+		rc = st_dberr(rc, "open cursor");
+		a.cur = NULL;
+		goto fail;
+	}
+	if ((rc = prune(&a)) != 0)
+		goto fail;
+
+	res.r = calloc(b->ntxs ? b->ntxs : 1, sizeof *res.r);
+	if (res.r == NULL) {
+		rc = LEDGER_E_NOMEM;
+		goto fail;
+	}
+	res.ntxs = b->ntxs;
+	for (uint32_t i = 0; i < b->ntxs; i++)
+		if ((rc = apply_tx(&a, txs[i], i, b, &res.r[i])) != 0)
+			goto fail;
+	if ((rc = end_block(&a)) != 0 || (rc = store_block(&a, b, cert, certlen, &res, &tip)) != 0)
+		goto fail;
+	mdb_cursor_close(a.cur);
+	a.cur = NULL;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0) {
+		rc = st_dberr(rc, "commit block");
+		goto fail;
+	}
+	smt_commit(l->tree);
+	pthread_mutex_unlock(&l->mu);
+	free(a.hist);
+	free_txs(txs, b->ntxs);
+	if (results != NULL)
+		*results = res;
+	else
+		ledger_results_free(&res);
+	return 0;
+fail:
+	if (a.cur != NULL)
+		mdb_cursor_close(a.cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (recording)
+		smt_rollback(l->tree);
+	pthread_mutex_unlock(&l->mu);
+	free(a.hist);
+	free_txs(txs, b->ntxs);
+	ledger_results_free(&res);
+	return rc;
+}

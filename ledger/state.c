@@ -1,0 +1,1290 @@
+/*
+ * The ledger's state on LMDB: opening a data directory (creating it from
+ * genesis when new, rebuilding the state-root map when not), the codecs of
+ * the state values, and every read-only query. The rules that change the
+ * state live in apply.c; the layout is described in state_internal.h.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ledger/state_internal.h"
+
+#define ST_MAP_BYTES_DEFAULT ((size_t)8 << 30)
+#define ST_MAX_DBS 16u
+
+#define CHAIN_GENESIS "genesis"
+#define CHAIN_TIP "tip"
+
+int st_dberr(int mdbrc, const char *ctx)
+{
+	fprintf(stderr, "ledger: %s: %s\n", ctx, mdb_strerror(mdbrc));
+	if (mdbrc == MDB_MAP_FULL)
+		return LEDGER_E_MAP_FULL;
+	return LEDGER_E_DB;
+}
+
+static int corrupt(const char *what)
+{
+	fprintf(stderr, "ledger: corrupt state value (%s)\n", what);
+	return LEDGER_E_DB;
+}
+
+int st_rtxn(ledger *l, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn);
+	if (rc != 0)
+		return st_dberr(rc, "begin read transaction");
+	return 0;
+}
+
+/* ---- raw state access --------------------------------------------------- */
+
+static size_t st_mkkey(uint8_t *buf, uint8_t table, const void *key, size_t klen)
+{
+	assert(klen + 1 <= ST_KEY_BYTES_MAX);
+	buf[0] = table;
+	if (klen > 0)
+		memcpy(buf + 1, key, klen);
+	return klen + 1;
+}
+
+int st_get(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen, MDB_val *val)
+{
+	uint8_t kb[ST_KEY_BYTES_MAX];
+	MDB_val k = { st_mkkey(kb, table, key, klen), kb };
+	int rc = mdb_get(txn, l->db_state, &k, val);
+	if (rc == MDB_NOTFOUND)
+		return LEDGER_E_NOTFOUND;
+	if (rc != 0)
+		return st_dberr(rc, "read state");
+	return 0;
+}
+
+int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
+	   const void *val, size_t vlen)
+{
+	uint8_t kb[ST_KEY_BYTES_MAX];
+	MDB_val k = { st_mkkey(kb, table, key, klen), kb };
+	MDB_val v = { vlen, (void *)val };
+	int rc = mdb_put(txn, l->db_state, &k, &v, 0);
+	if (rc != 0)
+		return st_dberr(rc, "write state");
+	ck_hash sk, sv;
+	smt_key(sk, table, key, klen);
+	smt_value(sv, val, vlen);
+	return smt_set(l->tree, sk, sv);
+}
+
+int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen)
+{
+	uint8_t kb[ST_KEY_BYTES_MAX];
+	MDB_val k = { st_mkkey(kb, table, key, klen), kb };
+	int rc = mdb_del(txn, l->db_state, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return LEDGER_E_NOTFOUND;
+	if (rc != 0)
+		return st_dberr(rc, "delete state");
+	ck_hash sk;
+	smt_key(sk, table, key, klen);
+	return smt_delete(l->tree, sk);
+}
+
+/* ---- value codecs --------------------------------------------------------- */
+
+#define RD(x)                                                                  \
+	do {                                                                   \
+		if ((x) != 0)                                                  \
+			goto bad;                                              \
+	} while (0)
+
+static void rd_val(cm_rd *r, const MDB_val *v) { cm_rd_init(r, v->mv_data, v->mv_size); }
+
+void st_enc_account(cm_wr *w, const st_account *a)
+{
+	/* proof.c derives the account leaf from exactly these bytes. */
+	cm_wr_array(w, 2);
+	cm_wr_uint(w, a->balance_g);
+	cm_wr_uint(w, a->nonce);
+}
+
+int st_dec_account(const MDB_val *v, st_account *a)
+{
+	cm_rd r;
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 2));
+	RD(cm_rd_uint(&r, &a->balance_g));
+	RD(cm_rd_uint(&r, &a->nonce));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("account");
+}
+
+void st_enc_keyreg(cm_wr *w, const st_keyreg *k)
+{
+	cm_wr_array(w, 2);
+	cm_wr_uint(w, k->member_id);
+	cm_wr_bool(w, k->revoked);
+}
+
+int st_dec_keyreg(const MDB_val *v, st_keyreg *k)
+{
+	cm_rd r;
+	uint64_t id;
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 2));
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &id));
+	RD(cm_rd_bool(&r, &k->revoked));
+	RD(cm_rd_end(&r));
+	k->member_id = (uint32_t)id;
+	return 0;
+bad:
+	return corrupt("key registration");
+}
+
+void st_enc_member(cm_wr *w, const ledger_member *m)
+{
+	cm_wr_array(w, 6);
+	cm_wr_uint(w, m->id);
+	cm_wr_str(w, m->name, strlen(m->name));
+	cm_wr_uint(w, m->roles);
+	cm_wr_uint(w, m->modes);
+	cm_wr_array(w, m->nkeys);
+	for (uint32_t i = 0; i < m->nkeys; i++)
+		cm_wr_bin(w, m->keys[i], CK_PUBKEY_BYTES);
+	cm_wr_str(w, m->p2p_addr, strlen(m->p2p_addr));
+}
+
+int st_dec_member(const MDB_val *v, ledger_member *m)
+{
+	cm_rd r;
+	uint64_t x;
+	memset(m, 0, sizeof *m);
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 6));
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	m->id = (uint32_t)x;
+	RD(cm_rd_str_copy(&r, m->name, LIM_NAME_BYTES_MAX));
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	m->roles = (uint32_t)x;
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	m->modes = (uint32_t)x;
+	RD(cm_rd_array(&r, &m->nkeys, LIM_MEMBER_KEYS_MAX));
+	for (uint32_t i = 0; i < m->nkeys; i++)
+		RD(cm_rd_bin_fixed(&r, m->keys[i], CK_PUBKEY_BYTES));
+	RD(cm_rd_str_copy(&r, m->p2p_addr, LIM_NAME_BYTES_MAX));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("member");
+}
+
+void st_enc_methodology(cm_wr *w, const ledger_methodology *m)
+{
+	cm_wr_array(w, 6);
+	cm_wr_uint(w, m->version);
+	cm_wr_uint(w, m->effective_height);
+	cm_wr_array(w, LEDGER_MODE_MAX);
+	for (unsigned i = 1; i <= LEDGER_MODE_MAX; i++) {
+		const ledger_mode_params *p = &m->mode[i];
+		cm_wr_array(w, 5);
+		cm_wr_bool(w, p->enabled);
+		cm_wr_uint(w, p->reduction_mg_per_km);
+		cm_wr_uint(w, p->min_distance_m);
+		cm_wr_uint(w, p->max_speed_kmh);
+		cm_wr_uint(w, p->daily_cap_g);
+	}
+	cm_wr_uint(w, m->daily_cap_g);
+	cm_wr_uint(w, m->claim_before_s);
+	cm_wr_uint(w, m->claim_after_s);
+}
+
+int st_dec_methodology(const MDB_val *v, ledger_methodology *m)
+{
+	cm_rd r;
+	uint64_t x;
+	memset(m, 0, sizeof *m);
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 6));
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	m->version = (uint32_t)x;
+	RD(cm_rd_uint(&r, &m->effective_height));
+	RD(cm_rd_array_exact(&r, LEDGER_MODE_MAX));
+	for (unsigned i = 1; i <= LEDGER_MODE_MAX; i++) {
+		ledger_mode_params *p = &m->mode[i];
+		RD(cm_rd_array_exact(&r, 5));
+		RD(cm_rd_bool(&r, &p->enabled));
+		RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+		p->reduction_mg_per_km = (uint32_t)x;
+		RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+		p->min_distance_m = (uint32_t)x;
+		RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+		p->max_speed_kmh = (uint32_t)x;
+		RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+		p->daily_cap_g = (uint32_t)x;
+	}
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	m->daily_cap_g = (uint32_t)x;
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	m->claim_before_s = (uint32_t)x;
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	m->claim_after_s = (uint32_t)x;
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("methodology");
+}
+
+void st_enc_trip(cm_wr *w, const st_trip *t)
+{
+	cm_wr_array(w, 8);
+	cm_wr_uint(w, t->height);
+	cm_wr_uint(w, t->issuer_member_id);
+	cm_wr_bin(w, t->citizen, CK_PUBKEY_BYTES);
+	cm_wr_uint(w, t->mode);
+	cm_wr_uint(w, t->methodology_version);
+	cm_wr_uint(w, t->credited_g);
+	cm_wr_uint(w, t->start_s);
+	cm_wr_uint(w, t->end_s);
+}
+
+int st_dec_trip(const MDB_val *v, st_trip *t)
+{
+	cm_rd r;
+	uint64_t x;
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 8));
+	RD(cm_rd_uint(&r, &t->height));
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	t->issuer_member_id = (uint32_t)x;
+	RD(cm_rd_bin_fixed(&r, t->citizen, CK_PUBKEY_BYTES));
+	RD(cm_rd_uint_max(&r, LEDGER_MODE_MAX, &x));
+	t->mode = (uint8_t)x;
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	t->methodology_version = (uint32_t)x;
+	RD(cm_rd_uint(&r, &t->credited_g));
+	RD(cm_rd_uint(&r, &t->start_s));
+	RD(cm_rd_uint(&r, &t->end_s));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("trip");
+}
+
+void st_enc_interval(cm_wr *w, uint64_t end_s) { cm_wr_uint(w, end_s); }
+
+int st_dec_interval(const MDB_val *v, uint64_t *end_s)
+{
+	cm_rd r;
+	rd_val(&r, v);
+	RD(cm_rd_uint(&r, end_s));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("interval");
+}
+
+void st_enc_cap(cm_wr *w, const st_cap *c)
+{
+	cm_wr_array(w, LEDGER_MODE_MAX + 1);
+	for (unsigned i = 0; i <= LEDGER_MODE_MAX; i++)
+		cm_wr_uint(w, c->g[i]);
+}
+
+int st_dec_cap(const MDB_val *v, st_cap *c)
+{
+	cm_rd r;
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, LEDGER_MODE_MAX + 1));
+	for (unsigned i = 0; i <= LEDGER_MODE_MAX; i++)
+		RD(cm_rd_uint(&r, &c->g[i]));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("daily cap");
+}
+
+void st_enc_offer(cm_wr *w, const ledger_offer *o)
+{
+	cm_wr_array(w, 7);
+	cm_wr_uint(w, o->id);
+	cm_wr_uint(w, o->merchant_id);
+	cm_wr_uint(w, o->price_g);
+	cm_wr_uint(w, o->stock);
+	cm_wr_bool(w, o->active);
+	cm_wr_str(w, o->name, strlen(o->name));
+	cm_wr_str(w, o->description, strlen(o->description));
+}
+
+int st_dec_offer(const MDB_val *v, ledger_offer *o)
+{
+	cm_rd r;
+	uint64_t x;
+	memset(o, 0, sizeof *o);
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 7));
+	RD(cm_rd_uint(&r, &o->id));
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	o->merchant_id = (uint32_t)x;
+	RD(cm_rd_uint(&r, &o->price_g));
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	o->stock = (uint32_t)x;
+	RD(cm_rd_bool(&r, &o->active));
+	RD(cm_rd_str_copy(&r, o->name, LIM_NAME_BYTES_MAX));
+	RD(cm_rd_str_copy(&r, o->description, LIM_TEXT_BYTES_MAX));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("offer");
+}
+
+void st_enc_receipt(cm_wr *w, const ledger_receipt *rc)
+{
+	cm_wr_array(w, 6);
+	cm_wr_uint(w, rc->offer_id);
+	cm_wr_uint(w, rc->merchant_id);
+	cm_wr_bin(w, rc->citizen, CK_PUBKEY_BYTES);
+	cm_wr_uint(w, rc->price_g);
+	cm_wr_uint(w, rc->height);
+	cm_wr_bool(w, rc->refunded);
+}
+
+int st_dec_receipt(const MDB_val *v, ledger_receipt *rc)
+{
+	cm_rd r;
+	uint64_t x;
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 6));
+	RD(cm_rd_uint(&r, &rc->offer_id));
+	RD(cm_rd_uint_max(&r, UINT32_MAX, &x));
+	rc->merchant_id = (uint32_t)x;
+	RD(cm_rd_bin_fixed(&r, rc->citizen, CK_PUBKEY_BYTES));
+	RD(cm_rd_uint(&r, &rc->price_g));
+	RD(cm_rd_uint(&r, &rc->height));
+	RD(cm_rd_bool(&r, &rc->refunded));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("receipt");
+}
+
+void st_enc_supply(cm_wr *w, const ledger_supply *s)
+{
+	cm_wr_array(w, 7);
+	cm_wr_uint(w, s->issued_g);
+	cm_wr_uint(w, s->redeemed_g);
+	cm_wr_uint(w, s->refunded_g);
+	cm_wr_uint(w, s->clawed_back_g);
+	cm_wr_uint(w, s->circulating_g);
+	cm_wr_array(w, LEDGER_MODE_MAX);
+	for (unsigned i = 1; i <= LEDGER_MODE_MAX; i++)
+		cm_wr_uint(w, s->by_mode_g[i]);
+	cm_wr_uint(w, s->trips_credited);
+}
+
+int st_dec_supply(const MDB_val *v, ledger_supply *s)
+{
+	cm_rd r;
+	memset(s, 0, sizeof *s);
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 7));
+	RD(cm_rd_uint(&r, &s->issued_g));
+	RD(cm_rd_uint(&r, &s->redeemed_g));
+	RD(cm_rd_uint(&r, &s->refunded_g));
+	RD(cm_rd_uint(&r, &s->clawed_back_g));
+	RD(cm_rd_uint(&r, &s->circulating_g));
+	RD(cm_rd_array_exact(&r, LEDGER_MODE_MAX));
+	for (unsigned i = 1; i <= LEDGER_MODE_MAX; i++)
+		RD(cm_rd_uint(&r, &s->by_mode_g[i]));
+	RD(cm_rd_uint(&r, &s->trips_credited));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("supply");
+}
+
+void st_enc_valset(cm_wr *w, const ledger_valset *vs)
+{
+	cm_wr_array(w, vs->n);
+	for (uint32_t i = 0; i < vs->n; i++)
+		cm_wr_bin(w, vs->keys[i], CK_PUBKEY_BYTES);
+}
+
+int st_dec_valset(const MDB_val *v, ledger_valset *vs)
+{
+	cm_rd r;
+	memset(vs, 0, sizeof *vs);
+	rd_val(&r, v);
+	RD(cm_rd_array(&r, &vs->n, LIM_VALIDATORS_MAX));
+	for (uint32_t i = 0; i < vs->n; i++)
+		RD(cm_rd_bin_fixed(&r, vs->keys[i], CK_PUBKEY_BYTES));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("validator set");
+}
+
+static void enc_params(cm_wr *w, const ledger_genesis *g)
+{
+	cm_wr_array(w, 4);
+	cm_wr_str(w, g->chain_id, strlen(g->chain_id));
+	/* The offset is signed; msgpack here has no signed integers, so the
+	 * value is stored biased by 2^31. */
+	cm_wr_uint(w, (uint64_t)((int64_t)g->tz_offset_s + 2147483648LL));
+	cm_wr_uint(w, g->governor_threshold);
+	cm_wr_uint(w, g->genesis_time_ms);
+}
+
+static void enc_tip(cm_wr *w, const st_tip *t)
+{
+	cm_wr_array(w, 5);
+	cm_wr_uint(w, t->height);
+	cm_wr_uint(w, t->time_ms);
+	cm_wr_bin(w, t->last_hash, CK_HASH_BYTES);
+	cm_wr_bin(w, t->state_root, CK_HASH_BYTES);
+	cm_wr_bin(w, t->results_root, CK_HASH_BYTES);
+}
+
+static int dec_tip(const MDB_val *v, st_tip *t)
+{
+	cm_rd r;
+	rd_val(&r, v);
+	RD(cm_rd_array_exact(&r, 5));
+	RD(cm_rd_uint(&r, &t->height));
+	RD(cm_rd_uint(&r, &t->time_ms));
+	RD(cm_rd_bin_fixed(&r, t->last_hash, CK_HASH_BYTES));
+	RD(cm_rd_bin_fixed(&r, t->state_root, CK_HASH_BYTES));
+	RD(cm_rd_bin_fixed(&r, t->results_root, CK_HASH_BYTES));
+	RD(cm_rd_end(&r));
+	return 0;
+bad:
+	return corrupt("tip");
+}
+
+/* ---- typed reads -------------------------------------------------------- */
+
+int st_get_account(ledger *l, MDB_txn *txn, const ck_pubkey key, st_account *a)
+{
+	MDB_val v;
+	int rc = st_get(l, txn, LEDGER_TABLE_ACCOUNT, key, CK_PUBKEY_BYTES, &v);
+	if (rc == LEDGER_E_NOTFOUND) {
+		a->balance_g = 0;
+		a->nonce = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	return st_dec_account(&v, a);
+}
+
+int st_get_keyreg(ledger *l, MDB_txn *txn, const ck_pubkey key, st_keyreg *k)
+{
+	MDB_val v;
+	int rc = st_get(l, txn, LEDGER_TABLE_KEY_MEMBER, key, CK_PUBKEY_BYTES, &v);
+	if (rc != 0)
+		return rc;
+	return st_dec_keyreg(&v, k);
+}
+
+int st_get_member(ledger *l, MDB_txn *txn, uint32_t id, ledger_member *m)
+{
+	uint8_t k[4];
+	MDB_val v;
+	st_be32(k, id);
+	int rc = st_get(l, txn, LEDGER_TABLE_MEMBER, k, sizeof k, &v);
+	if (rc != 0)
+		return rc;
+	return st_dec_member(&v, m);
+}
+
+int st_get_supply(ledger *l, MDB_txn *txn, ledger_supply *s)
+{
+	MDB_val v;
+	int rc = st_get(l, txn, LEDGER_TABLE_SUPPLY, NULL, 0, &v);
+	if (rc == LEDGER_E_NOTFOUND)
+		return corrupt("supply missing");
+	if (rc != 0)
+		return rc;
+	return st_dec_supply(&v, s);
+}
+
+int st_get_valset(ledger *l, MDB_txn *txn, const char *which, ledger_valset *vs)
+{
+	MDB_val v;
+	int rc = st_get(l, txn, LEDGER_TABLE_META, which, strlen(which), &v);
+	if (rc == LEDGER_E_NOTFOUND)
+		return corrupt("validator set missing");
+	if (rc != 0)
+		return rc;
+	return st_dec_valset(&v, vs);
+}
+
+int st_get_methodology(ledger *l, MDB_txn *txn, uint64_t height, ledger_methodology *m,
+		       uint32_t *latest_version)
+{
+	MDB_cursor *c = NULL;
+	uint8_t kb = LEDGER_TABLE_METHODOLOGY;
+	MDB_val k = { 1, &kb }, v;
+	bool found = false;
+	uint32_t latest = 0;
+	int rc = mdb_cursor_open(txn, l->db_state, &c);
+	if (rc != 0)
+		return st_dberr(rc, "open cursor");
+	/* Versions are few (one per governance change); walk them all in
+	 * version order and keep the last one already effective. */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (((uint8_t *)k.mv_data)[0] != LEDGER_TABLE_METHODOLOGY)
+			break;
+		ledger_methodology cur;
+		int drc = st_dec_methodology(&v, &cur);
+		if (drc != 0) {
+			mdb_cursor_close(c);
+			return drc;
+		}
+		latest = cur.version;
+		if (cur.effective_height <= height) {
+			*m = cur;
+			found = true;
+		}
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return st_dberr(rc, "read methodology");
+	if (latest_version != NULL)
+		*latest_version = latest;
+	if (!found)
+		return LEDGER_E_NOTFOUND;
+	return 0;
+}
+
+int st_get_tip(ledger *l, MDB_txn *txn, st_tip *tip)
+{
+	MDB_val k = { sizeof CHAIN_TIP - 1, CHAIN_TIP }, v;
+	int rc = mdb_get(txn, l->db_chain, &k, &v);
+	if (rc != 0)
+		return st_dberr(rc, "read tip");
+	return dec_tip(&v, tip);
+}
+
+int st_put_tip(ledger *l, MDB_txn *txn, const st_tip *tip)
+{
+	cm_wr w;
+	cm_wr_init(&w);
+	enc_tip(&w, tip);
+	int rc = cm_wr_error(&w) ? LEDGER_E_NOMEM : 0;
+	if (rc == 0) {
+		MDB_val k = { sizeof CHAIN_TIP - 1, CHAIN_TIP };
+		MDB_val v = { cm_wr_len(&w), (void *)cm_wr_data(&w) };
+		int mrc = mdb_put(txn, l->db_chain, &k, &v, 0);
+		if (mrc != 0)
+			rc = st_dberr(mrc, "write tip");
+	}
+	cm_wr_free(&w);
+	return rc;
+}
+
+static int cmp_key(const void *a, const void *b) { return memcmp(a, b, CK_PUBKEY_BYTES); }
+
+int st_compute_valset(ledger *l, MDB_txn *txn, ledger_valset *vs)
+{
+	MDB_cursor *c = NULL;
+	uint8_t kb = LEDGER_TABLE_MEMBER;
+	MDB_val k = { 1, &kb }, v;
+	int rc = mdb_cursor_open(txn, l->db_state, &c);
+	if (rc != 0)
+		return st_dberr(rc, "open cursor");
+	memset(vs, 0, sizeof *vs);
+	int out = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (((uint8_t *)k.mv_data)[0] != LEDGER_TABLE_MEMBER)
+			break;
+		ledger_member m;
+		out = st_dec_member(&v, &m);
+		if (out != 0)
+			break;
+		if (!(m.roles & LEDGER_ROLE_VALIDATOR) || m.nkeys == 0)
+			continue;
+		if (vs->n == LIM_VALIDATORS_MAX) {
+			out = LEDGER_E_FIELD;
+			break;
+		}
+		memcpy(vs->keys[vs->n++], m.keys[0], CK_PUBKEY_BYTES);
+	}
+	mdb_cursor_close(c);
+	if (out != 0)
+		return out;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return st_dberr(rc, "read members");
+	qsort(vs->keys, vs->n, CK_PUBKEY_BYTES, cmp_key);
+	return 0;
+}
+
+/* ---- open / close --------------------------------------------------------- */
+
+static int put_encoded(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
+		       cm_wr *w)
+{
+	if (cm_wr_error(w))
+		return LEDGER_E_NOMEM;
+	return st_put(l, txn, table, key, klen, cm_wr_data(w), cm_wr_len(w));
+}
+
+/* Writes the state of height 0 from genesis. */
+static int init_genesis(ledger *l, MDB_txn *txn, const ledger_genesis *g)
+{
+	cm_wr *w = &l->wr;
+	int rc;
+
+	if (g->nmembers > LIM_MEMBERS_MAX)
+		return LEDGER_E_GENESIS;
+	for (uint32_t i = 0; i < g->nmembers; i++) {
+		const ledger_member *m = &g->members[i];
+		uint8_t k[4];
+		if (m->id != i + 1)
+			return LEDGER_E_GENESIS;
+		st_be32(k, m->id);
+		cm_wr_reset(w);
+		st_enc_member(w, m);
+		if ((rc = put_encoded(l, txn, LEDGER_TABLE_MEMBER, k, sizeof k, w)) != 0)
+			return rc;
+		for (uint32_t j = 0; j < m->nkeys; j++) {
+			MDB_val v;
+			rc = st_get(l, txn, LEDGER_TABLE_KEY_MEMBER, m->keys[j], CK_PUBKEY_BYTES, &v);
+			if (rc == 0) {
+				fprintf(stderr, "ledger: genesis registers a key twice\n");
+				return LEDGER_E_GENESIS;
+			}
+			if (rc != LEDGER_E_NOTFOUND)
+				return rc;
+			st_keyreg kr = { .member_id = m->id, .revoked = false };
+			cm_wr_reset(w);
+			st_enc_keyreg(w, &kr);
+			rc = put_encoded(l, txn, LEDGER_TABLE_KEY_MEMBER, m->keys[j], CK_PUBKEY_BYTES, w);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	uint8_t vk[4];
+	st_be32(vk, g->methodology.version);
+	if (g->methodology.version != 1)
+		return LEDGER_E_GENESIS;
+	cm_wr_reset(w);
+	st_enc_methodology(w, &g->methodology);
+	if ((rc = put_encoded(l, txn, LEDGER_TABLE_METHODOLOGY, vk, sizeof vk, w)) != 0)
+		return rc;
+
+	ledger_supply s;
+	memset(&s, 0, sizeof s);
+	cm_wr_reset(w);
+	st_enc_supply(w, &s);
+	if ((rc = put_encoded(l, txn, LEDGER_TABLE_SUPPLY, NULL, 0, w)) != 0)
+		return rc;
+
+	cm_wr_reset(w);
+	enc_params(w, g);
+	rc = put_encoded(l, txn, LEDGER_TABLE_META, ST_META_PARAMS, strlen(ST_META_PARAMS), w);
+	if (rc != 0)
+		return rc;
+	cm_wr_reset(w);
+	cm_wr_uint(w, (uint64_t)g->nmembers + 1);
+	rc = put_encoded(l, txn, LEDGER_TABLE_META, ST_META_NEXT_MEMBER,
+			 strlen(ST_META_NEXT_MEMBER), w);
+	if (rc != 0)
+		return rc;
+
+	ledger_valset vs;
+	if ((rc = st_compute_valset(l, txn, &vs)) != 0 || vs.n == 0) {
+		fprintf(stderr, "ledger: genesis has no valid validator set\n");
+		return LEDGER_E_GENESIS;
+	}
+	cm_wr_reset(w);
+	st_enc_valset(w, &vs);
+	rc = put_encoded(l, txn, LEDGER_TABLE_META, ST_META_VALSET1, strlen(ST_META_VALSET1), w);
+	if (rc != 0)
+		return rc;
+	rc = put_encoded(l, txn, LEDGER_TABLE_META, ST_META_VALSET2, strlen(ST_META_VALSET2), w);
+	if (rc != 0)
+		return rc;
+
+	st_tip tip;
+	memset(&tip, 0, sizeof tip);
+	tip.time_ms = g->genesis_time_ms;
+	smt_root(l->tree, tip.state_root);
+	ledger_results empty = { 0, NULL };
+	ledger_results_root(&empty, tip.results_root);
+	if ((rc = st_put_tip(l, txn, &tip)) != 0)
+		return rc;
+
+	MDB_val k = { sizeof CHAIN_GENESIS - 1, CHAIN_GENESIS };
+	MDB_val v = { CK_HASH_BYTES, (void *)g->hash };
+	if ((rc = mdb_put(txn, l->db_chain, &k, &v, 0)) != 0)
+		return st_dberr(rc, "write genesis hash");
+	return 0;
+}
+
+/* Rebuilds the in-memory state-root map from every state entry. */
+static int load_tree(ledger *l, MDB_txn *txn)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, l->db_state, &c);
+	if (rc != 0)
+		return st_dberr(rc, "open cursor");
+	int out = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		assert(k.mv_size >= 1);
+		ck_hash sk, sv;
+		smt_key(sk, kp[0], kp + 1, k.mv_size - 1);
+		smt_value(sv, v.mv_data, v.mv_size);
+		if ((out = smt_set(l->tree, sk, sv)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (out != 0)
+		return out;
+	if (rc != MDB_NOTFOUND)
+		return st_dberr(rc, "scan state");
+	return 0;
+}
+
+static int open_dbs(ledger *l, MDB_txn *txn)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} dbs[] = {
+		{ "state", offsetof(ledger, db_state) },   { "tripday", offsetof(ledger, db_tripday) },
+		{ "chain", offsetof(ledger, db_chain) },   { "blocks", offsetof(ledger, db_blocks) },
+		{ "certs", offsetof(ledger, db_certs) },   { "results", offsetof(ledger, db_results) },
+		{ "txidx", offsetof(ledger, db_txidx) },   { "hist", offsetof(ledger, db_hist) },
+		{ "itrips", offsetof(ledger, db_itrips) },
+	};
+	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)l + dbs[i].off);
+		int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbi);
+		if (rc != 0)
+			return st_dberr(rc, dbs[i].name);
+	}
+	return 0;
+}
+
+int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
+		const ledger_options *opt)
+{
+	ledger *l = NULL;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	*out = NULL;
+	if (strlen(genesis->chain_id) > LIM_CHAIN_ID_BYTES_MAX)
+		return LEDGER_E_GENESIS;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "ledger: mkdir %s: %s\n", dir, strerror(errno));
+		return LEDGER_E_DB;
+	}
+	l = calloc(1, sizeof *l);
+	if (l == NULL)
+		return LEDGER_E_NOMEM;
+	cm_wr_init(&l->wr);
+	pthread_mutex_init(&l->mu, NULL);
+	l->nosync = opt != NULL && opt->nosync;
+	memcpy(l->chain_id, genesis->chain_id, strlen(genesis->chain_id) + 1);
+	l->tz_offset_s = genesis->tz_offset_s;
+	l->governor_threshold = genesis->governor_threshold;
+	l->genesis_time_ms = genesis->genesis_time_ms;
+	memcpy(l->genesis_hash, genesis->hash, CK_HASH_BYTES);
+	if ((rc = smt_new(&l->tree)) != 0)
+		goto fail;
+
+	size_t map = opt != NULL && opt->map_bytes ? opt->map_bytes : ST_MAP_BYTES_DEFAULT;
+	/* MDB_NOTLS: read transactions are not tied to a thread (queries run
+	 * from the node's worker threads). Commits are fully synced (data and
+	 * meta page) unless nosync: MDB_NOMETASYNC could lose the last block
+	 * on power loss after the node has already voted or answered on it. */
+	unsigned flags = MDB_NOTLS | (l->nosync ? MDB_NOSYNC : 0);
+	if ((rc = mdb_env_create(&l->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(l->env, ST_MAX_DBS)) != 0 ||
+	    (rc = mdb_env_set_mapsize(l->env, map)) != 0 ||
+	    (rc = mdb_env_open(l->env, dir, flags, 0600)) != 0) {
+		rc = st_dberr(rc, dir);
+		goto fail;
+	}
+	int dead = 0;
+	(void)mdb_reader_check(l->env, &dead);
+
+	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0) {
+		rc = st_dberr(rc, "begin open transaction");
+		goto fail;
+	}
+	if ((rc = open_dbs(l, txn)) != 0)
+		goto fail;
+	MDB_val k = { sizeof CHAIN_GENESIS - 1, CHAIN_GENESIS }, v;
+	int grc = mdb_get(txn, l->db_chain, &k, &v);
+	if (grc == MDB_NOTFOUND) {
+		if ((rc = init_genesis(l, txn, genesis)) != 0)
+			goto fail;
+	} else if (grc != 0) {
+		rc = st_dberr(grc, "read genesis hash");
+		goto fail;
+	} else {
+		if (v.mv_size != CK_HASH_BYTES || memcmp(v.mv_data, genesis->hash, CK_HASH_BYTES) != 0) {
+			fprintf(stderr, "ledger: %s belongs to another genesis\n", dir);
+			rc = LEDGER_E_MISMATCH;
+			goto fail;
+		}
+		if ((rc = load_tree(l, txn)) != 0)
+			goto fail;
+		st_tip tip;
+		if ((rc = st_get_tip(l, txn, &tip)) != 0)
+			goto fail;
+		ck_hash root;
+		smt_root(l->tree, root);
+		if (memcmp(root, tip.state_root, CK_HASH_BYTES) != 0) {
+			fprintf(stderr, "ledger: %s: state root rebuilt at open differs from the stored one\n",
+				dir);
+			rc = LEDGER_E_DB;
+			goto fail;
+		}
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		txn = NULL;
+		rc = st_dberr(rc, "commit open transaction");
+		goto fail;
+	}
+	*out = l;
+	return 0;
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	ledger_close(l);
+	return rc;
+}
+
+void ledger_close(ledger *l)
+{
+	if (l == NULL)
+		return;
+	if (l->env != NULL)
+		mdb_env_close(l->env);
+	smt_free(l->tree);
+	cm_wr_free(&l->wr);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+/* ---- chain info --------------------------------------------------------- */
+
+int ledger_get_info(ledger *l, ledger_info *out)
+{
+	MDB_txn *txn;
+	st_tip tip;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	memset(out, 0, sizeof *out);
+	if ((rc = st_get_tip(l, txn, &tip)) == 0 &&
+	    (rc = st_get_valset(l, txn, ST_META_VALSET1, &out->valset)) == 0 &&
+	    (rc = st_get_valset(l, txn, ST_META_VALSET2, &out->next_valset)) == 0) {
+		out->height = tip.height;
+		out->time_ms = tip.time_ms;
+		memcpy(out->last_block_hash, tip.last_hash, CK_HASH_BYTES);
+		memcpy(out->state_root, tip.state_root, CK_HASH_BYTES);
+		memcpy(out->results_root, tip.results_root, CK_HASH_BYTES);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_next_header(ledger *l, ledger_header *h)
+{
+	ledger_info info;
+	int rc = ledger_get_info(l, &info);
+	if (rc != 0)
+		return rc;
+	memset(h, 0, sizeof *h);
+	h->version = LEDGER_HEADER_VERSION;
+	memcpy(h->chain_id, l->chain_id, sizeof h->chain_id);
+	h->height = info.height + 1;
+	memcpy(h->parent_hash, info.last_block_hash, CK_HASH_BYTES);
+	memcpy(h->state_root, info.state_root, CK_HASH_BYTES);
+	memcpy(h->results_root, info.results_root, CK_HASH_BYTES);
+	ledger_valset_hash(&info.valset, h->valset_hash);
+	ledger_valset_hash(&info.next_valset, h->next_valset_hash);
+	return 0;
+}
+
+/* ---- queries -------------------------------------------------------------- */
+
+int ledger_get_account(ledger *l, const ck_pubkey key, ledger_account *out)
+{
+	MDB_txn *txn;
+	st_account a;
+	st_keyreg kr;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	memset(out, 0, sizeof *out);
+	if ((rc = st_get_account(l, txn, key, &a)) != 0)
+		goto done;
+	out->balance_g = a.balance_g;
+	out->nonce = a.nonce;
+	rc = st_get_keyreg(l, txn, key, &kr);
+	if (rc == LEDGER_E_NOTFOUND) {
+		rc = 0;
+		goto done;
+	}
+	if (rc != 0)
+		goto done;
+	if (!kr.revoked && kr.member_id != 0) {
+		ledger_member m;
+		rc = st_get_member(l, txn, kr.member_id, &m);
+		if (rc == 0) {
+			out->member_id = m.id;
+			out->roles = m.roles;
+		} else if (rc == LEDGER_E_NOTFOUND) {
+			rc = 0;
+		}
+	}
+done:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_get_member(ledger *l, uint32_t id, ledger_member *out)
+{
+	MDB_txn *txn;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	rc = st_get_member(l, txn, id, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_get_supply(ledger *l, ledger_supply *out)
+{
+	MDB_txn *txn;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	rc = st_get_supply(l, txn, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_get_offer(ledger *l, uint64_t id, ledger_offer *out)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	uint8_t k[8];
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	st_be64(k, id);
+	rc = st_get(l, txn, LEDGER_TABLE_OFFER, k, sizeof k, &v);
+	if (rc == 0)
+		rc = st_dec_offer(&v, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_list_offers(ledger *l, uint64_t after_id, ledger_offer *out, uint32_t max, uint32_t *n)
+{
+	MDB_txn *txn;
+	MDB_cursor *c = NULL;
+	uint8_t kb[9];
+	MDB_val k = { sizeof kb, kb }, v;
+	int rc;
+
+	*n = 0;
+	if (after_id == UINT64_MAX || max == 0)
+		return 0;
+	if ((rc = st_rtxn(l, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, l->db_state, &c)) != 0) {
+		rc = st_dberr(rc, "open cursor");
+		goto done;
+	}
+	kb[0] = LEDGER_TABLE_OFFER;
+	st_be64(kb + 1, after_id + 1);
+	int mrc;
+	rc = 0;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0 && *n < max;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (((uint8_t *)k.mv_data)[0] != LEDGER_TABLE_OFFER)
+			break;
+		ledger_offer o;
+		if ((rc = st_dec_offer(&v, &o)) != 0)
+			goto done;
+		if (o.active)
+			out[(*n)++] = o;
+	}
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = st_dberr(mrc, "list offers");
+done:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_get_receipt(ledger *l, const ck_hash id, ledger_receipt *out)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	rc = st_get(l, txn, LEDGER_TABLE_RECEIPT, id, CK_HASH_BYTES, &v);
+	if (rc == 0) {
+		rc = st_dec_receipt(&v, out);
+		memcpy(out->id, id, CK_HASH_BYTES);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_get_trip(ledger *l, const ck_hash trip_id, ledger_trip_record *out)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	st_trip t;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	rc = st_get(l, txn, LEDGER_TABLE_TRIP, trip_id, CK_HASH_BYTES, &v);
+	if (rc == 0)
+		rc = st_dec_trip(&v, &t);
+	if (rc == 0) {
+		memset(out, 0, sizeof *out);
+		out->height = t.height;
+		out->issuer_member_id = t.issuer_member_id;
+		memcpy(out->citizen, t.citizen, CK_PUBKEY_BYTES);
+		out->mode = t.mode;
+		out->methodology_version = t.methodology_version;
+		out->credited_g = t.credited_g;
+		out->end_s = t.end_s;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_get_methodology(ledger *l, uint64_t height, ledger_methodology *out)
+{
+	MDB_txn *txn;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	rc = st_get_methodology(l, txn, height, out, NULL);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int copy_val(MDB_txn *txn, MDB_dbi dbi, uint64_t height, uint8_t **p, size_t *len)
+{
+	uint8_t kb[8];
+	MDB_val k = { sizeof kb, kb }, v;
+	st_be64(kb, height);
+	int rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return LEDGER_E_NOTFOUND;
+	if (rc != 0)
+		return st_dberr(rc, "read block store");
+	*p = malloc(v.mv_size ? v.mv_size : 1);
+	if (*p == NULL)
+		return LEDGER_E_NOMEM;
+	memcpy(*p, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	return 0;
+}
+
+int ledger_get_block(ledger *l, uint64_t height, uint8_t **block, size_t *blocklen,
+		     uint8_t **cert, size_t *certlen)
+{
+	MDB_txn *txn;
+	*block = NULL;
+	*cert = NULL;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	if ((rc = copy_val(txn, l->db_blocks, height, block, blocklen)) == 0 &&
+	    (rc = copy_val(txn, l->db_certs, height, cert, certlen)) != 0) {
+		free(*block);
+		*block = NULL;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_get_results(ledger *l, uint64_t height, ledger_results *out)
+{
+	MDB_txn *txn;
+	uint8_t *p = NULL;
+	size_t len = 0;
+	memset(out, 0, sizeof *out);
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	rc = copy_val(txn, l->db_results, height, &p, &len);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return rc;
+	rc = ledger_results_decode(p, len, out);
+	free(p);
+	if (rc != 0)
+		return corrupt("results");
+	return 0;
+}
+
+int ledger_find_tx(ledger *l, const ck_hash txhash, ledger_tx_location *out)
+{
+	MDB_txn *txn;
+	MDB_val k = { CK_HASH_BYTES, (void *)txhash }, v;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	int mrc = mdb_get(txn, l->db_txidx, &k, &v);
+	if (mrc == MDB_NOTFOUND) {
+		rc = LEDGER_E_NOTFOUND;
+	} else if (mrc != 0) {
+		rc = st_dberr(mrc, "read tx index");
+	} else if (v.mv_size != 13) {
+		rc = corrupt("tx index");
+	} else {
+		const uint8_t *p = v.mv_data;
+		out->height = st_rd64(p);
+		out->index = st_rd32(p + 8);
+		out->code = p[12];
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* History keys are account || ~height || ~index so a forward walk is newest
+ * first. A cursor names the next entry to return as height << 16 | index
+ * (index < LIM_BLOCK_TXS_MAX < 2^16; heights start at 1, so it is never 0). */
+int ledger_history(ledger *l, const ck_pubkey key, uint64_t cursor, ledger_history_entry *out,
+		   uint32_t max, uint32_t *n, uint64_t *next_cursor)
+{
+	MDB_txn *txn;
+	MDB_cursor *c = NULL;
+	uint8_t kb[44];
+	MDB_val k = { sizeof kb, kb }, v;
+	int rc, mrc;
+
+	*n = 0;
+	*next_cursor = 0;
+	if (max > LIM_HISTORY_PAGE_MAX)
+		max = LIM_HISTORY_PAGE_MAX;
+	if ((rc = st_rtxn(l, &txn)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, l->db_hist, &c)) != 0) {
+		rc = st_dberr(mrc, "open cursor");
+		goto done;
+	}
+	memcpy(kb, key, CK_PUBKEY_BYTES);
+	if (cursor == 0) {
+		memset(kb + 32, 0, 12);
+	} else {
+		st_be64(kb + 32, ~(cursor >> 16));
+		st_be32(kb + 40, ~(uint32_t)(cursor & 0xffff));
+	}
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+		if (k.mv_size != 44 || memcmp(kp, key, CK_PUBKEY_BYTES) != 0)
+			break;
+		uint64_t h = ~st_rd64(kp + 32);
+		uint32_t idx = ~st_rd32(kp + 40);
+		if (*n == max) {
+			*next_cursor = h << 16 | idx;
+			break;
+		}
+		if (v.mv_size != 43) {
+			rc = corrupt("history");
+			goto done;
+		}
+		ledger_history_entry *e = &out[(*n)++];
+		e->height = h;
+		e->index = idx;
+		memcpy(e->txhash, vp, CK_HASH_BYTES);
+		e->kind = vp[32];
+		e->code = vp[33];
+		uint64_t mag = st_rd64(vp + 35);
+		e->delta_g = vp[34] ? -(int64_t)mag : (int64_t)mag;
+	}
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = st_dberr(mrc, "read history");
+done:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* Issuer trips are keyed member || day || height || tx index || trip index
+ * and listed oldest first (reconciliation reads a day in order). A cursor
+ * names the next entry as height << 24 | tx index << 10 | trip index (tx
+ * index < 2^14, trip index < LIM_TRIPS_PER_TX_MAX <= 2^10). */
+int ledger_issuer_trips(ledger *l, uint32_t member_id, int64_t day, uint64_t cursor,
+			ledger_issued_trip *out, uint32_t max, uint32_t *n, uint64_t *next_cursor)
+{
+	MDB_txn *txn;
+	MDB_cursor *c = NULL;
+	uint8_t kb[28];
+	MDB_val k = { sizeof kb, kb }, v;
+	int rc, mrc;
+
+	*n = 0;
+	*next_cursor = 0;
+	if (max > LIM_HISTORY_PAGE_MAX)
+		max = LIM_HISTORY_PAGE_MAX;
+	if ((rc = st_rtxn(l, &txn)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, l->db_itrips, &c)) != 0) {
+		rc = st_dberr(mrc, "open cursor");
+		goto done;
+	}
+	st_be32(kb, member_id);
+	st_be64(kb + 4, st_day_key(day));
+	st_be64(kb + 12, cursor >> 24);
+	st_be32(kb + 20, (uint32_t)(cursor >> 10) & 0x3fff);
+	st_be32(kb + 24, (uint32_t)cursor & 0x3ff);
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+		if (k.mv_size != 28 || memcmp(kp, kb, 12) != 0)
+			break;
+		uint64_t h = st_rd64(kp + 12);
+		uint32_t ti = st_rd32(kp + 20), pi = st_rd32(kp + 24);
+		if (*n == max) {
+			*next_cursor = h << 24 | (uint64_t)ti << 10 | pi;
+			break;
+		}
+		if (v.mv_size != 41) {
+			rc = corrupt("issuer trips");
+			goto done;
+		}
+		ledger_issued_trip *e = &out[(*n)++];
+		memcpy(e->trip_id, vp, CK_HASH_BYTES);
+		e->height = h;
+		e->tx_index = ti;
+		e->code = vp[32];
+		e->credited_g = st_rd64(vp + 33);
+	}
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = st_dberr(mrc, "read issuer trips");
+done:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc;
+}

@@ -1,0 +1,183 @@
+/*
+ * Internal to ledger/: the layout of the data directory and the helpers
+ * that state.c (open, queries), apply.c (rules), audit.c and prove.c share.
+ *
+ * One LMDB environment holds everything, so a block lands in one write
+ * transaction (all or nothing):
+ *   "state"   the consensus state, key = u8 table || key bytes, value =
+ *             canonical msgpack. Every entry is in the state root under
+ *             smt_key(table, key bytes) -> smt_value(value bytes).
+ *   "tripday" trips by the day of their end (endday || trip id -> citizen ||
+ *             start_s): what pruning walks. Derived from the TRIP table, so
+ *             not in the root.
+ *   "chain"   local facts: genesis hash, tip (height, time, hash, roots).
+ *   "blocks", "certs", "results": height -> bytes.
+ *   "txidx", "hist", "itrips": query indexes, rebuildable from blocks.
+ */
+#ifndef CARBON_LEDGER_STATE_INTERNAL_H
+#define CARBON_LEDGER_STATE_INTERNAL_H
+
+#include <pthread.h>
+
+#include <lmdb.h>
+
+#include "ledger/ledger.h"
+#include "ledger/smt.h"
+#include "ledger/tables.h"
+
+/* Longest state key: u8 table || day(8) || pubkey(32). */
+#define ST_KEY_BYTES_MAX 48u
+
+/* Keys of LEDGER_TABLE_META (consensus values that are not per-entity). */
+#define ST_META_PARAMS      "params"      /* [chain id, tz, threshold, genesis ms] */
+#define ST_META_VALSET1     "vs1"         /* validators of height+1 */
+#define ST_META_VALSET2     "vs2"         /* validators of height+2 */
+#define ST_META_NEXT_MEMBER "next_member" /* next member id to assign */
+
+/* The tip: what the last applied block left (local, not in the root). */
+typedef struct st_tip {
+	uint64_t height;
+	uint64_t time_ms;
+	ck_hash last_hash;
+	ck_hash state_root;
+	ck_hash results_root;
+} st_tip;
+
+struct ledger {
+	MDB_env *env;
+	MDB_dbi db_state, db_tripday, db_chain, db_blocks, db_certs, db_results;
+	MDB_dbi db_txidx, db_hist, db_itrips;
+	smt *tree;               /* the state root map; guarded by mu */
+	pthread_mutex_t mu;      /* serialises tree use between apply and prove */
+	bool nosync;
+	char chain_id[LIM_CHAIN_ID_BYTES_MAX + 1];
+	int32_t tz_offset_s;
+	uint32_t governor_threshold;
+	uint64_t genesis_time_ms;
+	ck_hash genesis_hash;
+	cm_wr wr;                /* writer's scratch encoder (apply only) */
+};
+
+/* Maps an LMDB code to LEDGER_E_MAP_FULL / LEDGER_E_DB, logging it once
+ * with its context. */
+int st_dberr(int mdbrc, const char *ctx);
+
+/* Big-endian fixed-width helpers for keys (so LMDB's byte order is the
+ * numeric order). Days are signed: stored with the sign bit flipped. */
+static inline void st_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+static inline void st_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+static inline uint64_t st_rd64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+static inline uint32_t st_rd32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+static inline uint64_t st_day_key(int64_t day) { return (uint64_t)day ^ (1ull << 63); }
+static inline int64_t st_day_unkey(uint64_t k) { return (int64_t)(k ^ (1ull << 63)); }
+
+/* ---- raw state access (inside a transaction) -------------------------- */
+
+/* Reads state entry (table, key) into *val (pointing into the map, valid
+ * until the transaction ends). LEDGER_E_NOTFOUND if absent. */
+int st_get(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen, MDB_val *val);
+/* Writes/deletes a state entry and updates the state-root map with it. */
+int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
+	   const void *val, size_t vlen);
+int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen);
+
+/* ---- state values (canonical msgpack) --------------------------------- */
+
+typedef struct st_account {
+	uint64_t balance_g;
+	uint64_t nonce;
+} st_account;
+
+/* A key's registration: which member it belongs to (0: a citizen key that
+ * governance recovered) and whether it was revoked. */
+typedef struct st_keyreg {
+	uint32_t member_id;
+	bool revoked;
+} st_keyreg;
+
+typedef struct st_trip {
+	uint64_t height;
+	uint32_t issuer_member_id;
+	ck_pubkey citizen;
+	uint8_t mode;
+	uint32_t methodology_version;
+	uint64_t credited_g;
+	uint64_t start_s;
+	uint64_t end_s;
+} st_trip;
+
+/* Grams credited to one citizen on one day: [0] all modes, [m] mode m. */
+typedef struct st_cap {
+	uint64_t g[LEDGER_MODE_MAX + 1];
+} st_cap;
+
+void st_enc_account(cm_wr *w, const st_account *a);
+int st_dec_account(const MDB_val *v, st_account *a);
+void st_enc_keyreg(cm_wr *w, const st_keyreg *k);
+int st_dec_keyreg(const MDB_val *v, st_keyreg *k);
+void st_enc_member(cm_wr *w, const ledger_member *m);
+int st_dec_member(const MDB_val *v, ledger_member *m);
+void st_enc_methodology(cm_wr *w, const ledger_methodology *m);
+int st_dec_methodology(const MDB_val *v, ledger_methodology *m);
+void st_enc_trip(cm_wr *w, const st_trip *t);
+int st_dec_trip(const MDB_val *v, st_trip *t);
+void st_enc_interval(cm_wr *w, uint64_t end_s);
+int st_dec_interval(const MDB_val *v, uint64_t *end_s);
+void st_enc_cap(cm_wr *w, const st_cap *c);
+int st_dec_cap(const MDB_val *v, st_cap *c);
+void st_enc_offer(cm_wr *w, const ledger_offer *o);
+int st_dec_offer(const MDB_val *v, ledger_offer *o);
+void st_enc_receipt(cm_wr *w, const ledger_receipt *r);
+int st_dec_receipt(const MDB_val *v, ledger_receipt *r);
+void st_enc_supply(cm_wr *w, const ledger_supply *s);
+int st_dec_supply(const MDB_val *v, ledger_supply *s);
+void st_enc_valset(cm_wr *w, const ledger_valset *vs);
+int st_dec_valset(const MDB_val *v, ledger_valset *vs);
+
+/* ---- typed reads shared by apply and the queries ----------------------- */
+
+int st_get_account(ledger *l, MDB_txn *txn, const ck_pubkey key, st_account *a); /* zero if absent */
+int st_get_keyreg(ledger *l, MDB_txn *txn, const ck_pubkey key, st_keyreg *k);   /* NOTFOUND */
+int st_get_member(ledger *l, MDB_txn *txn, uint32_t id, ledger_member *m);       /* NOTFOUND */
+int st_get_supply(ledger *l, MDB_txn *txn, ledger_supply *s);
+int st_get_valset(ledger *l, MDB_txn *txn, const char *which, ledger_valset *vs);
+/* Methodology in effect at height (the highest version whose effective
+ * height is <= height), and the highest version registered at all. */
+int st_get_methodology(ledger *l, MDB_txn *txn, uint64_t height, ledger_methodology *m,
+		       uint32_t *latest_version);
+int st_get_tip(ledger *l, MDB_txn *txn, st_tip *tip);
+int st_put_tip(ledger *l, MDB_txn *txn, const st_tip *tip);
+
+/* Validators from the member table: the first key of each member with the
+ * validator role, sorted by key bytes. LEDGER_E_FIELD if there would be
+ * more than LIM_VALIDATORS_MAX. */
+int st_compute_valset(ledger *l, MDB_txn *txn, ledger_valset *vs);
+
+/* Read-only transaction helpers. */
+int st_rtxn(ledger *l, MDB_txn **txn);
+
+#endif
