@@ -158,7 +158,7 @@ struct node_net {
 	struct slot *slots;
 	size_t n_slots;
 	size_t n_up;
-	size_t n_pending;
+	size_t n_pending_in;     /* inbound connections not yet open */
 	struct conn *conns;
 	struct conn *dead;
 	struct event *reaper;
@@ -282,9 +282,9 @@ static void conn_kill(struct conn *c)
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	event_del(c->timer);
-	if (was == CONN_HELLO || was == CONN_AUTH) {
-		assert(net->n_pending > 0);
-		net->n_pending--;
+	if ((was == CONN_HELLO || was == CONN_AUTH) && c->role == NODE_NET_RESPONDER) {
+		assert(net->n_pending_in > 0);
+		net->n_pending_in--;
 	}
 	list_remove(&net->conns, c);
 	list_push(&net->dead, c);
@@ -543,8 +543,10 @@ static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 	}
 
 	net->st.handshakes_ok++;
-	assert(net->n_pending > 0);
-	net->n_pending--;
+	if (c->role == NODE_NET_RESPONDER) {
+		assert(net->n_pending_in > 0);
+		net->n_pending_in--;
+	}
 	c->state = CONN_OPEN;
 	if (s->dialing == c)
 		s->dialing = NULL;
@@ -752,7 +754,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-int node_net_adopt(node_net *net, struct bufferevent *bev, enum node_net_role role, size_t peer)
+static int conn_new(node_net *net, struct bufferevent *bev, enum node_net_role role,
+		    size_t peer, const char *who)
 {
 	assert(role == NODE_NET_INITIATOR || role == NODE_NET_RESPONDER);
 	assert(role == NODE_NET_RESPONDER || peer < net->n_slots);
@@ -769,8 +772,7 @@ int node_net_adopt(node_net *net, struct bufferevent *bev, enum node_net_role ro
 	c->state = CONN_HELLO;
 	c->slot = role == NODE_NET_INITIATOR ? peer : NO_SLOT;
 	c->serial = net->next_serial++;
-	snprintf(c->who, sizeof c->who, "%s",
-		 role == NODE_NET_INITIATOR ? net->slots[peer].addr : "?");
+	snprintf(c->who, sizeof c->who, "%s", who);
 	crypto_kx_keypair(c->eph_pk, c->sec->eph_sk);
 
 	node_net_hello h = {.version = NODE_NET_VERSION};
@@ -802,9 +804,10 @@ int node_net_adopt(node_net *net, struct bufferevent *bev, enum node_net_role ro
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	put_frame(c, c->hello, c->hello_len);
 	list_push(&net->conns, c);
-	net->n_pending++;
 	if (role == NODE_NET_INITIATOR)
 		net->slots[peer].dialing = c;
+	else
+		net->n_pending_in++;
 	return 0;
 fail:
 	if (c != NULL) {
@@ -817,6 +820,16 @@ fail:
 	return NODE_NET_E_NOMEM;
 }
 
+int node_net_adopt(node_net *net, struct bufferevent *bev, enum node_net_role role, size_t peer)
+{
+	if (role == NODE_NET_INITIATOR && peer >= net->n_slots) {
+		bufferevent_free(bev);
+		return NODE_NET_E_PEER;
+	}
+	const char *who = role == NODE_NET_INITIATOR ? net->slots[peer].addr : "local";
+	return conn_new(net, bev, role, peer, who);
+}
+
 /* ---- dialling ---------------------------------------------------------- */
 
 static void slot_dial(node_net *net, size_t idx)
@@ -826,7 +839,7 @@ static void slot_dial(node_net *net, size_t idx)
 	assert(s->active == NULL);
 	assert(s->dialing == NULL);
 	struct bufferevent *bev = bufferevent_socket_new(net->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL || node_net_adopt(net, bev, NODE_NET_INITIATOR, idx) != 0) {
+	if (bev == NULL || conn_new(net, bev, NODE_NET_INITIATOR, idx, s->addr) != 0) {
 		net_log(net, NODE_NET_LOG_ERROR, "event=dial_failed addr=%s reason=\"%s\"", s->addr,
 			node_net_strerror(NODE_NET_E_NOMEM));
 		slot_schedule_dial(net, s);
@@ -884,7 +897,9 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 		snprintf(who, sizeof who, "[%s]:%u", ip, ntohs(in6->sin6_port));
 	}
 	net->st.conns_in++;
-	if (net->n_pending >= LIM_NET_PENDING_CONNS_MAX) {
+	/* Only inbound handshakes count: our own dials are bounded by the
+	 * peer list, and must not lock peers out while many are down. */
+	if (net->n_pending_in >= LIM_NET_PENDING_CONNS_MAX) {
 		net->st.refused_pending_full++;
 		net_log(net, NODE_NET_LOG_WARN, "event=refused addr=%s reason=\"%u handshakes pending\"",
 			who, LIM_NET_PENDING_CONNS_MAX);
@@ -900,12 +915,9 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 			node_net_strerror(NODE_NET_E_NOMEM));
 		return;
 	}
-	if (node_net_adopt(net, bev, NODE_NET_RESPONDER, 0) != 0) {
+	if (conn_new(net, bev, NODE_NET_RESPONDER, 0, who) != 0)
 		net_log(net, NODE_NET_LOG_ERROR, "event=accept_failed addr=%s reason=\"%s\"", who,
 			node_net_strerror(NODE_NET_E_NOMEM));
-		return;
-	}
-	snprintf(net->conns->who, sizeof net->conns->who, "%s", who);
 }
 
 static void accept_error_cb(struct evconnlistener *lis, void *arg)

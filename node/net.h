@@ -232,7 +232,8 @@ NODE_NET_WUR int node_net_frame_len(const uint8_t hdr[4], uint32_t max, uint32_t
 /* Takes over an already connected bufferevent as a connection of this net
  * in the given role (for a responder, peer is ignored: the hello says who
  * it is). The net frees bev from then on. Used by the listener, and by the
- * fuzzers with bufferevent pairs. NODE_NET_E_NOMEM (bev is freed). */
+ * fuzzers with bufferevent pairs. NODE_NET_E_PEER, NODE_NET_E_NOMEM; bev is
+ * freed on failure. */
 NODE_NET_WUR int node_net_adopt(node_net *net, struct bufferevent *bev,
 				enum node_net_role role, size_t peer);
 
