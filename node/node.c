@@ -1,0 +1,1547 @@
+/*
+ * The carbon-node driver: wires the consensus core, the ledger, the peer
+ * transport, the mempool, the HTTP API and the worker threads together.
+ *
+ * Everything here runs on the core loop thread except the run() halves of
+ * worker jobs. The core's actions are carried out in order; a PERSIST is
+ * handed to the safety writer and every later action waits in the outbox
+ * until the state is durable (the barrier of consensus/cons.h). Events
+ * that arise while actions are being carried out (a block built, a
+ * message, a completion) are queued and fed to the core afterwards, so
+ * the core is never re-entered and the action pointers it lends stay
+ * valid while used.
+ *
+ * Peer channels (the first byte of every transport message):
+ *   1  a consensus message (consensus/ wire format)
+ *   2  a batch of transactions: canonical msgpack array of bin
+ * Transactions submitted to this node are gossiped once to every peer;
+ * validators form a full mesh, so one hop reaches them all.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "consensus/cons.h"
+#include "ledger/ledger.h"
+#include "node/http.h"
+#include "node/log.h"
+#include "node/mempool.h"
+#include "node/net.h"
+#include "node/node.h"
+#include "node/safety.h"
+#include "node/work.h"
+
+#define CHAN_CONS 1u
+#define CHAN_TXS 2u
+#define TX_GOSSIP_FLUSH_BYTES (256u * 1024u)
+#define VERIFY_THREADS 2u
+#define WORK_QUEUE_MAX 65536u
+#define NODE_VERSION "0.1.0"
+
+const char *node_strerror(int rc)
+{
+	switch (rc) {
+#define NODE_CASE(name, val, msg) case name: return msg;
+		NODE_ERRORS(NODE_CASE)
+#undef NODE_CASE
+	default: return ledger_strerror(rc);
+	}
+}
+
+/* ---- owned copies of events and actions -------------------------------- */
+
+/* An event waiting to be fed to the core, with its bytes owned. */
+typedef struct qevent {
+	cons_event ev;
+	uint8_t *bytes;               /* message / block bytes, owned */
+	cons_valset valset;           /* START_HEIGHT */
+	cons_safety safety;           /* RESTART */
+	struct qevent *next;
+} qevent;
+
+/* An action waiting behind a persist barrier, with its bytes owned. */
+typedef struct qaction {
+	cons_action a;
+	uint8_t *bytes;
+	cons_cert cert;
+	struct qaction *next;
+} qaction;
+
+typedef struct node node;
+
+/* One HTTP submission of n transactions: answered once, when the last of
+ * them has its outcome. */
+typedef struct sub_group {
+	node_http *http;
+	void *cookie;
+	size_t n, remaining;
+	node_http_submit_result *res;
+} sub_group;
+
+/* One transaction on its way through admission (from a client or a peer). */
+typedef struct submit_job {
+	node *n;
+	uint8_t *tx;
+	size_t len;
+	int rc;
+	ck_hash hash;
+	sub_group *group;             /* NULL for a peer's gossip */
+	size_t idx;
+	bool local;                   /* from a client: gossip when admitted */
+} submit_job;
+
+struct node {
+	struct event_base *base;
+	node_config cfg;
+	ledger_genesis *genesis;
+	ledger *led;
+	uint8_t *sk;                  /* sodium_malloc'd CK_SECKEY_BYTES */
+	ck_pubkey pk;
+	cons *core;
+	node_safety *safety;
+	node_net *net;
+	node_mempool *mp;
+	node_mempool_view view;
+	node_http *http;
+	node_work *w_safety, *w_store, *w_verify;
+	cons_actions acts;
+	/* The mempool belongs to the loop; the HTTP thread's two read-only
+	 * questions (pending? next nonce?) take this lock, as does every
+	 * mempool call on the loop. */
+	pthread_mutex_t mp_mu;
+
+	qevent *evq_head, *evq_tail;
+	bool pumping;
+	qaction *outq_head, *outq_tail;
+	bool persist_inflight;
+
+	/* proposer */
+	bool build_wanted;
+	uint64_t build_height;
+	uint32_t build_round;
+	struct event *build_timer;
+	uint64_t last_commit_ms;
+
+	/* tx gossip batch */
+	cm_wr gossip;
+	uint32_t gossip_n;
+	struct event *gossip_timer;
+
+	/* submissions from the HTTP thread */
+	pthread_mutex_t sub_mu;
+	submit_job **subq;
+	size_t subq_n, subq_cap;
+	struct event *sub_wake;
+
+	uint64_t applied_height;
+	bool stopping;
+	int fatal;
+	struct event *sig_int, *sig_term;
+	uint64_t blocks_committed, txs_committed;
+};
+
+static void pump(node *n);
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void fatal(node *n, const char *why)
+{
+	NLOG_ERROR("fatal", "reason=\"%s\" action=stop", why);
+	n->fatal = NODE_E_FATAL;
+	n->stopping = true;
+	event_base_loopexit(n->base, NULL);
+}
+
+/* ---- the core's injected pieces ---------------------------------------- */
+
+/* Block id = header hash. The header is parsed alone; a block whose header
+ * does not decode gets an id no honest proposer can have signed. */
+static void block_id_fn(void *ctx, const uint8_t *block, size_t len, cons_id out)
+{
+	node *n = ctx;
+	ledger_header h;
+	uint32_t cnt;
+	cm_rd r;
+	cm_rd_init(&r, block, len);
+	if (cm_rd_array(&r, &cnt, 2) == 0 && cnt == 2 &&
+	    ledger_header_decode(&r, n->genesis->chain_id, &h) == 0) {
+		ledger_header_hash(out, &h);
+		return;
+	}
+	ck_hash_tagged(out, "badblock", block, len);
+}
+
+static void valset_of(const ledger_valset *in, cons_valset *out)
+{
+	out->n = in->n;
+	memcpy(out->keys, in->keys, (size_t)in->n * CK_PUBKEY_BYTES);
+}
+
+/* ---- feeding the core ---------------------------------------------------- */
+
+static void carry_out(node *n, const cons_action *a, const cons_cert *cert_copy);
+
+static void outq_push(node *n, const cons_action *a)
+{
+	qaction *q = calloc(1, sizeof *q);
+	if (!q) {
+		fatal(n, "out of memory queueing an action");
+		return;
+	}
+	q->a = *a;
+	switch (a->kind) {
+	case CONS_ACT_BROADCAST:
+	case CONS_ACT_SEND:
+		q->bytes = malloc(a->u.msg.len);
+		if (q->bytes)
+			memcpy(q->bytes, a->u.msg.bytes, a->u.msg.len);
+		q->a.u.msg.bytes = q->bytes;
+		break;
+	case CONS_ACT_CHECK_BLOCK:
+		q->bytes = malloc(a->u.check.len ? a->u.check.len : 1);
+		if (q->bytes)
+			memcpy(q->bytes, a->u.check.block, a->u.check.len);
+		q->a.u.check.block = q->bytes;
+		break;
+	case CONS_ACT_COMMIT:
+		q->bytes = malloc(a->u.commit.len ? a->u.commit.len : 1);
+		if (q->bytes)
+			memcpy(q->bytes, a->u.commit.block, a->u.commit.len);
+		q->a.u.commit.block = q->bytes;
+		q->cert = *a->u.commit.cert;
+		q->a.u.commit.cert = &q->cert;
+		break;
+	default:
+		break;
+	}
+	if (a->kind != CONS_ACT_PERSIST && a->kind != CONS_ACT_SET_TIMER &&
+	    a->kind != CONS_ACT_BUILD_BLOCK && a->kind != CONS_ACT_SEND_DECIDED && !q->bytes) {
+		free(q);
+		fatal(n, "out of memory queueing an action");
+		return;
+	}
+	if (n->outq_tail)
+		n->outq_tail->next = q;
+	else
+		n->outq_head = q;
+	n->outq_tail = q;
+}
+
+/* Carries out queued actions until the next persist goes in flight. */
+static void outq_drain(node *n)
+{
+	while (n->outq_head && !n->persist_inflight && !n->stopping) {
+		qaction *q = n->outq_head;
+		n->outq_head = q->next;
+		if (!n->outq_head)
+			n->outq_tail = NULL;
+		carry_out(n, &q->a, q->a.kind == CONS_ACT_COMMIT ? &q->cert : NULL);
+		free(q->bytes);
+		free(q);
+	}
+}
+
+static void handle_actions(node *n, const cons_actions *acts)
+{
+	for (uint32_t i = 0; i < acts->n; i++) {
+		if (n->persist_inflight || n->outq_head)
+			outq_push(n, &acts->a[i]);
+		else
+			carry_out(n, &acts->a[i], NULL);
+	}
+}
+
+static void feed(node *n, const cons_event *ev)
+{
+	int rc = cons_step(n->core, ev, &n->acts);
+	if (rc && rc != CONS_E_STALE && rc != CONS_E_DUPLICATE && rc != CONS_E_HEIGHT)
+		NLOG_DEBUG("cons_drop", "kind=%d err=\"%s\"", (int)ev->kind, cons_strerror(rc));
+	handle_actions(n, &n->acts);
+}
+
+static void post(node *n, qevent *q)
+{
+	q->next = NULL;
+	if (n->evq_tail)
+		n->evq_tail->next = q;
+	else
+		n->evq_head = q;
+	n->evq_tail = q;
+	pump(n);
+}
+
+static void pump(node *n)
+{
+	if (n->pumping)
+		return;
+	n->pumping = true;
+	while (n->evq_head && !n->stopping) {
+		qevent *q = n->evq_head;
+		n->evq_head = q->next;
+		if (!n->evq_head)
+			n->evq_tail = NULL;
+		feed(n, &q->ev);
+		free(q->bytes);
+		free(q);
+	}
+	n->pumping = false;
+}
+
+static qevent *qevent_new(enum cons_event_kind kind, const uint8_t *bytes, size_t len)
+{
+	qevent *q = calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	q->ev.kind = kind;
+	if (bytes) {
+		q->bytes = malloc(len ? len : 1);
+		if (!q->bytes) {
+			free(q);
+			return NULL;
+		}
+		memcpy(q->bytes, bytes, len);
+	}
+	return q;
+}
+
+/* ---- persist (safety writer) --------------------------------------------- */
+
+typedef struct persist_job {
+	node *n;
+	cm_wr w;
+	int rc;
+} persist_job;
+
+static void persist_run(void *arg)
+{
+	persist_job *j = arg;
+	j->rc = node_safety_store(j->n->safety, cm_wr_data(&j->w), cm_wr_len(&j->w));
+}
+
+static void persist_done(void *arg)
+{
+	persist_job *j = arg;
+	node *n = j->n;
+	int rc = j->rc;
+	cm_wr_free(&j->w);
+	free(j);
+	if (rc) {
+		/* Sending what this state implies could contradict what a
+		 * restart loads: stop instead (docs/OPERATIONS.md). */
+		fatal(n, "safety state could not be stored");
+		return;
+	}
+	n->persist_inflight = false;
+	outq_drain(n);
+	pump(n);
+}
+
+static void do_persist(node *n, const cons_safety *s)
+{
+	persist_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		fatal(n, "out of memory persisting safety state");
+		return;
+	}
+	j->n = n;
+	cm_wr_init(&j->w);
+	cons_safety_encode(s, &j->w);
+	if (cm_wr_error(&j->w) || node_work_submit(n->w_safety, persist_run, persist_done, j)) {
+		cm_wr_free(&j->w);
+		free(j);
+		fatal(n, "cannot queue safety state write");
+		return;
+	}
+	n->persist_inflight = true;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static void send_chan(node *n, int64_t peer, uint8_t chan, const uint8_t *msg, size_t len)
+{
+	uint8_t stackbuf[512];
+	uint8_t *buf = len + 1 <= sizeof stackbuf ? stackbuf : malloc(len + 1);
+	if (!buf)
+		return;
+	buf[0] = chan;
+	memcpy(buf + 1, msg, len);
+	if (peer < 0)
+		(void)node_net_broadcast(n->net, buf, len + 1);
+	else
+		(void)node_net_send(n->net, (size_t)peer, buf, len + 1);
+	if (buf != stackbuf)
+		free(buf);
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+typedef struct timer_job {
+	node *n;
+	struct event *ev;
+	enum cons_timer timer;
+	uint64_t height;
+	uint32_t round;
+} timer_job;
+
+static void timer_fire(evutil_socket_t fd, short what, void *arg)
+{
+	timer_job *t = arg;
+	node *n = t->n;
+	qevent *q;
+	(void)fd;
+	(void)what;
+	q = qevent_new(CONS_EV_TIMEOUT, NULL, 0);
+	if (q) {
+		q->ev.u.timeout.timer = t->timer;
+		q->ev.u.timeout.height = t->height;
+		q->ev.u.timeout.round = t->round;
+	}
+	event_free(t->ev);
+	free(t);
+	if (q)
+		post(n, q);
+}
+
+static void set_timer(node *n, const cons_action *a)
+{
+	timer_job *t = calloc(1, sizeof *t);
+	struct timeval tv;
+	if (!t)
+		return;
+	t->n = n;
+	t->timer = a->u.timer.timer;
+	t->height = a->u.timer.height;
+	t->round = a->u.timer.round;
+	t->ev = evtimer_new(n->base, timer_fire, t);
+	if (!t->ev) {
+		free(t);
+		return;
+	}
+	tv.tv_sec = a->u.timer.delay_ms / 1000;
+	tv.tv_usec = (a->u.timer.delay_ms % 1000) * 1000;
+	evtimer_add(t->ev, &tv);
+}
+
+/* ---- building a block (proposer) ----------------------------------------- */
+
+static void build_now(node *n)
+{
+	node_mempool_txref *refs = NULL;
+	ledger_block b;
+	uint32_t cnt = 0;
+	cm_wr w;
+	qevent *q;
+	int rc;
+
+	n->build_wanted = false;
+	memset(&b, 0, sizeof b);
+	refs = calloc(n->cfg.block_txs_max, sizeof *refs);
+	if (!refs)
+		return;
+	rc = node_mempool_reap(n->mp, &n->view, n->cfg.block_txs_max,
+			       LIM_BLOCK_BYTES_MAX - 64u * 1024u, refs, &cnt);
+	if (rc)
+		cnt = 0;
+	if ((rc = ledger_next_header(n->led, &b.header)) != 0) {
+		NLOG_ERROR("build_block", "err=\"%s\"", ledger_strerror(rc));
+		free(refs);
+		return;
+	}
+	assert(b.header.height == n->build_height);
+	b.header.time_ms = now_ms();
+	{
+		ledger_info info;
+		if (ledger_get_info(n->led, &info) == 0 && b.header.time_ms <= info.time_ms)
+			b.header.time_ms = info.time_ms + 1;
+	}
+	memcpy(b.header.proposer, n->pk, CK_PUBKEY_BYTES);
+	b.ntxs = cnt;
+	b.txs = calloc(cnt ? cnt : 1, sizeof *b.txs);
+	b.tx_lens = calloc(cnt ? cnt : 1, sizeof *b.tx_lens);
+	if (!b.txs || !b.tx_lens)
+		goto out;
+	for (uint32_t i = 0; i < cnt; i++) {
+		b.txs[i] = (uint8_t *)refs[i].tx;
+		b.tx_lens[i] = (uint32_t)refs[i].len;
+	}
+	ledger_block_txs_root(&b, b.header.txs_root);
+	cm_wr_init(&w);
+	ledger_block_encode(&b, &w);
+	if (!cm_wr_error(&w)) {
+		q = qevent_new(CONS_EV_BLOCK_BUILT, cm_wr_data(&w), cm_wr_len(&w));
+		if (q) {
+			q->ev.u.built.height = n->build_height;
+			q->ev.u.built.round = n->build_round;
+			q->ev.u.built.block = q->bytes;
+			q->ev.u.built.len = cm_wr_len(&w);
+			NLOG_DEBUG("propose", "height=%llu round=%u txs=%u",
+				   (unsigned long long)n->build_height, n->build_round, cnt);
+			post(n, q);
+		}
+	}
+	cm_wr_free(&w);
+out:
+	free(b.txs);
+	free(b.tx_lens);
+	free(refs);
+}
+
+static void build_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	node *n = arg;
+	(void)fd;
+	(void)what;
+	if (n->build_wanted && n->build_height == n->applied_height + 1)
+		build_now(n);
+}
+
+/* A block closes when the mempool holds a full block or the block interval
+ * since the last commit has passed, whichever comes first: the proposer
+ * never idles while transactions wait, and does not spin on empty blocks. */
+static void want_block(node *n, uint64_t height, uint32_t round)
+{
+	node_mempool_stats st;
+	uint64_t now = now_ms(), due = n->last_commit_ms + n->cfg.block_interval_ms;
+	struct timeval tv;
+
+	n->build_wanted = true;
+	n->build_height = height;
+	n->build_round = round;
+	node_mempool_get_stats(n->mp, &st);
+	if (round > 0 || st.txs >= n->cfg.block_txs_max || now >= due) {
+		build_now(n);
+		return;
+	}
+	tv.tv_sec = (long)((due - now) / 1000);
+	tv.tv_usec = (long)((due - now) % 1000) * 1000;
+	evtimer_add(n->build_timer, &tv);
+}
+
+/* ---- checking a proposed block (verify pool) ------------------------------ */
+
+typedef struct check_job {
+	node *n;
+	uint64_t height;
+	cons_id id;
+	uint8_t *bytes;
+	size_t len;
+	ledger_block *block;
+	bool *verified;
+	ck_hash *hashes;
+	int rc;
+} check_job;
+
+static void check_run(void *arg)
+{
+	check_job *j = arg;
+	j->rc = ledger_check_block(j->n->led, j->block, j->verified);
+}
+
+static void check_done(void *arg)
+{
+	check_job *j = arg;
+	node *n = j->n;
+	qevent *q;
+	if (j->rc == 0) {
+		for (uint32_t i = 0; i < j->block->ntxs; i++)
+			if (!j->verified[i])
+				node_mempool_sig_remember(n->mp, j->hashes[i]);
+	} else {
+		NLOG_WARN("block_invalid", "height=%llu err=\"%s\"",
+			  (unsigned long long)j->height, ledger_strerror(j->rc));
+	}
+	q = qevent_new(CONS_EV_BLOCK_CHECKED, NULL, 0);
+	if (q) {
+		q->ev.u.checked.height = j->height;
+		memcpy(q->ev.u.checked.id, j->id, CONS_ID_BYTES);
+		q->ev.u.checked.valid = (j->rc == 0);
+	}
+	ledger_block_free(j->block);
+	free(j->verified);
+	free(j->hashes);
+	free(j->bytes);
+	free(j);
+	if (q && !n->stopping)
+		post(n, q);
+}
+
+static void check_block(node *n, const cons_action *a)
+{
+	check_job *j = calloc(1, sizeof *j);
+	qevent *q;
+	int rc;
+	if (!j)
+		return;
+	j->n = n;
+	j->height = a->u.check.height;
+	memcpy(j->id, a->u.check.id, CONS_ID_BYTES);
+	rc = ledger_block_decode(a->u.check.block, a->u.check.len, n->genesis->chain_id, &j->block);
+	if (rc == 0) {
+		j->verified = calloc(j->block->ntxs ? j->block->ntxs : 1, sizeof *j->verified);
+		j->hashes = calloc(j->block->ntxs ? j->block->ntxs : 1, sizeof *j->hashes);
+		if (!j->verified || !j->hashes)
+			rc = LEDGER_E_NOMEM;
+	}
+	if (rc == 0) {
+		/* Signatures this node already verified (mempool admission, an
+		 * earlier proposal) are not verified again. */
+		for (uint32_t i = 0; i < j->block->ntxs; i++) {
+			ledger_tx_hash(j->hashes[i], j->block->txs[i], j->block->tx_lens[i]);
+			j->verified[i] = node_mempool_sig_known(n->mp, j->hashes[i]);
+		}
+		if (node_work_submit(n->w_verify, check_run, check_done, j) == 0)
+			return;
+		rc = LEDGER_E_NOMEM;
+	}
+	/* Undecodable (or no memory to check): answer invalid at once. */
+	NLOG_WARN("block_invalid", "height=%llu err=\"%s\"", (unsigned long long)j->height,
+		  ledger_strerror(rc));
+	q = qevent_new(CONS_EV_BLOCK_CHECKED, NULL, 0);
+	if (q) {
+		q->ev.u.checked.height = j->height;
+		memcpy(q->ev.u.checked.id, j->id, CONS_ID_BYTES);
+		q->ev.u.checked.valid = false;
+		post(n, q);
+	}
+	ledger_block_free(j->block);
+	free(j->verified);
+	free(j->hashes);
+	free(j);
+}
+
+/* ---- committing (storage thread) ----------------------------------------- */
+
+typedef struct commit_job {
+	node *n;
+	uint64_t height;
+	uint8_t *bytes;
+	size_t len;
+	cm_wr cert;
+	ledger_block *block;
+	ledger_info info;
+	int rc;
+} commit_job;
+
+static void commit_run(void *arg)
+{
+	commit_job *j = arg;
+	j->rc = ledger_block_decode(j->bytes, j->len, j->n->genesis->chain_id, &j->block);
+	if (j->rc == 0)
+		j->rc = ledger_apply_block(j->n->led, j->block, cm_wr_data(&j->cert),
+					   cm_wr_len(&j->cert), NULL);
+	if (j->rc == 0)
+		j->rc = ledger_get_info(j->n->led, &j->info);
+}
+
+static void commit_done(void *arg)
+{
+	commit_job *j = arg;
+	node *n = j->n;
+	qevent *q;
+	if (j->rc) {
+		char why[160];
+		snprintf(why, sizeof why, "applying block %llu failed: %s",
+			 (unsigned long long)j->height, ledger_strerror(j->rc));
+		fatal(n, why);
+		goto out;
+	}
+	n->applied_height = j->info.height;
+	n->last_commit_ms = now_ms();
+	n->blocks_committed++;
+	n->txs_committed += j->block->ntxs;
+	NLOG_INFO("commit", "height=%llu txs=%u", (unsigned long long)j->info.height,
+		  j->block->ntxs);
+	{
+		const uint8_t **txs = (const uint8_t **)j->block->txs;
+		size_t *lens = calloc(j->block->ntxs ? j->block->ntxs : 1, sizeof *lens);
+		if (lens) {
+			for (uint32_t i = 0; i < j->block->ntxs; i++)
+				lens[i] = j->block->tx_lens[i];
+			pthread_mutex_lock(&n->mp_mu);
+			int urc = node_mempool_update(n->mp, &n->view, txs, lens, j->block->ntxs);
+			if (urc)
+				NLOG_WARN("mempool_update", "err=\"%s\"", node_mempool_strerror(urc));
+			pthread_mutex_unlock(&n->mp_mu);
+			free(lens);
+		}
+	}
+	if (n->http)
+		node_http_notify_commit(n->http, j->info.height);
+	if (n->stopping)
+		goto out;
+	q = qevent_new(CONS_EV_START_HEIGHT, NULL, 0);
+	if (!q) {
+		fatal(n, "out of memory starting the next height");
+		goto out;
+	}
+	valset_of(&j->info.valset, &q->valset);
+	q->ev.u.start.height = j->info.height + 1;
+	q->ev.u.start.valset = &q->valset;
+	post(n, q);
+out:
+	ledger_block_free(j->block);
+	cm_wr_free(&j->cert);
+	free(j->bytes);
+	free(j);
+}
+
+static void commit_block(node *n, const cons_action *a)
+{
+	commit_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		fatal(n, "out of memory committing");
+		return;
+	}
+	j->n = n;
+	j->height = a->u.commit.height;
+	j->len = a->u.commit.len;
+	j->bytes = malloc(j->len ? j->len : 1);
+	cm_wr_init(&j->cert);
+	cons_cert_encode(a->u.commit.cert, &j->cert);
+	if (!j->bytes || cm_wr_error(&j->cert)) {
+		fatal(n, "out of memory committing");
+		cm_wr_free(&j->cert);
+		free(j->bytes);
+		free(j);
+		return;
+	}
+	memcpy(j->bytes, a->u.commit.block, j->len);
+	if (node_work_submit(n->w_store, commit_run, commit_done, j) != 0) {
+		fatal(n, "cannot queue block application");
+		cm_wr_free(&j->cert);
+		free(j->bytes);
+		free(j);
+	}
+}
+
+/* A lagging peer asked about a height we decided: send the stored block
+ * with its certificate. */
+static void send_decided(node *n, uint32_t peer, uint64_t height)
+{
+	uint8_t *block = NULL, *certb = NULL;
+	size_t blen, clen;
+	cons_cert cert;
+	cm_wr w;
+	if (ledger_get_block(n->led, height, &block, &blen, &certb, &clen) != 0)
+		return;
+	if (cons_cert_decode(&cert, certb, clen) == 0) {
+		cm_wr_init(&w);
+		cons_decided_encode(&cert, block, blen, &w);
+		if (!cm_wr_error(&w))
+			send_chan(n, peer, CHAN_CONS, cm_wr_data(&w), cm_wr_len(&w));
+		cm_wr_free(&w);
+	}
+	free(block);
+	free(certb);
+}
+
+static void carry_out(node *n, const cons_action *a, const cons_cert *cert_copy)
+{
+	(void)cert_copy;
+	switch (a->kind) {
+	case CONS_ACT_PERSIST:
+		do_persist(n, &a->u.persist);
+		break;
+	case CONS_ACT_BROADCAST:
+		send_chan(n, -1, CHAN_CONS, a->u.msg.bytes, a->u.msg.len);
+		break;
+	case CONS_ACT_SEND:
+		send_chan(n, a->u.msg.peer, CHAN_CONS, a->u.msg.bytes, a->u.msg.len);
+		break;
+	case CONS_ACT_SET_TIMER:
+		set_timer(n, a);
+		break;
+	case CONS_ACT_BUILD_BLOCK:
+		want_block(n, a->u.build.height, a->u.build.round);
+		break;
+	case CONS_ACT_CHECK_BLOCK:
+		check_block(n, a);
+		break;
+	case CONS_ACT_COMMIT:
+		commit_block(n, a);
+		break;
+	case CONS_ACT_SEND_DECIDED:
+		send_decided(n, a->u.decided.peer, a->u.decided.height);
+		break;
+	}
+}
+
+/* ---- transactions: admission and gossip ----------------------------------- */
+
+static void gossip_flush(node *n)
+{
+	if (n->gossip_n == 0)
+		return;
+	cm_wr w;
+	cm_wr_init(&w);
+	cm_wr_array(&w, n->gossip_n);
+	cm_wr_raw(&w, cm_wr_data(&n->gossip), cm_wr_len(&n->gossip));
+	if (!cm_wr_error(&w))
+		send_chan(n, -1, CHAN_TXS, cm_wr_data(&w), cm_wr_len(&w));
+	cm_wr_free(&w);
+	cm_wr_reset(&n->gossip);
+	n->gossip_n = 0;
+}
+
+static void gossip_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	gossip_flush(arg);
+}
+
+static void gossip_add(node *n, const uint8_t *tx, size_t len)
+{
+	cm_wr_bin(&n->gossip, tx, len);
+	n->gossip_n++;
+	if (cm_wr_len(&n->gossip) >= TX_GOSSIP_FLUSH_BYTES || n->gossip_n >= LIM_BLOCK_TXS_MAX) {
+		gossip_flush(n);
+	} else if (n->gossip_n == 1) {
+		struct timeval tv = {0, 2000};
+		evtimer_add(n->gossip_timer, &tv);
+	}
+}
+
+static void job_answer(submit_job *j)
+{
+	sub_group *g = j->group;
+	if (g) {
+		g->res[j->idx].rc = j->rc;
+		memcpy(g->res[j->idx].hash, j->hash, CK_HASH_BYTES);
+		if (--g->remaining == 0) {
+			node_http_submit_done(g->http, g->cookie, g->res, g->n);
+			free(g->res);
+			free(g);
+		}
+	}
+	free(j->tx);
+	free(j);
+}
+
+static void admit_finish(submit_job *j)
+{
+	node *n = j->n;
+	pthread_mutex_lock(&n->mp_mu);
+	if (j->rc == 0)
+		j->rc = node_mempool_add_verified(n->mp, j->tx, j->len, &n->view, j->hash);
+	else
+		node_mempool_note_reject(n->mp, j->rc);
+	pthread_mutex_unlock(&n->mp_mu);
+	if (j->rc == 0 && j->local)
+		gossip_add(n, j->tx, j->len);
+	if (j->rc == 0 && n->build_wanted) {
+		node_mempool_stats st;
+		node_mempool_get_stats(n->mp, &st);
+		if (st.txs >= n->cfg.block_txs_max)
+			build_now(n);
+	}
+	job_answer(j);
+}
+
+static void verify_run(void *arg)
+{
+	submit_job *j = arg;
+	j->rc = node_mempool_verify(j->n->genesis->chain_id, j->tx, j->len);
+}
+
+static void verify_done(void *arg)
+{
+	admit_finish(arg);
+}
+
+/* Admission: the cheap checks here, the signatures on the verify pool. */
+static void admit(node *n, submit_job *j)
+{
+	bool need_verify = false;
+	pthread_mutex_lock(&n->mp_mu);
+	j->rc = node_mempool_precheck(n->mp, j->tx, j->len, &n->view, j->hash, &need_verify);
+	pthread_mutex_unlock(&n->mp_mu);
+	if (j->rc == 0 && need_verify && !n->stopping &&
+	    node_work_submit(n->w_verify, verify_run, verify_done, j) == 0)
+		return;
+	if (j->rc == 0 && need_verify)
+		j->rc = NODE_E_MEMPOOL_FULL;
+	if (j->rc) {
+		job_answer(j);
+		return;
+	}
+	admit_finish(j);
+}
+
+static void on_tx_batch(node *n, const uint8_t *p, size_t len)
+{
+	uint32_t cnt;
+	cm_rd r;
+	cm_rd_init(&r, p, len);
+	if (cm_rd_array(&r, &cnt, LIM_BLOCK_TXS_MAX) != 0)
+		return;
+	for (uint32_t i = 0; i < cnt; i++) {
+		const uint8_t *tx;
+		uint32_t txlen;
+		if (cm_rd_bin(&r, &tx, &txlen, LIM_TX_BYTES_MAX) != 0)
+			return;
+		submit_job *j = calloc(1, sizeof *j);
+		if (!j)
+			return;
+		j->n = n;
+		j->tx = malloc(txlen ? txlen : 1);
+		if (!j->tx) {
+			free(j);
+			return;
+		}
+		memcpy(j->tx, tx, txlen);
+		j->len = txlen;
+		admit(n, j);
+	}
+}
+
+/* Called on the HTTP thread: queue for the loop. */
+static void http_submit(void *ctx, node_http *http, const node_http_tx *txs, size_t cnt,
+			void *cookie)
+{
+	node *n = ctx;
+	sub_group *g = calloc(1, sizeof *g);
+	submit_job **jobs = calloc(cnt ? cnt : 1, sizeof *jobs);
+	node_http_submit_result *res = calloc(cnt ? cnt : 1, sizeof *res);
+	size_t made = 0;
+	bool ok = g && jobs && res;
+
+	for (size_t i = 0; ok && i < cnt; i++, made++) {
+		submit_job *j = calloc(1, sizeof *j);
+		if (!j || !(j->tx = malloc(txs[i].len ? txs[i].len : 1))) {
+			free(j);
+			ok = false;
+			break;
+		}
+		memcpy(j->tx, txs[i].tx, txs[i].len);
+		j->len = txs[i].len;
+		j->n = n;
+		j->group = g;
+		j->idx = i;
+		j->local = true;
+		jobs[i] = j;
+	}
+	pthread_mutex_lock(&n->sub_mu);
+	if (ok && n->subq_n + cnt > LIM_MEMPOOL_TXS_MAX)
+		ok = false;
+	if (ok && n->subq_n + cnt > n->subq_cap) {
+		size_t cap = n->subq_cap ? n->subq_cap : 256;
+		while (cap < n->subq_n + cnt)
+			cap *= 2;
+		submit_job **nq = realloc(n->subq, cap * sizeof *nq);
+		if (nq) {
+			n->subq = nq;
+			n->subq_cap = cap;
+		} else {
+			ok = false;
+		}
+	}
+	if (ok) {
+		g->http = http;
+		g->cookie = cookie;
+		g->n = g->remaining = cnt;
+		g->res = res;
+		memcpy(n->subq + n->subq_n, jobs, cnt * sizeof *jobs);
+		n->subq_n += cnt;
+		event_active(n->sub_wake, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&n->sub_mu);
+	if (ok && cnt > 0) {
+		free(jobs);
+		return;
+	}
+	/* Refused as a whole (no memory, queue full) or empty. */
+	for (size_t i = 0; i < made; i++) {
+		free(jobs[i]->tx);
+		free(jobs[i]);
+	}
+	for (size_t i = 0; res && i < cnt; i++)
+		res[i].rc = NODE_E_MEMPOOL_FULL;
+	node_http_submit_done(http, cookie, res, res ? cnt : 0);
+	free(res);
+	free(jobs);
+	free(g);
+}
+
+static void sub_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	node *n = arg;
+	submit_job **batch;
+	size_t cnt;
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&n->sub_mu);
+	batch = n->subq;
+	cnt = n->subq_n;
+	n->subq = NULL;
+	n->subq_n = n->subq_cap = 0;
+	pthread_mutex_unlock(&n->sub_mu);
+	for (size_t i = 0; i < cnt; i++)
+		admit(n, batch[i]);
+	free(batch);
+}
+
+/* ---- peer messages -------------------------------------------------------- */
+
+static void on_msg(void *ctx, size_t peer, const uint8_t *msg, size_t len)
+{
+	node *n = ctx;
+	if (len < 1 || n->stopping)
+		return;
+	if (msg[0] == CHAN_CONS) {
+		qevent *q = qevent_new(CONS_EV_MESSAGE, msg + 1, len - 1);
+		if (!q)
+			return;
+		q->ev.u.message.peer = (uint32_t)peer;
+		q->ev.u.message.bytes = q->bytes;
+		q->ev.u.message.len = len - 1;
+		post(n, q);
+	} else if (msg[0] == CHAN_TXS) {
+		on_tx_batch(n, msg + 1, len - 1);
+	}
+}
+
+static void on_peer_up(void *ctx, size_t peer)
+{
+	node *n = ctx;
+	NLOG_INFO("peer_up", "peer=%zu peers=%zu", peer, node_net_peer_count(n->net));
+	/* Tell the newcomer where we are, so whichever of us lags catches up
+	 * at once instead of at the next gossip tick. */
+	if (cons_height(n->core) > 0) {
+		cons_msg st;
+		cm_wr w;
+		st.kind = CONS_MSG_STATUS;
+		st.u.status.height = cons_height(n->core);
+		cm_wr_init(&w);
+		cons_msg_encode(&st, &w);
+		if (!cm_wr_error(&w))
+			send_chan(n, (int64_t)peer, CHAN_CONS, cm_wr_data(&w), cm_wr_len(&w));
+		cm_wr_free(&w);
+	}
+}
+
+static void on_peer_down(void *ctx, size_t peer)
+{
+	node *n = ctx;
+	NLOG_INFO("peer_down", "peer=%zu peers=%zu", peer, node_net_peer_count(n->net));
+}
+
+/* ---- HTTP backend (called on the HTTP thread) ----------------------------- */
+
+/* Read-mostly status the HTTP thread may read without the loop: updated
+ * under a lock by the loop. */
+static pthread_mutex_t status_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t height;
+	uint32_t round;
+	size_t peers;
+	uint64_t mempool_txs;
+	uint32_t evidence;
+	cons_evidence ev[LIM_CONS_EVIDENCE_MAX];
+	uint64_t blocks, txs;
+	node_mempool_stats mp;
+} status_snap;
+
+static void snapshot_status(node *n)
+{
+	pthread_mutex_lock(&status_mu);
+	status_snap.height = cons_height(n->core);
+	status_snap.round = cons_round(n->core);
+	status_snap.peers = node_net_peer_count(n->net);
+	node_mempool_get_stats(n->mp, &status_snap.mp);
+	status_snap.mempool_txs = status_snap.mp.txs;
+	status_snap.evidence = cons_evidence_count(n->core);
+	for (uint32_t i = 0; i < status_snap.evidence && i < LIM_CONS_EVIDENCE_MAX; i++)
+		if (cons_evidence_get(n->core, i, &status_snap.ev[i]) != 0)
+			break;
+	status_snap.blocks = n->blocks_committed;
+	status_snap.txs = n->txs_committed;
+	pthread_mutex_unlock(&status_mu);
+}
+
+static void snapshot_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	snapshot_status(arg);
+}
+
+static int http_status(void *ctx, json_t *out)
+{
+	node *n = ctx;
+	pthread_mutex_lock(&status_mu);
+	json_object_set_new(out, "consensus_height", json_integer((json_int_t)status_snap.height));
+	json_object_set_new(out, "consensus_round", json_integer(status_snap.round));
+	json_object_set_new(out, "peers", json_integer((json_int_t)status_snap.peers));
+	json_object_set_new(out, "mempool_txs", json_integer((json_int_t)status_snap.mempool_txs));
+	json_object_set_new(out, "evidence", json_integer(status_snap.evidence));
+	pthread_mutex_unlock(&status_mu);
+	json_object_set_new(out, "version", json_string(NODE_VERSION));
+	json_object_set_new(out, "validator", json_boolean(n->cfg.validator));
+	return 0;
+}
+
+static int http_tx_status(void *ctx, const ck_hash hash, bool *pending)
+{
+	node *n = ctx;
+	pthread_mutex_lock(&n->mp_mu);
+	*pending = node_mempool_contains(n->mp, hash);
+	pthread_mutex_unlock(&n->mp_mu);
+	return 0;
+}
+
+static int http_pending_nonce(void *ctx, const ck_pubkey key, uint64_t committed, uint64_t *next)
+{
+	node *n = ctx;
+	pthread_mutex_lock(&n->mp_mu);
+	*next = node_mempool_pending_nonce(n->mp, key, committed);
+	pthread_mutex_unlock(&n->mp_mu);
+	return 0;
+}
+
+static int http_evidence(void *ctx, json_t **outp)
+{
+	char hex[2 * 1024 + 1];
+	json_t *out = json_array();
+	(void)ctx;
+	if (!out)
+		return NODE_E_MEMPOOL_FULL;
+	pthread_mutex_lock(&status_mu);
+	for (uint32_t i = 0; i < status_snap.evidence && i < LIM_CONS_EVIDENCE_MAX; i++) {
+		cm_wr w;
+		cm_wr_init(&w);
+		cons_evidence_encode(&status_snap.ev[i], &w);
+		if (!cm_wr_error(&w) && cm_wr_len(&w) <= 1024) {
+			cm_hex_encode(hex, cm_wr_data(&w), cm_wr_len(&w));
+			json_array_append_new(out, json_pack("{s:I,s:i,s:i,s:i,s:s}",
+				"height", (json_int_t)status_snap.ev[i].height,
+				"round", (int)status_snap.ev[i].round,
+				"step", (int)status_snap.ev[i].step,
+				"validator", (int)status_snap.ev[i].validator, "bytes", hex));
+		}
+		cm_wr_free(&w);
+	}
+	pthread_mutex_unlock(&status_mu);
+	*outp = out;
+	return 0;
+}
+
+static int http_metrics(void *ctx, struct evbuffer *out)
+{
+	(void)ctx;
+	pthread_mutex_lock(&status_mu);
+	evbuffer_add_printf(out,
+		"# TYPE carbon_consensus_height gauge\ncarbon_consensus_height %llu\n"
+		"# TYPE carbon_consensus_round gauge\ncarbon_consensus_round %u\n"
+		"# TYPE carbon_peers gauge\ncarbon_peers %zu\n"
+		"# TYPE carbon_mempool_txs gauge\ncarbon_mempool_txs %llu\n"
+		"# TYPE carbon_mempool_admitted_total counter\ncarbon_mempool_admitted_total %llu\n"
+		"# TYPE carbon_blocks_committed_total counter\ncarbon_blocks_committed_total %llu\n"
+		"# TYPE carbon_txs_committed_total counter\ncarbon_txs_committed_total %llu\n"
+		"# TYPE carbon_evidence gauge\ncarbon_evidence %u\n",
+		(unsigned long long)status_snap.height, status_snap.round, status_snap.peers,
+		(unsigned long long)status_snap.mempool_txs,
+		(unsigned long long)status_snap.mp.admitted,
+		(unsigned long long)status_snap.blocks, (unsigned long long)status_snap.txs,
+		status_snap.evidence);
+	pthread_mutex_unlock(&status_mu);
+	return 0;
+}
+
+/* ---- start-up and shut-down ------------------------------------------------ */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	node *n = arg;
+	(void)what;
+	NLOG_INFO("shutdown", "signal=%d", (int)sig);
+	n->stopping = true;
+	event_base_loopexit(n->base, NULL);
+}
+
+static int path_join(char *out, size_t cap, const char *a, const char *b)
+{
+	int k = snprintf(out, cap, "%s/%s", a, b);
+	return (k < 0 || (size_t)k >= cap) ? -1 : 0;
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+	uint8_t buf[65536];
+	int in = open(from, O_RDONLY), out = -1, rc = -1;
+	ssize_t k;
+	if (in < 0)
+		return -1;
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL, mode);
+	if (out < 0)
+		goto done;
+	while ((k = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)k) != k)
+			goto done;
+	if (k == 0 && fsync(out) == 0)
+		rc = 0;
+done:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
+int node_init_home(const char *home, const char *genesis_path, const char *key_path,
+		   const char *p2p_listen, const char *api_listen)
+{
+	char path[4096], err[256];
+	ledger_genesis *g = NULL;
+	node_config cfg;
+	ck_pubkey pk;
+	int rc;
+
+	if ((rc = ledger_genesis_load(genesis_path, &g, err, sizeof err)) != 0) {
+		fprintf(stderr, "carbon-node: %s: %s\n", genesis_path, err);
+		return rc;
+	}
+	if ((rc = ck_keystore_pubkey(key_path, pk)) != 0) {
+		fprintf(stderr, "carbon-node: %s: %s\n", key_path, ck_strerror(rc));
+		ledger_genesis_free(g);
+		return NODE_E_KEY;
+	}
+	if (mkdir(home, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "carbon-node: cannot create %s: %s\n", home, strerror(errno));
+		goto fail;
+	}
+	if (path_join(path, sizeof path, home, "config.json") || access(path, F_OK) == 0) {
+		fprintf(stderr, "carbon-node: %s already exists; refusing to overwrite\n", path);
+		goto fail;
+	}
+	node_config_defaults(&cfg);
+	for (uint32_t i = 0; i < g->nmembers; i++) {
+		const ledger_member *m = &g->members[i];
+		bool mine = false;
+		for (uint32_t k = 0; k < m->nkeys; k++)
+			if (memcmp(m->keys[k], pk, CK_PUBKEY_BYTES) == 0)
+				mine = true;
+		if (mine) {
+			if (m->p2p_addr[0])
+				snprintf(cfg.p2p_listen, sizeof cfg.p2p_listen, "%s", m->p2p_addr);
+			cfg.validator = (m->roles & LEDGER_ROLE_VALIDATOR) != 0;
+			continue;
+		}
+		if (cfg.npeers < LIM_PEERS_MAX && m->nkeys > 0) {
+			memcpy(cfg.peers[cfg.npeers].key, m->keys[0], CK_PUBKEY_BYTES);
+			snprintf(cfg.peers[cfg.npeers].addr, NODE_ADDR_MAX, "%s", m->p2p_addr);
+			cfg.npeers++;
+		}
+	}
+	if (p2p_listen)
+		snprintf(cfg.p2p_listen, sizeof cfg.p2p_listen, "%s", p2p_listen);
+	if (api_listen)
+		snprintf(cfg.api_listen, sizeof cfg.api_listen, "%s", api_listen);
+	if (path_join(path, sizeof path, home, "genesis.json") || copy_file(genesis_path, path, 0644)) {
+		fprintf(stderr, "carbon-node: cannot copy genesis into %s\n", path);
+		goto fail;
+	}
+	if (path_join(path, sizeof path, home, "member.key") || copy_file(key_path, path, 0600)) {
+		fprintf(stderr, "carbon-node: cannot copy key into %s\n", path);
+		goto fail;
+	}
+	if (path_join(path, sizeof path, home, "config.json") || node_config_save(path, &cfg))
+		goto fail;
+	ledger_genesis_free(g);
+	return 0;
+fail:
+	ledger_genesis_free(g);
+	return NODE_E_HOME;
+}
+
+static void node_teardown(node *n)
+{
+	/* Workers first: their completions may touch everything below. */
+	n->stopping = true;
+	node_http_stop(n->http);
+	n->http = NULL;
+	node_work_free(n->w_verify);
+	node_work_free(n->w_store);
+	node_work_free(n->w_safety);
+	while (n->evq_head) {
+		qevent *q = n->evq_head;
+		n->evq_head = q->next;
+		free(q->bytes);
+		free(q);
+	}
+	while (n->outq_head) {
+		qaction *q = n->outq_head;
+		n->outq_head = q->next;
+		free(q->bytes);
+		free(q);
+	}
+	node_net_free(n->net);
+	node_mempool_free(n->mp);
+	cons_free(n->core);
+	node_safety_close(n->safety);
+	ledger_close(n->led);
+	ledger_genesis_free(n->genesis);
+	if (n->sk)
+		sodium_free(n->sk);
+	cm_wr_free(&n->gossip);
+	if (n->build_timer)
+		event_free(n->build_timer);
+	if (n->gossip_timer)
+		event_free(n->gossip_timer);
+	if (n->sub_wake)
+		event_free(n->sub_wake);
+	if (n->sig_int)
+		event_free(n->sig_int);
+	if (n->sig_term)
+		event_free(n->sig_term);
+	for (size_t i = 0; i < n->subq_n; i++)
+		job_answer(n->subq[i]);
+	free(n->subq);
+	pthread_mutex_destroy(&n->sub_mu);
+	pthread_mutex_destroy(&n->mp_mu);
+	if (n->base)
+		event_base_free(n->base);
+}
+
+int node_run(const char *home, const node_overrides *ov, const char *passphrase, size_t passlen)
+{
+	char path[4096], err[256];
+	node_net_peer_cfg peers[LIM_PEERS_MAX];
+	struct event *snap = NULL;
+	node *n = calloc(1, sizeof *n);
+	ledger_options lopt;
+	ledger_info info;
+	cons_config cc;
+	int rc = NODE_E_SETUP;
+
+	if (!n)
+		return NODE_E_SETUP;
+	pthread_mutex_init(&n->sub_mu, NULL);
+	pthread_mutex_init(&n->mp_mu, NULL);
+	cm_wr_init(&n->gossip);
+	if (ck_init() != 0 || evthread_use_pthreads() != 0)
+		goto out;
+	n->base = event_base_new();
+	if (!n->base)
+		goto out;
+
+	if (path_join(path, sizeof path, home, "config.json") ||
+	    node_config_load(path, &n->cfg, err, sizeof err) != 0) {
+		NLOG_ERROR("config", "path=%s err=\"%s\"", path, err);
+		rc = NODE_E_HOME;
+		goto out;
+	}
+	if (ov) {
+		if (ov->p2p_listen)
+			snprintf(n->cfg.p2p_listen, NODE_ADDR_MAX, "%s", ov->p2p_listen);
+		if (ov->api_listen)
+			snprintf(n->cfg.api_listen, NODE_ADDR_MAX, "%s", ov->api_listen);
+		if (ov->log_level >= 0)
+			n->cfg.log_level = ov->log_level;
+		if (ov->validator >= 0)
+			n->cfg.validator = ov->validator != 0;
+	}
+	node_log_set_level((enum node_log_level)n->cfg.log_level);
+
+	if (path_join(path, sizeof path, home, "genesis.json") ||
+	    ledger_genesis_load(path, &n->genesis, err, sizeof err) != 0) {
+		NLOG_ERROR("genesis", "path=%s err=\"%s\"", path, err);
+		rc = NODE_E_HOME;
+		goto out;
+	}
+	n->sk = sodium_malloc(CK_SECKEY_BYTES);
+	if (!n->sk)
+		goto out;
+	if (path_join(path, sizeof path, home, "member.key") ||
+	    (rc = ck_keystore_read(path, passphrase, passlen, n->sk)) != 0) {
+		NLOG_ERROR("key", "path=%s err=\"%s\"", path, ck_strerror(rc));
+		rc = NODE_E_KEY;
+		goto out;
+	}
+	rc = NODE_E_SETUP;
+	sodium_mprotect_readonly(n->sk);
+	ck_seckey_pubkey(n->pk, n->sk);
+
+	memset(&lopt, 0, sizeof lopt);
+	lopt.map_bytes = (size_t)n->cfg.map_mb * 1024u * 1024u;
+	if (path_join(path, sizeof path, home, "data") ||
+	    (rc = ledger_open(&n->led, path, n->genesis, &lopt)) != 0) {
+		NLOG_ERROR("ledger_open", "path=%s err=\"%s\"", path, ledger_strerror(rc));
+		rc = NODE_E_SETUP;
+		goto out;
+	}
+	if (ledger_get_info(n->led, &info) != 0)
+		goto out;
+	n->applied_height = info.height;
+	n->last_commit_ms = now_ms();
+
+	if (path_join(path, sizeof path, home, "safety") || node_safety_open(&n->safety, path))
+		goto out;
+
+	memset(&cc, 0, sizeof cc);
+	cc.chain_id = n->genesis->chain_id;
+	if (n->cfg.validator)
+		memcpy(cc.self, n->pk, CK_PUBKEY_BYTES);
+	else
+		ck_hash_tagged(cc.self, "replica", n->pk, CK_PUBKEY_BYTES); /* in no set */
+	cons_ck_signer(&cc.signer, (const ck_seckey *)n->sk);
+	cons_ck_verifier(&cc.verifier);
+	cc.block_id.ctx = n;
+	cc.block_id.id = block_id_fn;
+	cons_timeouts_default(&cc.timeouts);
+	cc.timeouts.propose_ms = n->cfg.timeout_propose_ms;
+	cc.timeouts.propose_delta_ms = n->cfg.timeout_delta_ms;
+	cc.timeouts.prevote_ms = n->cfg.timeout_vote_ms;
+	cc.timeouts.prevote_delta_ms = n->cfg.timeout_delta_ms;
+	cc.timeouts.precommit_ms = n->cfg.timeout_vote_ms;
+	cc.timeouts.precommit_delta_ms = n->cfg.timeout_delta_ms;
+	cc.timeouts.cap_ms = n->cfg.timeout_max_ms;
+	if ((rc = cons_new(&n->core, &cc)) != 0) {
+		NLOG_ERROR("cons_new", "err=\"%s\"", cons_strerror(rc));
+		rc = NODE_E_SETUP;
+		goto out;
+	}
+
+	{
+		node_mempool_config mc;
+		memset(&mc, 0, sizeof mc);
+		snprintf(mc.chain_id, sizeof mc.chain_id, "%s", n->genesis->chain_id);
+		if (node_mempool_new(&n->mp, &mc) != 0)
+			goto out;
+		node_mempool_view_ledger(&n->view, n->led);
+	}
+
+	if (node_work_new(&n->w_safety, n->base, "safety", 1, 1u << 20) ||
+	    node_work_new(&n->w_store, n->base, "storage", 1, 1024) ||
+	    node_work_new(&n->w_verify, n->base, "verify", VERIFY_THREADS, WORK_QUEUE_MAX))
+		goto out;
+
+	n->build_timer = evtimer_new(n->base, build_timer_cb, n);
+	n->gossip_timer = evtimer_new(n->base, gossip_timer_cb, n);
+	n->sub_wake = event_new(n->base, -1, 0, sub_wake_cb, n);
+	n->sig_int = evsignal_new(n->base, SIGINT, on_signal, n);
+	n->sig_term = evsignal_new(n->base, SIGTERM, on_signal, n);
+	snap = event_new(n->base, -1, EV_PERSIST, snapshot_cb, n);
+	if (!n->build_timer || !n->gossip_timer || !n->sub_wake || !n->sig_int || !n->sig_term ||
+	    !snap)
+		goto out;
+	evsignal_add(n->sig_int, NULL);
+	evsignal_add(n->sig_term, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	{
+		struct timeval tv = {0, 100000};
+		evtimer_add(snap, &tv);
+	}
+
+	{
+		node_net_config nc;
+		memset(&nc, 0, sizeof nc);
+		for (uint32_t i = 0; i < n->cfg.npeers; i++) {
+			memcpy(peers[i].pubkey, n->cfg.peers[i].key, CK_PUBKEY_BYTES);
+			peers[i].addr = n->cfg.peers[i].addr;
+		}
+		nc.chain_id = n->genesis->chain_id;
+		nc.seckey = n->sk;
+		memcpy(nc.pubkey, n->pk, CK_PUBKEY_BYTES);
+		nc.listen_addr = n->cfg.p2p_listen;
+		nc.peers = peers;
+		nc.n_peers = n->cfg.npeers;
+		nc.cb.on_msg = on_msg;
+		nc.cb.on_peer_up = on_peer_up;
+		nc.cb.on_peer_down = on_peer_down;
+		nc.ctx = n;
+		if ((rc = node_net_new(&n->net, n->base, &nc)) != 0) {
+			NLOG_ERROR("net", "listen=%s err=\"%s\"", n->cfg.p2p_listen,
+				   node_net_strerror(rc));
+			rc = NODE_E_SETUP;
+			goto out;
+		}
+	}
+
+	{
+		node_http_config hc;
+		memset(&hc, 0, sizeof hc);
+		snprintf(hc.listen, sizeof hc.listen, "%s", n->cfg.api_listen);
+		hc.ledger = n->led;
+		snprintf(hc.chain_id, sizeof hc.chain_id, "%s", n->genesis->chain_id);
+		hc.backend.ctx = n;
+		hc.backend.submit = http_submit;
+		hc.backend.status = http_status;
+		hc.backend.tx_status = http_tx_status;
+		hc.backend.pending_nonce = http_pending_nonce;
+		hc.backend.evidence = http_evidence;
+		hc.backend.metrics = http_metrics;
+		if (node_http_start(&n->http, &hc) != 0) {
+			NLOG_ERROR("http", "listen=%s err=\"cannot start the API server\"",
+				   n->cfg.api_listen);
+			goto out;
+		}
+	}
+
+	/* Resume: the persisted safety state first, then the height after the
+	 * last applied block with the validator set the ledger has for it. */
+	{
+		uint8_t *sbuf = NULL;
+		size_t slen = 0;
+		if (node_safety_load(n->safety, &sbuf, &slen) != 0) {
+			rc = NODE_E_FATAL;
+			goto out;
+		}
+		if (slen > 0) {
+			qevent *q = qevent_new(CONS_EV_RESTART, NULL, 0);
+			if (!q || cons_safety_decode(&q->safety, sbuf, slen) != 0) {
+				NLOG_ERROR("safety_load", "err=\"safety state does not decode\"");
+				free(q);
+				free(sbuf);
+				rc = NODE_E_FATAL;
+				goto out;
+			}
+			q->ev.u.restart.safety = &q->safety;
+			post(n, q);
+		}
+		free(sbuf);
+		qevent *q = qevent_new(CONS_EV_START_HEIGHT, NULL, 0);
+		if (!q)
+			goto out;
+		valset_of(&info.valset, &q->valset);
+		q->ev.u.start.height = info.height + 1;
+		q->ev.u.start.valset = &q->valset;
+		post(n, q);
+	}
+
+	{
+		char addr[CK_ADDRESS_STRLEN + 1];
+		ck_address_encode(addr, n->pk);
+		NLOG_INFO("start", "chain=%s height=%llu key=%s p2p=%s api=%s validator=%s",
+			  n->genesis->chain_id, (unsigned long long)info.height, addr,
+			  n->cfg.p2p_listen, n->cfg.api_listen, n->cfg.validator ? "yes" : "no");
+	}
+	event_base_dispatch(n->base);
+	rc = n->fatal ? n->fatal : 0;
+	NLOG_INFO("stopped", "height=%llu clean=%s", (unsigned long long)n->applied_height,
+		  rc ? "no" : "yes");
+out:
+	if (snap)
+		event_free(snap);
+	node_teardown(n);
+	free(n);
+	return rc;
+}
