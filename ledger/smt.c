@@ -12,16 +12,27 @@
  * a function of the key set alone: the root cannot depend on update order.
  *
  * Storage. Nodes live in two slab pools (leaves, internal nodes) addressed
- * by 32-bit references, so a key costs one 64-byte leaf and one 44-byte
- * internal node and there is no malloc per node. A leaf stores its key and
- * its leaf hash H("sleaf", key || value), computed when the value is set;
- * the value hash itself is not needed again (proofs carry it from outside
- * and the undo log restores leaf hashes). Freed nodes go on a free list and
- * pools never shrink, which is what lets a rollback run without allocating.
+ * by 32-bit references, so there is no malloc per node. A node's hash is
+ * kept in the slot that points to it (its parent's, or the map's for the
+ * root), not in the node itself: rehashing a node then reads only that
+ * node, never its clean sibling, which on a large map is the difference
+ * between one and two cache misses per level. An internal node is split
+ * in two parallel arrays: 12 bytes of branch bit, flags and child
+ * references, which every lookup walks, and the 64 bytes of its children's
+ * hashes, which only hashing and proofs read; the walked part of a
+ * million-key map is then 12 MB and mostly stays in cache. A leaf is just
+ * its key (32 bytes); its hash H("sleaf", key || value) is computed when
+ * the value is set and stored in the parent; the value hash itself is never
+ * needed again (proofs carry it from outside, the undo log restores leaf
+ * hashes). A key costs 32 + 12 + 64 = 108 bytes. Freed nodes go on a free
+ * list and pools never shrink, which is what lets a rollback run without
+ * allocating.
  *
- * Incremental hashing. set/delete mark every internal node on the key's
- * path dirty; smt_root() descends only into dirty nodes. A clean node
- * therefore has a clean subtree with a valid hash.
+ * Incremental hashing. Each slot to an internal node has a stale flag: the
+ * hash in the slot is out of date. set/delete flag every slot on the key's
+ * path; smt_root() descends only through stale slots. A slot that is not
+ * stale holds the right hash of a subtree in which no slot is stale; a slot
+ * to a leaf is never stale.
  *
  * Rollback. Between smt_begin() and smt_commit()/smt_rollback() every change
  * appends (key, previous leaf hash or absent) to an undo log before it is
@@ -49,19 +60,22 @@
 
 typedef struct smt_leaf {
 	ck_hash key;
-	ck_hash hash; /* H("sleaf", key || value) */
 } smt_leaf;
 
 typedef struct smt_node {
-	ck_hash hash;       /* valid when dirty == 0 */
 	uint32_t child[2];  /* by the value of the key bit at `bit` */
 	uint8_t bit;
-	uint8_t dirty;
+	uint8_t stale;      /* bit s set: hash s of the node is out of date */
 } smt_node;
+_Static_assert(sizeof(smt_node) == 12, "internal node layout");
+
+/* The hashes of a node's two children, in the side array of the pool. */
+typedef ck_hash smt_hashes[2];
 
 /* A pool of fixed-size records in chunks that never move, so a pointer to
- * a record stays valid while other records are allocated. Free records are
- * chained through their first four bytes. */
+ * a record stays valid while other records are allocated. Each record may
+ * have a side record of side_bytes in a second array of the same chunk.
+ * Free records are chained through their first four bytes. */
 typedef struct smt_pool {
 	uint8_t **chunks;
 	uint32_t nchunks;
@@ -69,6 +83,7 @@ typedef struct smt_pool {
 	uint32_t used;      /* records handed out from fresh chunk space */
 	uint32_t free_head; /* SMT_NIL when empty */
 	uint32_t rec_bytes;
+	uint32_t side_bytes;
 } smt_pool;
 
 typedef struct smt_undo {
@@ -81,6 +96,8 @@ struct smt {
 	smt_pool leaves;
 	smt_pool nodes;
 	uint32_t root;
+	ck_hash root_hash;
+	uint8_t root_stale; /* bit 0: root_hash is out of date */
 	size_t count;
 	bool recording;
 	smt_undo *undo;
@@ -94,11 +111,20 @@ static void *pool_at(const smt_pool *p, uint32_t i)
 	return p->chunks[i >> SMT_CHUNK_SHIFT] + (size_t)(i & SMT_CHUNK_MASK) * p->rec_bytes;
 }
 
-static void pool_init(smt_pool *p, uint32_t rec_bytes)
+static void *pool_side(const smt_pool *p, uint32_t i)
+{
+	assert(i < p->nchunks * SMT_CHUNK_NODES);
+	assert(p->side_bytes > 0);
+	return p->chunks[i >> SMT_CHUNK_SHIFT] + (size_t)SMT_CHUNK_NODES * p->rec_bytes +
+	       (size_t)(i & SMT_CHUNK_MASK) * p->side_bytes;
+}
+
+static void pool_init(smt_pool *p, uint32_t rec_bytes, uint32_t side_bytes)
 {
 	memset(p, 0, sizeof *p);
 	p->free_head = SMT_NIL;
 	p->rec_bytes = rec_bytes;
+	p->side_bytes = side_bytes;
 }
 
 static void pool_free_all(smt_pool *p)
@@ -106,7 +132,7 @@ static void pool_free_all(smt_pool *p)
 	for (uint32_t c = 0; c < p->nchunks; c++)
 		free(p->chunks[c]);
 	free(p->chunks);
-	pool_init(p, p->rec_bytes);
+	pool_init(p, p->rec_bytes, p->side_bytes);
 }
 
 /* Index of a fresh record, or SMT_NIL when memory or index space is out. */
@@ -128,7 +154,7 @@ static uint32_t pool_alloc(smt_pool *p)
 			p->chunks = c;
 			p->chunks_cap = cap;
 		}
-		uint8_t *chunk = malloc((size_t)SMT_CHUNK_NODES * p->rec_bytes);
+		uint8_t *chunk = malloc((size_t)SMT_CHUNK_NODES * (p->rec_bytes + p->side_bytes));
 		if (chunk == NULL)
 			return SMT_NIL;
 		p->chunks[p->nchunks++] = chunk;
@@ -158,6 +184,12 @@ static smt_node *node_of(const smt *t, uint32_t ref)
 {
 	assert(!is_leaf(ref));
 	return pool_at(&t->nodes, ref);
+}
+
+static smt_hashes *hashes_of(const smt *t, uint32_t ref)
+{
+	assert(!is_leaf(ref));
+	return pool_side(&t->nodes, ref);
 }
 
 /* ---- key bits ---------------------------------------------------------- */
@@ -198,28 +230,26 @@ static void hash_node(ck_hash out, uint8_t bit, const ck_hash left, const ck_has
 	ck_hash_tagged(out, "snode", buf, sizeof buf);
 }
 
-static const uint8_t *ref_hash(const smt *t, uint32_t ref)
+/* Writes into out the hash of internal node ref, first bringing its stale
+ * child slots up to date. Recursion depth is bounded by the 256 key bits,
+ * since bits strictly increase downwards. */
+static void rehash(smt *t, uint32_t ref, uint8_t *out)
 {
-	if (is_leaf(ref))
-		return leaf_of(t, ref)->hash;
-	const smt_node *n = node_of(t, ref);
-	assert(n->dirty == 0);
-	return n->hash;
+	smt_node *n = node_of(t, ref);
+	smt_hashes *h = hashes_of(t, ref);
+	for (unsigned s = 0; s < 2; s++)
+		if (n->stale & (1u << s))
+			rehash(t, n->child[s], (*h)[s]);
+	n->stale = 0;
+	hash_node(out, n->bit, (*h)[0], (*h)[1]);
 }
 
-/* Brings the hash of ref up to date. Recursion depth is bounded by the 256
- * key bits, since bits strictly increase downwards. */
-static void rehash(smt *t, uint32_t ref)
+static void rehash_root(smt *t)
 {
-	if (is_leaf(ref))
-		return;
-	smt_node *n = node_of(t, ref);
-	if (!n->dirty)
-		return;
-	rehash(t, n->child[0]);
-	rehash(t, n->child[1]);
-	hash_node(n->hash, n->bit, ref_hash(t, n->child[0]), ref_hash(t, n->child[1]));
-	n->dirty = 0;
+	if (t->root_stale) {
+		rehash(t, t->root, t->root_hash);
+		t->root_stale = 0;
+	}
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -230,8 +260,8 @@ int smt_new(smt **out)
 	smt *t = calloc(1, sizeof *t);
 	if (t == NULL)
 		return LEDGER_E_NOMEM;
-	pool_init(&t->leaves, sizeof(smt_leaf));
-	pool_init(&t->nodes, sizeof(smt_node));
+	pool_init(&t->leaves, sizeof(smt_leaf), 0);
+	pool_init(&t->nodes, sizeof(smt_node), sizeof(smt_hashes));
 	t->root = SMT_NIL;
 	*out = t;
 	return 0;
@@ -255,33 +285,41 @@ size_t smt_count(const smt *t)
 
 /* ---- updates ----------------------------------------------------------- */
 
-/* Slots (the root or a child field) from the root to the leaf that key
- * leads to; *depth of them. Marks nothing. */
+/* A slot: a reference, the hash of what it refers to, and where its stale
+ * flag lives (the map's root flag or a bit of the parent's flags). */
+typedef struct smt_slot {
+	uint32_t *ref;
+	uint8_t *hash;
+	uint8_t *stale;
+	uint8_t mask;
+} smt_slot;
+
+/* The slots from the root to the leaf that key leads to. */
 typedef struct smt_path {
-	uint32_t *slot[257];
+	smt_slot slot[257];
 	unsigned depth;
 } smt_path;
 
 static void walk(smt *t, const ck_hash key, smt_path *p)
 {
-	p->depth = 0;
-	p->slot[p->depth++] = &t->root;
+	p->slot[0] = (smt_slot){&t->root, t->root_hash, &t->root_stale, 1};
+	p->depth = 1;
 	uint32_t ref = t->root;
 	while (!is_leaf(ref)) {
 		smt_node *n = node_of(t, ref);
-		uint32_t *s = &n->child[key_bit(key, n->bit)];
+		unsigned s = key_bit(key, n->bit);
 		assert(p->depth < 257);
-		p->slot[p->depth++] = s;
-		ref = *s;
+		p->slot[p->depth++] = (smt_slot){&n->child[s], (*hashes_of(t, ref))[s], &n->stale,
+						 (uint8_t)(1u << s)};
+		ref = n->child[s];
 	}
 }
 
-/* Marks the internal nodes held in slots [0, upto) dirty: those are the
- * ancestors whose hashes cover the change. */
-static void mark_dirty(smt *t, const smt_path *p, unsigned upto)
+/* Flags slots [0, upto) stale: they lead to the subtree that changed. */
+static void mark_stale(const smt_path *p, unsigned upto)
 {
 	for (unsigned i = 0; i < upto; i++)
-		node_of(t, *p->slot[i])->dirty = 1;
+		*p->slot[i].stale |= p->slot[i].mask;
 }
 
 /* Sets key to leaf hash lh. prev (may be NULL) receives the previous leaf
@@ -294,26 +332,26 @@ static int put(smt *t, const ck_hash key, const ck_hash lh, uint8_t *prev, bool 
 		uint32_t li = pool_alloc(&t->leaves);
 		if (li == SMT_NIL)
 			return LEDGER_E_NOMEM;
-		smt_leaf *l = pool_at(&t->leaves, li);
-		memcpy(l->key, key, CK_HASH_BYTES);
-		memcpy(l->hash, lh, CK_HASH_BYTES);
+		memcpy(leaf_of(t, li | SMT_LEAF_FLAG)->key, key, CK_HASH_BYTES);
 		t->root = li | SMT_LEAF_FLAG;
+		memcpy(t->root_hash, lh, CK_HASH_BYTES);
+		t->root_stale = 0;
 		t->count = 1;
 		return 0;
 	}
 
 	smt_path p;
 	walk(t, key, &p);
-	smt_leaf *found = leaf_of(t, *p.slot[p.depth - 1]);
-	unsigned d = first_diff(key, found->key);
+	const smt_slot *ls = &p.slot[p.depth - 1];
+	unsigned d = first_diff(key, leaf_of(t, *ls->ref)->key);
 	if (d == 256) {
 		*had = true;
 		if (prev != NULL)
-			memcpy(prev, found->hash, CK_HASH_BYTES);
-		if (memcmp(found->hash, lh, CK_HASH_BYTES) == 0)
+			memcpy(prev, ls->hash, CK_HASH_BYTES);
+		if (memcmp(ls->hash, lh, CK_HASH_BYTES) == 0)
 			return 0;
-		memcpy(found->hash, lh, CK_HASH_BYTES);
-		mark_dirty(t, &p, p.depth - 1);
+		memcpy(ls->hash, lh, CK_HASH_BYTES);
+		mark_stale(&p, p.depth - 1);
 		return 0;
 	}
 
@@ -330,22 +368,24 @@ static int put(smt *t, const ck_hash key, const ck_hash lh, uint8_t *prev, bool 
 	 * so d is none of them; the new node goes above the first node on the
 	 * path whose bit exceeds d, keeping bits increasing downwards. */
 	unsigned at = 0;
-	while (at + 1 < p.depth && node_of(t, *p.slot[at])->bit < d)
+	while (at + 1 < p.depth && node_of(t, *p.slot[at].ref)->bit < d)
 		at++;
-	uint32_t *slot = p.slot[at];
-	assert(is_leaf(*slot) || node_of(t, *slot)->bit > d);
+	const smt_slot *s = &p.slot[at];
+	assert(is_leaf(*s->ref) || node_of(t, *s->ref)->bit > d);
 
-	smt_leaf *l = pool_at(&t->leaves, li);
-	memcpy(l->key, key, CK_HASH_BYTES);
-	memcpy(l->hash, lh, CK_HASH_BYTES);
-	smt_node *n = pool_at(&t->nodes, ni);
+	memcpy(leaf_of(t, li | SMT_LEAF_FLAG)->key, key, CK_HASH_BYTES);
+	smt_node *n = node_of(t, ni);
+	smt_hashes *h = hashes_of(t, ni);
 	unsigned side = key_bit(key, d);
 	n->bit = (uint8_t)d;
-	n->dirty = 1;
 	n->child[side] = li | SMT_LEAF_FLAG;
-	n->child[side ^ 1u] = *slot;
-	*slot = ni;
-	mark_dirty(t, &p, at);
+	memcpy((*h)[side], lh, CK_HASH_BYTES);
+	/* The displaced subtree keeps its hash and its staleness. */
+	n->child[side ^ 1u] = *s->ref;
+	memcpy((*h)[side ^ 1u], s->hash, CK_HASH_BYTES);
+	n->stale = (*s->stale & s->mask) ? (uint8_t)(1u << (side ^ 1u)) : 0;
+	*s->ref = ni;
+	mark_stale(&p, at + 1);
 	t->count++;
 	return 0;
 }
@@ -359,30 +399,36 @@ static void del(smt *t, const ck_hash key, uint8_t *prev, bool *had)
 		return;
 	smt_path p;
 	walk(t, key, &p);
-	uint32_t lref = *p.slot[p.depth - 1];
-	smt_leaf *l = leaf_of(t, lref);
-	if (memcmp(l->key, key, CK_HASH_BYTES) != 0)
+	const smt_slot *ls = &p.slot[p.depth - 1];
+	uint32_t lref = *ls->ref;
+	if (memcmp(leaf_of(t, lref)->key, key, CK_HASH_BYTES) != 0)
 		return;
 	*had = true;
 	if (prev != NULL)
-		memcpy(prev, l->hash, CK_HASH_BYTES);
+		memcpy(prev, ls->hash, CK_HASH_BYTES);
 	pool_release(&t->leaves, lref & ~SMT_LEAF_FLAG);
 	t->count--;
 	if (p.depth == 1) {
 		t->root = SMT_NIL;
+		t->root_stale = 0;
 		assert(t->count == 0);
 		return;
 	}
-	/* The parent loses a child, so it no longer branches: its other child
-	 * takes its place. */
-	uint32_t *pslot = p.slot[p.depth - 2];
-	uint32_t pref = *pslot;
+	/* The parent loses a child, so it no longer branches: the other child
+	 * takes its place with its hash and staleness. */
+	const smt_slot *ps = &p.slot[p.depth - 2];
+	uint32_t pref = *ps->ref;
 	smt_node *parent = node_of(t, pref);
-	uint32_t sibling = parent->child[0] == lref ? parent->child[1] : parent->child[0];
-	assert(parent->child[0] == lref || parent->child[1] == lref);
-	*pslot = sibling;
+	unsigned other = parent->child[0] == lref ? 1u : 0u;
+	assert(parent->child[other ^ 1u] == lref);
+	*ps->ref = parent->child[other];
+	memcpy(ps->hash, (*hashes_of(t, pref))[other], CK_HASH_BYTES);
+	if (parent->stale & (1u << other))
+		*ps->stale |= ps->mask;
+	else
+		*ps->stale &= (uint8_t)~ps->mask;
 	pool_release(&t->nodes, pref);
-	mark_dirty(t, &p, p.depth - 2);
+	mark_stale(&p, p.depth - 2);
 }
 
 /* Reserves room for one more undo record so that the change it records
@@ -456,8 +502,8 @@ void smt_root(smt *t, ck_hash out)
 		memset(out, 0, CK_HASH_BYTES);
 		return;
 	}
-	rehash(t, t->root);
-	memcpy(out, ref_hash(t, t->root), CK_HASH_BYTES);
+	rehash_root(t);
+	memcpy(out, t->root_hash, CK_HASH_BYTES);
 }
 
 /* ---- snapshot and rollback -------------------------------------------- */
@@ -517,20 +563,22 @@ int smt_prove(smt *t, const ck_hash key, uint32_t *nsiblings, uint8_t bits[256],
 	assert(t != NULL);
 	if (t->root == SMT_NIL)
 		return LEDGER_E_NOTFOUND;
-	rehash(t, t->root);
+	rehash_root(t);
 	smt_path p;
 	walk(t, key, &p);
-	if (memcmp(leaf_of(t, *p.slot[p.depth - 1])->key, key, CK_HASH_BYTES) != 0)
+	if (memcmp(leaf_of(t, *p.slot[p.depth - 1].ref)->key, key, CK_HASH_BYTES) != 0)
 		return LEDGER_E_NOTFOUND;
-	/* slot[i] for i < depth-1 holds the i-th internal node from the root;
-	 * the proof lists them from the leaf up. */
+	/* slot[i] for i < depth-1 refers to the i-th internal node from the
+	 * root; the proof lists them from the leaf up. */
 	uint32_t n = p.depth - 1;
 	assert(n <= 256);
 	for (uint32_t i = 0; i < n; i++) {
-		const smt_node *node = node_of(t, *p.slot[n - 1 - i]);
+		uint32_t ref = *p.slot[n - 1 - i].ref;
+		const smt_node *node = node_of(t, ref);
 		unsigned side = key_bit(key, node->bit);
+		assert(node->stale == 0);
 		bits[i] = node->bit;
-		memcpy(siblings[i], ref_hash(t, node->child[side ^ 1u]), CK_HASH_BYTES);
+		memcpy(siblings[i], (*hashes_of(t, ref))[side ^ 1u], CK_HASH_BYTES);
 	}
 	*nsiblings = n;
 	return 0;
