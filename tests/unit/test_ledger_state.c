@@ -1,0 +1,341 @@
+/*
+ * The ledger's state as a whole: a randomized sequence of thousands of
+ * transactions of every kind applied to two independent data directories
+ * (identical roots at every height, ledger_audit passing at checkpoints and
+ * at the end, pruning exercised), and crash safety: a block applied in a
+ * child process killed with SIGKILL at a random moment leaves the data
+ * directory exactly before or exactly after that block.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "tests/unit/ledger_fixture.h"
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	/* xorshift64*: fixed seed, same sequence everywhere. */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+static uint64_t rnd_below(uint64_t n) { return rnd() % n; }
+
+static fx F;
+
+static void setup(void) { fx_init(&F); }
+static void teardown(void) { fx_fini(&F); }
+
+/* ---- randomized sequence ------------------------------------------------------ */
+
+#define MAX_RECEIPTS 512
+
+typedef struct sim {
+	ledger *twin;
+	char twin_dir[64];
+	uint32_t ref_counter;
+	ck_hash receipts[MAX_RECEIPTS];
+	uint32_t nreceipts;
+	uint32_t counts[32];
+} sim;
+
+static void rand_issue(sim *s)
+{
+	uint32_t member = rnd_below(2) ? FX_METRO : FX_BIKE;
+	uint32_t n = 1 + (uint32_t)rnd_below(8);
+	ledger_tx *tx = fx_tx(&F, LEDGER_TX_ISSUE, &F.member[member], n);
+	static const uint8_t modes[] = { LEDGER_MODE_METRO, LEDGER_MODE_BUS, LEDGER_MODE_CYCLE,
+					 LEDGER_MODE_WALK, LEDGER_MODE_RAIL };
+	for (uint32_t j = 0; j < n; j++) {
+		ledger_trip *t = &tx->u.issue.trips[j];
+		char ref[32];
+		/* Now and then an old reference again: a duplicate. */
+		uint32_t r = s->ref_counter > 10 && rnd_below(20) == 0
+				     ? (uint32_t)rnd_below(s->ref_counter)
+				     : s->ref_counter++;
+		snprintf(ref, sizeof ref, "ref-%u", r);
+		ledger_trip_id(t->trip_id, member, ref, strlen(ref));
+		memcpy(t->citizen, F.citizen[rnd_below(FX_CITIZENS)].pk, CK_PUBKEY_BYTES);
+		t->mode = modes[rnd_below(sizeof modes)];
+		t->distance_m = 200 + (uint32_t)rnd_below(30000);
+		uint64_t ago = rnd_below(8 * 86400);
+		t->start_s = fx_now_s(&F) - ago;
+		t->end_s = t->start_s + 60 + rnd_below(5000);
+	}
+	fx_add(&F, tx, &F.member[member]);
+}
+
+static void rand_tx(sim *s)
+{
+	uint64_t r = rnd_below(100);
+	int c = (int)rnd_below(FX_CITIZENS);
+	if (r < 30) {
+		rand_issue(s);
+	} else if (r < 75) {
+		int d = (int)rnd_below(FX_CITIZENS);
+		fx_transfer(&F, &F.citizen[c], F.citizen[d].pk, rnd_below(700));
+	} else if (r < 85) {
+		ledger_tx *tx = fx_tx(&F, LEDGER_TX_REDEEM, &F.citizen[c], 0);
+		tx->u.redeem.offer_id = 1 + rnd_below(4);
+		tx->u.redeem.max_price_g = rnd_below(400);
+		cm_wr w;
+		ledger_tx_sign(tx, F.citizen[c].sk);
+		cm_wr_init(&w);
+		ledger_tx_encode(tx, &w);
+		if (s->nreceipts < MAX_RECEIPTS)
+			ledger_tx_hash(s->receipts[s->nreceipts++], cm_wr_data(&w), cm_wr_len(&w));
+		fx_add_raw(&F, cm_wr_data(&w), cm_wr_len(&w));
+		cm_wr_free(&w);
+		ledger_tx_free(tx);
+	} else if (r < 91) {
+		ledger_tx *tx = fx_tx(&F, LEDGER_TX_REFUND, &F.member[FX_STORE], 0);
+		if (s->nreceipts > 0)
+			memcpy(tx->u.refund.receipt_id, s->receipts[rnd_below(s->nreceipts)], CK_HASH_BYTES);
+		fx_add(&F, tx, &F.member[FX_STORE]);
+	} else if (r < 96) {
+		ledger_tx *tx = fx_tx(&F, LEDGER_TX_OFFER, &F.member[FX_STORE], 0);
+		tx->u.offer.action = (uint8_t)(1 + rnd_below(3));
+		tx->u.offer.offer_id = 1 + rnd_below(4);
+		tx->u.offer.price_g = rnd_below(300);
+		tx->u.offer.stock = (uint32_t)rnd_below(5);
+		snprintf(tx->u.offer.name, sizeof tx->u.offer.name, "offer");
+		fx_add(&F, tx, &F.member[FX_STORE]);
+	} else if (r < 99) {
+		ledger_tx *tx = fx_tx(&F, LEDGER_TX_GOVERN, &F.member[FX_CITY], 0);
+		tx->u.govern.action = LEDGER_GOV_CLAWBACK;
+		memcpy(tx->u.govern.account, F.citizen[c].pk, CK_PUBKEY_BYTES);
+		tx->u.govern.amount_g = 1 + rnd_below(300);
+		snprintf(tx->u.govern.reason, sizeof tx->u.govern.reason, "audit");
+		cr_assert_eq(ledger_tx_approve(tx, F.member[FX_BANK].sk), 0);
+		fx_add(&F, tx, &F.member[FX_CITY]);
+	} else {
+		/* A recovery to a fresh key (a citizen slot is replaced). */
+		fx_key nk;
+		fx_keygen(&nk, 4, s->ref_counter++);
+		ledger_tx *tx = fx_tx(&F, LEDGER_TX_GOVERN, &F.member[FX_CITY], 0);
+		tx->u.govern.action = LEDGER_GOV_RECOVER;
+		memcpy(tx->u.govern.account, F.citizen[c].pk, CK_PUBKEY_BYTES);
+		memcpy(tx->u.govern.new_account, nk.pk, CK_PUBKEY_BYTES);
+		cr_assert_eq(ledger_tx_approve(tx, F.member[FX_AUTH].sk), 0);
+		fx_add(&F, tx, &F.member[FX_CITY]);
+		F.citizen[c] = nk;
+	}
+}
+
+/* Applies the block being built to the fixture's ledger and the twin and
+ * compares what they commit to. */
+static void commit_both(sim *s)
+{
+	cr_assert_eq(fx_check(&F), 0);
+	ledger_results ra, rb;
+	cr_assert_eq(ledger_apply_block(F.l, F.b, NULL, 0, &ra), 0);
+	cr_assert_eq(ledger_apply_block(s->twin, F.b, NULL, 0, &rb), 0);
+	for (uint32_t i = 0; i < ra.ntxs; i++)
+		s->counts[ra.r[i].code < 32 ? ra.r[i].code : 31]++;
+	ledger_results_free(&ra);
+	ledger_results_free(&rb);
+	ledger_info ia, ib;
+	cr_assert_eq(ledger_get_info(F.l, &ia), 0);
+	cr_assert_eq(ledger_get_info(s->twin, &ib), 0);
+	cr_assert_eq(ia.height, ib.height);
+	cr_assert_eq(memcmp(ia.state_root, ib.state_root, CK_HASH_BYTES), 0,
+		     "roots differ at height %llu", (unsigned long long)ia.height);
+	cr_assert_eq(memcmp(ia.results_root, ib.results_root, CK_HASH_BYTES), 0);
+	cr_assert_eq(memcmp(ia.last_block_hash, ib.last_block_hash, CK_HASH_BYTES), 0);
+	ledger_block_free(F.b);
+	F.b = NULL;
+}
+
+Test(ledger_state, randomized_sequence_two_directories, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	sim s;
+	memset(&s, 0, sizeof s);
+	rng_state = 0x9e3779b97f4a7c15ull;
+	snprintf(s.twin_dir, sizeof s.twin_dir, "/tmp/ledger-twin-XXXXXX");
+	cr_assert(mkdtemp(s.twin_dir) != NULL);
+	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
+	cr_assert_eq(ledger_open(&s.twin, s.twin_dir, F.g, &opt), 0);
+
+	/* Offers to redeem. */
+	for (uint64_t id = 1; id <= 4; id++) {
+		ledger_tx *tx = fx_tx(&F, LEDGER_TX_OFFER, &F.member[FX_STORE], 0);
+		tx->u.offer.action = LEDGER_OFFER_PUBLISH;
+		tx->u.offer.offer_id = id;
+		tx->u.offer.price_g = 50 * id;
+		tx->u.offer.stock = 1000;
+		snprintf(tx->u.offer.name, sizeof tx->u.offer.name, "offer %llu", (unsigned long long)id);
+		fx_add(&F, tx, &F.member[FX_STORE]);
+	}
+	commit_both(&s);
+
+	uint32_t ntx = 0;
+	const uint32_t blocks = 80;
+	for (uint32_t h = 0; h < blocks; h++) {
+		/* Blocks 1 to 8 hours apart: two weeks, so trips leave the
+		 * window and get pruned along the way. */
+		F.time_ms += (3600 + rnd_below(7 * 3600)) * 1000;
+		uint32_t n = 20 + (uint32_t)rnd_below(40);
+		fx_begin(&F);
+		for (uint32_t i = 0; i < n; i++)
+			rand_tx(&s);
+		ntx += n;
+		commit_both(&s);
+		if (h % 20 == 19)
+			fx_audit(&F);
+	}
+	fx_audit(&F);
+	char msg[256];
+	cr_assert_eq(ledger_audit(s.twin, msg, sizeof msg), 0, "%s", msg);
+	cr_assert_geq(ntx, 2000);
+
+	/* The mix really exercised the rules. */
+	cr_assert_gt(s.counts[LEDGER_R_OK], 100);
+	cr_assert_gt(s.counts[LEDGER_R_PARTIAL] + s.counts[LEDGER_R_OVERLAP], 0);
+	cr_assert_gt(s.counts[LEDGER_R_INSUFFICIENT], 0);
+	cr_assert_gt(s.counts[LEDGER_R_WINDOW] + s.counts[LEDGER_R_MIN_DISTANCE] +
+			     s.counts[LEDGER_R_MODE_NOT_ALLOWED], 0);
+	ledger_supply sup;
+	cr_assert_eq(ledger_get_supply(F.l, &sup), 0);
+	cr_assert_gt(sup.issued_g, 0);
+	cr_assert_gt(sup.redeemed_g, 0);
+
+	/* Reopening rebuilds the same root from disk. */
+	ledger_info before, after;
+	cr_assert_eq(ledger_get_info(s.twin, &before), 0);
+	ledger_close(s.twin);
+	cr_assert_eq(ledger_open(&s.twin, s.twin_dir, F.g, &opt), 0);
+	cr_assert_eq(ledger_get_info(s.twin, &after), 0);
+	cr_assert_eq(memcmp(before.state_root, after.state_root, CK_HASH_BYTES), 0);
+	ledger_close(s.twin);
+	fx_rmdir(s.twin_dir);
+}
+
+/* ---- crash safety ------------------------------------------------------------------ */
+
+static void copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(in >= 0 && out >= 0);
+	char buf[1 << 16];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		cr_assert_eq(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Opens dir durably, applies b, exits: the child's whole life. */
+static void child_apply(const char *dir, const ledger_genesis *g, const ledger_block *b)
+{
+	ledger *l;
+	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = false };
+	if (ledger_open(&l, dir, g, &opt) != 0)
+		_exit(2);
+	if (ledger_apply_block(l, b, NULL, 0, NULL) != 0)
+		_exit(3);
+	ledger_close(l);
+	_exit(0);
+}
+
+Test(ledger_state, sigkill_mid_block_leaves_before_or_after, .init = setup, .fini = teardown,
+     .timeout = 240)
+{
+	rng_state = 0x1234567ull;
+	/* Some history, then a large block of issues and transfers. */
+	sim s;
+	memset(&s, 0, sizeof s);
+	fx_begin(&F);
+	for (int i = 0; i < 40; i++)
+		rand_issue(&s);
+	fx_commit(&F, NULL);
+	fx_begin(&F);
+	for (int i = 0; i < 150; i++)
+		rand_issue(&s);
+	for (int i = 0; i < 1500; i++)
+		fx_transfer(&F, &F.citizen[i % FX_CITIZENS], F.citizen[(i * 7 + 3) % FX_CITIZENS].pk,
+			    1 + (uint64_t)(i % 5));
+	fx_header(&F);
+	cr_assert_eq(ledger_check_block(F.l, F.b, NULL), 0);
+
+	ledger_info before, after;
+	cr_assert_eq(ledger_get_info(F.l, &before), 0);
+	ledger_close(F.l);
+	F.l = NULL;
+	char pristine[128], work[64], path[128];
+	snprintf(pristine, sizeof pristine, "%s/data.mdb", F.dir);
+
+	/* The state after the block, and how long a child takes. */
+	snprintf(work, sizeof work, "/tmp/ledger-crash-XXXXXX");
+	cr_assert(mkdtemp(work) != NULL);
+	snprintf(path, sizeof path, "%s/data.mdb", work);
+	copy_file(pristine, path);
+	uint64_t t0 = now_us();
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		child_apply(work, F.g, F.b);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed: %d", st);
+	uint64_t span_us = now_us() - t0;
+	ledger *l;
+	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
+	cr_assert_eq(ledger_open(&l, work, F.g, &opt), 0);
+	cr_assert_eq(ledger_get_info(l, &after), 0);
+	ledger_close(l);
+	fx_rmdir(work);
+	cr_assert_eq(after.height, before.height + 1);
+
+	int nbefore = 0, nafter = 0;
+	const int runs = 30;
+	for (int run = 0; run < runs; run++) {
+		snprintf(work, sizeof work, "/tmp/ledger-crash-XXXXXX");
+		cr_assert(mkdtemp(work) != NULL);
+		snprintf(path, sizeof path, "%s/data.mdb", work);
+		copy_file(pristine, path);
+		uint64_t delay = rnd_below(span_us + span_us / 2);
+		pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0)
+			child_apply(work, F.g, F.b);
+		usleep((useconds_t)delay);
+		kill(pid, SIGKILL);
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		/* A child that finished before the signal must have succeeded. */
+		cr_assert(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 0),
+			  "run %d: child failed: %d", run, st);
+
+		ledger_info got;
+		cr_assert_eq(ledger_open(&l, work, F.g, &opt), 0, "run %d: reopen", run);
+		cr_assert_eq(ledger_get_info(l, &got), 0);
+		if (got.height == before.height) {
+			cr_assert_eq(memcmp(got.state_root, before.state_root, CK_HASH_BYTES), 0);
+			nbefore++;
+		} else {
+			cr_assert_eq(got.height, after.height, "run %d", run);
+			cr_assert_eq(memcmp(got.state_root, after.state_root, CK_HASH_BYTES), 0);
+			cr_assert_eq(memcmp(got.results_root, after.results_root, CK_HASH_BYTES), 0);
+			nafter++;
+		}
+		char msg[256];
+		cr_assert_eq(ledger_audit(l, msg, sizeof msg), 0, "run %d: %s", run, msg);
+		ledger_close(l);
+		fx_rmdir(work);
+	}
+	cr_log_info("SIGKILL runs: %d left the state before the block, %d after (child span %llu us)",
+		    nbefore, nafter, (unsigned long long)span_us);
+	cr_assert_eq(nbefore + nafter, runs);
+	fx_open(&F);
+}
