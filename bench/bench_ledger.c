@@ -1,0 +1,364 @@
+/*
+ * bench_ledger: how fast the ledger applies blocks, the figures issue 2
+ * asks for. Three runs, each in a fresh data directory under $TMPDIR (or
+ * /var/tmp, a real disk, so synced commits cost what they cost):
+ *
+ *   1. transfers, durable: blocks of 1,000 transfers among 100,000 funded
+ *      accounts, applied with ledger_apply_block() exactly as the node
+ *      does: state, state root, block store, results, query indexes, and a
+ *      synced LMDB commit per block.
+ *   2. transfers, state-only: blocks of 5,000 transfers with the commit not
+ *      synced (opt.nosync), so the figure is the cost of executing and
+ *      committing to the state (rules, LMDB writes, state root) and its
+ *      indexes, without the disk flush.
+ *   3. trip credits, durable: issue batches of 1,000 trips (10 per block)
+ *      with 2,000,000 trips already credited inside the claim window, so
+ *      de-duplication, overlap and cap lookups run against a full window.
+ *
+ * Signatures are not part of the figures: ledger_apply_block() does not
+ * verify them (a block is checked, with signatures, before it is voted on;
+ * the mempool caches verified ones), so the transactions carry zero
+ * signatures here. Only ledger_apply_block() is timed; building and
+ * encoding the transactions is not.
+ *
+ *   build/bench/bench_ledger [--quick]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ftw.h>
+
+#include "ledger/ledger.h"
+
+#define CHAIN "bench-city"
+#define GENESIS_MS 1700000000000ull
+#define TZ (8 * 3600)
+#define ACCOUNTS 100000u
+#define TRIPS_PER_TX 1000u
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "bench_ledger: %s: %s\n", what, ledger_strerror(rc));
+	exit(1);
+}
+
+static int rm_cb(const char *p, const struct stat *s, int flag, struct FTW *ftw)
+{
+	(void)s;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+typedef struct bench {
+	char dir[256];
+	ledger_genesis g;
+	ledger_member members[2];
+	ledger *l;
+	ck_pubkey *acct;        /* ACCOUNTS pseudo keys */
+	uint64_t *nonce;
+	ck_pubkey issuer;
+	uint64_t issuer_nonce;
+	uint64_t time_ms;
+	uint32_t trip_seq;
+} bench;
+
+static void acct_key(ck_pubkey out, uint32_t i)
+{
+	ck_hash_tagged(out, "bench-account", &i, sizeof i);
+}
+
+static void bench_open(bench *b, bool nosync)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(b->dir, sizeof b->dir, "%s/bench-ledger-XXXXXX", tmp != NULL ? tmp : "/var/tmp");
+	if (mkdtemp(b->dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	ledger_options opt = { .map_bytes = (size_t)16 << 30, .nosync = nosync };
+	int rc = ledger_open(&b->l, b->dir, &b->g, &opt);
+	if (rc != 0)
+		die("open", rc);
+	ledger_info info;
+	if ((rc = ledger_get_info(b->l, &info)) != 0)
+		die("info", rc);
+	b->time_ms = info.time_ms;
+	b->issuer_nonce = 0;
+	memset(b->nonce, 0, ACCOUNTS * sizeof *b->nonce);
+}
+
+static void bench_close(bench *b)
+{
+	ledger_close(b->l);
+	b->l = NULL;
+	nftw(b->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void bench_init(bench *b)
+{
+	memset(b, 0, sizeof *b);
+	b->acct = malloc(ACCOUNTS * sizeof *b->acct);
+	b->nonce = calloc(ACCOUNTS, sizeof *b->nonce);
+	if (b->acct == NULL || b->nonce == NULL)
+		die("alloc", LEDGER_E_NOMEM);
+	for (uint32_t i = 0; i < ACCOUNTS; i++)
+		acct_key(b->acct[i], i);
+	snprintf(b->g.chain_id, sizeof b->g.chain_id, CHAIN);
+	b->g.genesis_time_ms = GENESIS_MS;
+	b->g.tz_offset_s = TZ;
+	b->g.governor_threshold = 1;
+	b->g.nmembers = 2;
+	b->g.members = b->members;
+	ledger_member *m = &b->members[0];
+	m->id = 1;
+	snprintf(m->name, sizeof m->name, "city");
+	m->roles = LEDGER_ROLE_GOVERNOR | LEDGER_ROLE_VALIDATOR;
+	m->nkeys = 1;
+	ck_hash_tagged(m->keys[0], "bench-city", "", 0);
+	m = &b->members[1];
+	m->id = 2;
+	snprintf(m->name, sizeof m->name, "metro");
+	m->roles = LEDGER_ROLE_ISSUER;
+	m->modes = 1u << LEDGER_MODE_METRO;
+	m->nkeys = 1;
+	ck_hash_tagged(m->keys[0], "bench-metro", "", 0);
+	memcpy(b->issuer, m->keys[0], CK_PUBKEY_BYTES);
+	ledger_methodology_default(&b->g.methodology);
+	ledger_genesis_hash(b->g.hash, &b->g);
+}
+
+/* ---- block building (untimed) ---------------------------------------------- */
+
+static ledger_block *block_new(uint32_t cap)
+{
+	ledger_block *blk = calloc(1, sizeof *blk);
+	if (blk == NULL || (blk->txs = calloc(cap, sizeof *blk->txs)) == NULL ||
+	    (blk->tx_lens = calloc(cap, sizeof *blk->tx_lens)) == NULL)
+		die("alloc", LEDGER_E_NOMEM);
+	return blk;
+}
+
+static void block_add(ledger_block *blk, ledger_tx *tx, cm_wr *w)
+{
+	cm_wr_reset(w);
+	ledger_tx_encode(tx, w);
+	if (cm_wr_error(w))
+		die("encode", LEDGER_E_NOMEM);
+	uint8_t *p = malloc(cm_wr_len(w));
+	if (p == NULL)
+		die("alloc", LEDGER_E_NOMEM);
+	memcpy(p, cm_wr_data(w), cm_wr_len(w));
+	blk->txs[blk->ntxs] = p;
+	blk->tx_lens[blk->ntxs] = (uint32_t)cm_wr_len(w);
+	blk->ntxs++;
+}
+
+static ledger_tx *tx_new(uint8_t kind, const ck_pubkey sender, uint64_t nonce, uint32_t ntrips)
+{
+	ledger_tx *tx;
+	int rc = ledger_tx_new(&tx, kind, ntrips);
+	if (rc != 0)
+		die("tx_new", rc);
+	snprintf(tx->chain_id, sizeof tx->chain_id, CHAIN);
+	memcpy(tx->sender, sender, CK_PUBKEY_BYTES);
+	tx->nonce = nonce;
+	return tx;
+}
+
+/* Trip k of account i: a 1 km metro ride (46 g) on day k % 7 of the window,
+ * hour k / 7 of the day; no two rides of one account overlap and the daily
+ * caps are never reached. */
+static void fill_trip(bench *b, ledger_trip *t, uint32_t i, uint32_t k, uint64_t base_s)
+{
+	uint32_t seq = b->trip_seq++;
+	ledger_trip_id(t->trip_id, 2, (const char *)&seq, sizeof seq);
+	memcpy(t->citizen, b->acct[i], CK_PUBKEY_BYTES);
+	t->mode = LEDGER_MODE_METRO;
+	t->distance_m = 1000;
+	t->start_s = base_s + (uint64_t)(k % 7) * 86400 + (uint64_t)(k / 7) * 1800 + i % 600;
+	t->end_s = t->start_s + 600;
+}
+
+/* Issue blocks: ntx transactions of TRIPS_PER_TX trips each, for trips
+ * number k of consecutive accounts starting at *next. */
+static ledger_block *issue_block(bench *b, uint32_t ntx, uint32_t k, uint32_t *next,
+				 uint64_t base_s, cm_wr *w)
+{
+	ledger_block *blk = block_new(ntx);
+	for (uint32_t x = 0; x < ntx; x++) {
+		ledger_tx *tx = tx_new(LEDGER_TX_ISSUE, b->issuer, b->issuer_nonce++, TRIPS_PER_TX);
+		for (uint32_t j = 0; j < TRIPS_PER_TX; j++) {
+			fill_trip(b, &tx->u.issue.trips[j], *next, k, base_s);
+			*next = (*next + 1) % ACCOUNTS;
+		}
+		block_add(blk, tx, w);
+		ledger_tx_free(tx);
+	}
+	return blk;
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static uint32_t rnd_acct(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return (uint32_t)((rng * 2685821657736338717ull) >> 33) % ACCOUNTS;
+}
+
+static ledger_block *transfer_block(bench *b, uint32_t n, cm_wr *w)
+{
+	ledger_block *blk = block_new(n);
+	for (uint32_t x = 0; x < n; x++) {
+		uint32_t from = rnd_acct(), to = rnd_acct();
+		if (to == from)
+			to = (to + 1) % ACCOUNTS;
+		ledger_tx *tx = tx_new(LEDGER_TX_TRANSFER, b->acct[from], b->nonce[from]++, 0);
+		memcpy(tx->u.transfer.to, b->acct[to], CK_PUBKEY_BYTES);
+		tx->u.transfer.amount_g = 1 + x % 3;
+		block_add(blk, tx, w);
+		ledger_tx_free(tx);
+	}
+	return blk;
+}
+
+/* ---- applying (timed) ----------------------------------------------------------- */
+
+/* Completes the header against the current state and applies; returns the
+ * nanoseconds ledger_apply_block() took. */
+static uint64_t apply(bench *b, ledger_block *blk)
+{
+	int rc = ledger_next_header(b->l, &blk->header);
+	if (rc != 0)
+		die("next_header", rc);
+	b->time_ms += 1000;
+	blk->header.time_ms = b->time_ms;
+	memcpy(blk->header.proposer, b->members[0].keys[0], CK_PUBKEY_BYTES);
+	ledger_block_txs_root(blk, blk->header.txs_root);
+	ledger_results res;
+	uint64_t t0 = now_ns();
+	rc = ledger_apply_block(b->l, blk, NULL, 0, &res);
+	uint64_t dt = now_ns() - t0;
+	if (rc != 0)
+		die("apply", rc);
+	for (uint32_t i = 0; i < res.ntxs; i++)
+		if (res.r[i].code != LEDGER_R_OK) {
+			fprintf(stderr, "bench_ledger: tx %u failed with %s\n", i,
+				ledger_result_str(res.r[i].code));
+			exit(1);
+		}
+	ledger_results_free(&res);
+	ledger_block_free(blk);
+	return dt;
+}
+
+/* Credits one 1 km trip to every account so transfers have funds. */
+static void fund_all(bench *b, cm_wr *w)
+{
+	uint64_t base_s = b->time_ms / 1000 - 3 * 86400;
+	uint32_t next = 0;
+	for (uint32_t done = 0; done < ACCOUNTS; done += 10 * TRIPS_PER_TX)
+		apply(b, issue_block(b, 10, 0, &next, base_s, w));
+}
+
+static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t blocks, cm_wr *w)
+{
+	bench_open(b, nosync);
+	b->trip_seq = 0;
+	b->time_ms += 7ull * 86400 * 1000;
+	fund_all(b, w);
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < blocks; i++)
+		total += apply(b, transfer_block(b, per_block, w));
+	double s = (double)total / 1e9;
+	printf("  %u blocks x %u transfers, %u accounts, %s: %.0f transfers/s (%.2f ms per block)\n",
+	       blocks, per_block, ACCOUNTS, nosync ? "commit not synced" : "synced commit",
+	       (double)blocks * per_block / s, s * 1000 / blocks);
+	bench_close(b);
+}
+
+static void run_trips(bench *b, uint32_t preload, uint32_t blocks, cm_wr *w)
+{
+	bench_open(b, false);
+	b->trip_seq = 0;
+	/* The window is the 7 days before the measured blocks. */
+	b->time_ms += 8ull * 86400 * 1000;
+	uint64_t base_s = b->time_ms / 1000 - 7 * 86400 + 3600;
+	uint32_t next = 0, k = 0, loaded = 0;
+	uint64_t t0 = now_ns();
+	while (loaded < preload) {
+		uint32_t ntx = 100;
+		if ((preload - loaded) / TRIPS_PER_TX < ntx)
+			ntx = (preload - loaded) / TRIPS_PER_TX;
+		apply(b, issue_block(b, ntx, k, &next, base_s, w));
+		loaded += ntx * TRIPS_PER_TX;
+		if (next == 0)
+			k++;
+	}
+	double load_s = (double)(now_ns() - t0) / 1e9;
+	ledger_supply sup;
+	int rc = ledger_get_supply(b->l, &sup);
+	if (rc != 0)
+		die("supply", rc);
+	printf("  preloaded %llu trips in the window (%.1f s, blocks of 100,000 trips)\n",
+	       (unsigned long long)sup.trips_credited, load_s);
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < blocks; i++) {
+		total += apply(b, issue_block(b, 10, k, &next, base_s, w));
+		if (next == 0)
+			k++;
+	}
+	double s = (double)total / 1e9;
+	printf("  %u blocks x 10 issue txs x %u trips, synced commit: %.0f trip credits/s (%.1f ms per block)\n",
+	       blocks, TRIPS_PER_TX, (double)blocks * 10 * TRIPS_PER_TX / s, s * 1000 / blocks);
+	rc = ledger_get_supply(b->l, &sup);
+	if (rc != 0)
+		die("supply", rc);
+	char msg[256];
+	t0 = now_ns();
+	rc = ledger_audit(b->l, msg, sizeof msg);
+	if (rc != 0) {
+		fprintf(stderr, "bench_ledger: audit: %s\n", msg);
+		exit(1);
+	}
+	printf("  ledger_audit over %llu trips: ok (%.1f s)\n", (unsigned long long)sup.trips_credited,
+	       (double)(now_ns() - t0) / 1e9);
+	bench_close(b);
+}
+
+int main(int argc, char **argv)
+{
+	bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+	if (argc > 1 && !quick) {
+		fprintf(stderr, "usage: bench_ledger [--quick]\n");
+		return 2;
+	}
+	if (ck_init() != 0)
+		die("ck_init", LEDGER_E_NOMEM);
+	static bench b;
+	bench_init(&b);
+	cm_wr w;
+	cm_wr_init(&w);
+	printf("bench_ledger: one core, signatures not verified by apply (see the file's comment)\n");
+	printf("transfers, durable (state + root + block store + indexes + synced commit):\n");
+	run_transfers(&b, false, 1000, quick ? 5 : 30, &w);
+	printf("transfers, state-only (the same without the disk flush):\n");
+	run_transfers(&b, true, 5000, quick ? 2 : 10, &w);
+	printf("trip credits, durable:\n");
+	run_trips(&b, quick ? 200000 : 2000000, quick ? 2 : 5, &w);
+	cm_wr_free(&w);
+	free(b.acct);
+	free(b.nonce);
+	return 0;
+}
