@@ -318,8 +318,14 @@ void node_http_submit_done(node_http *h, void *cookie, const node_http_submit_re
 			   size_t n)
 {
 	hreq *r = cookie;
-	assert(n == r->n);
-	memcpy(r->res, res, n * sizeof *res);
+	if (res == NULL) {
+		/* The backend could not even allocate the results. */
+		for (size_t i = 0; i < r->n; i++)
+			r->res[i].rc = NODE_E_MP_NOMEM;
+	} else {
+		assert(n == r->n);
+		memcpy(r->res, res, n * sizeof *res);
+	}
 	pthread_mutex_lock(&h->mu);
 	assert(h->outstanding > 0);
 	h->outstanding--;
@@ -702,7 +708,7 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 
 static void arm_deadline(hconn *c)
 {
-	struct timeval tv = {LIM_HTTP_TIMEOUT_S, 0};
+	struct timeval tv = {(time_t)c->h->cfg.timeout_s, 0};
 	evtimer_add(c->deadline, &tv);
 }
 
@@ -749,7 +755,7 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
 		if (evcon == NULL)
 			continue;
 		hconn *c = NULL;
-		if (h->nconns < LIM_HTTP_CONNS_MAX && (c = calloc(1, sizeof *c)) != NULL) {
+		if (h->nconns < h->cfg.conns_max && (c = calloc(1, sizeof *c)) != NULL) {
 			c->h = h;
 			c->evcon = evcon;
 			c->deadline = evtimer_new(h->base, on_deadline, c);
@@ -995,7 +1001,8 @@ int node_http_start(node_http **out, const node_http_config *cfg)
 	if (cfg->ledger == NULL || cfg->chain_id[0] == '\0' || b->submit == NULL ||
 	    b->status == NULL || b->tx_status == NULL || b->pending_nonce == NULL ||
 	    b->evidence == NULL || b->metrics == NULL ||
-	    memchr(cfg->listen, 0, sizeof cfg->listen) == NULL)
+	    memchr(cfg->listen, 0, sizeof cfg->listen) == NULL ||
+	    cfg->timeout_s > LIM_HTTP_TIMEOUT_S || cfg->conns_max > LIM_HTTP_CONNS_MAX)
 		return NODE_E_HTTP_CONFIG;
 	char host[128];
 	uint16_t port;
@@ -1009,6 +1016,10 @@ int node_http_start(node_http **out, const node_http_config *cfg)
 	if (h == NULL)
 		return NODE_E_HTTP_NOMEM;
 	h->cfg = *cfg;
+	if (h->cfg.timeout_s == 0)
+		h->cfg.timeout_s = LIM_HTTP_TIMEOUT_S;
+	if (h->cfg.conns_max == 0)
+		h->cfg.conns_max = LIM_HTTP_CONNS_MAX;
 	if (pthread_mutex_init(&h->mu, NULL) != 0) {
 		free(h);
 		return NODE_E_HTTP_THREAD;
@@ -1025,7 +1036,7 @@ int node_http_start(node_http **out, const node_http_config *cfg)
 		goto fail;
 	evhttp_set_max_body_size(h->evh, LIM_HTTP_BODY_BYTES_MAX);
 	evhttp_set_max_headers_size(h->evh, LIM_HTTP_HEADERS_BYTES_MAX);
-	evhttp_set_timeout(h->evh, LIM_HTTP_TIMEOUT_S);
+	evhttp_set_timeout(h->evh, (int)h->cfg.timeout_s);
 	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	evhttp_set_gencb(h->evh, on_request, h);
 	evhttp_set_bevcb(h->evh, on_new_bev, h);

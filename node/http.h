@@ -171,12 +171,15 @@ typedef struct node_http_config {
 	ledger *ledger;               /* read-only use; outlives the server */
 	char chain_id[LIM_CHAIN_ID_BYTES_MAX + 1];
 	node_http_backend backend;
+	/* 0 takes the limit; smaller values are for tests. */
+	uint32_t timeout_s;           /* [LIM_HTTP_TIMEOUT_S] */
+	uint32_t conns_max;           /* [LIM_HTTP_CONNS_MAX] */
 } node_http_config;
 
 /* Binds, then starts the HTTP thread. Calls evthread_use_pthreads() (the
  * daemon should also call it first thing, before any event_base exists).
  * NODE_E_HTTP_CONFIG (missing ledger, chain id or callback, bad listen
- * address), NODE_E_HTTP_LISTEN, NODE_E_HTTP_NOMEM, NODE_E_HTTP_THREAD; *out
+ * address, a limit above its default), NODE_E_HTTP_LISTEN, NODE_E_HTTP_NOMEM, NODE_E_HTTP_THREAD; *out
  * is NULL then. Any thread. */
 NODE_HTTP_WUR int node_http_start(node_http **out, const node_http_config *cfg);
 
@@ -190,7 +193,9 @@ uint16_t node_http_port(const node_http *http);
  * remains). NULL is a no-op. Not from the HTTP thread itself. */
 void node_http_stop(node_http *http);
 
-/* Results of a submission (n as submitted). Thread-safe; non-blocking. */
+/* Results of a submission (n as submitted; res NULL if the backend ran
+ * out of memory: every transaction then fails with NODE_E_MP_NOMEM).
+ * Thread-safe; non-blocking. */
 void node_http_submit_done(node_http *http, void *cookie, const node_http_submit_result *res,
 			   size_t n);
 

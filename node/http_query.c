@@ -361,7 +361,7 @@ static void get_proof(node_http *h, struct evhttp_request *req, const node_http_
 	int rc = ledger_prove_account(h->cfg.ledger, t->key, p);
 	if (rc != 0) {
 		free(p);
-		reply_ledger_error(h, req, rc, "account");
+		reply_ledger_error(h, req, rc, "account not in the state (never used): nothing to prove");
 		return;
 	}
 	if (http_answer_proof(h, req, p, false)) {
