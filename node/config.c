@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,7 +18,8 @@ void node_config_defaults(node_config *c)
 	c->log_level = NODE_LOG_INFO;
 	c->block_interval_ms = 100;
 	c->block_txs_max = 5000;
-	c->timeout_propose_ms = 1000;
+	c->empty_block_ms = 1000;
+	c->timeout_propose_ms = 3000;
 	c->timeout_vote_ms = 500;
 	c->timeout_delta_ms = 500;
 	c->timeout_max_ms = 10000;
@@ -78,6 +80,8 @@ int node_config_load(const char *path, node_config *c, char *err, size_t errlen)
 			c->log_level = node_log_parse_level(json_string_value(v));
 		} else if (strcmp(key, "block_interval_ms") == 0) {
 			if (get_u32(v, key, 1, 60000, &c->block_interval_ms, err, errlen)) goto out;
+		} else if (strcmp(key, "empty_block_ms") == 0) {
+			if (get_u32(v, key, 1, 600000, &c->empty_block_ms, err, errlen)) goto out;
 		} else if (strcmp(key, "block_txs_max") == 0) {
 			if (get_u32(v, key, 1, LIM_BLOCK_TXS_MAX, &c->block_txs_max, err, errlen)) goto out;
 		} else if (strcmp(key, "timeout_propose_ms") == 0) {
@@ -145,6 +149,7 @@ int node_config_save(const char *path, const node_config *c)
 	json_object_set_new(root, "validator", json_boolean(c->validator));
 	json_object_set_new(root, "block_interval_ms", json_integer(c->block_interval_ms));
 	json_object_set_new(root, "block_txs_max", json_integer(c->block_txs_max));
+	json_object_set_new(root, "empty_block_ms", json_integer(c->empty_block_ms));
 	json_object_set_new(root, "timeout_propose_ms", json_integer(c->timeout_propose_ms));
 	json_object_set_new(root, "timeout_vote_ms", json_integer(c->timeout_vote_ms));
 	json_object_set_new(root, "timeout_delta_ms", json_integer(c->timeout_delta_ms));

@@ -31,6 +31,7 @@ typedef struct node_config {
 	int log_level;                /* enum node_log_level */
 	uint32_t block_interval_ms;   /* proposer closes a block after this */
 	uint32_t block_txs_max;
+	uint32_t empty_block_ms;      /* ... or this long with nothing to do */
 	uint32_t timeout_propose_ms;
 	uint32_t timeout_vote_ms;
 	uint32_t timeout_delta_ms;    /* added per round */

@@ -515,24 +515,33 @@ static void build_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* A block closes when the mempool holds a full block or the block interval
  * since the last commit has passed, whichever comes first: the proposer
- * never idles while transactions wait, and does not spin on empty blocks. */
-static void want_block(node *n, uint64_t height, uint32_t round)
+ * never idles while transactions wait. With an empty mempool it waits up
+ * to the empty-block interval for one to arrive (kept below the propose
+ * timeout, so the others do not give up on us), which keeps an idle chain
+ * from writing ten empty blocks a second. */
+static void arm_build(node *n)
 {
 	node_mempool_stats st;
-	uint64_t now = now_ms(), due = n->last_commit_ms + n->cfg.block_interval_ms;
+	uint64_t now = now_ms(), due;
 	struct timeval tv;
 
-	n->build_wanted = true;
-	n->build_height = height;
-	n->build_round = round;
 	node_mempool_get_stats(n->mp, &st);
-	if (round > 0 || st.txs >= n->cfg.block_txs_max || now >= due) {
+	due = n->last_commit_ms + (st.txs ? n->cfg.block_interval_ms : n->cfg.empty_block_ms);
+	if (n->build_round > 0 || st.txs >= n->cfg.block_txs_max || now >= due) {
 		build_now(n);
 		return;
 	}
 	tv.tv_sec = (long)((due - now) / 1000);
 	tv.tv_usec = (long)((due - now) % 1000) * 1000;
 	evtimer_add(n->build_timer, &tv);
+}
+
+static void want_block(node *n, uint64_t height, uint32_t round)
+{
+	n->build_wanted = true;
+	n->build_height = height;
+	n->build_round = round;
+	arm_build(n);
 }
 
 /* ---- checking a proposed block (verify pool) ------------------------------ */
@@ -847,12 +856,8 @@ static void admit_finish(submit_job *j)
 	pthread_mutex_unlock(&n->mp_mu);
 	if (j->rc == 0 && j->local)
 		gossip_add(n, j->tx, j->len);
-	if (j->rc == 0 && n->build_wanted) {
-		node_mempool_stats st;
-		node_mempool_get_stats(n->mp, &st);
-		if (st.txs >= n->cfg.block_txs_max)
-			build_now(n);
-	}
+	if (j->rc == 0 && n->build_wanted)
+		arm_build(n);
 	job_answer(j);
 }
 
