@@ -59,6 +59,10 @@
 #define LIM_CONS_PROPOSALS_PER_ROUND 2u      /* the first, and one conflicting */
 #define LIM_CONS_EVIDENCE_MAX        64u     /* equivocations kept in memory */
 #define LIM_CONS_TIMEOUT_MS_MAX      600000u /* cap on any configured timeout */
+/* Distinct votes counted per validator, round and step: an equivocating
+ * validator's conflicting votes still count for their ids (as the paper's
+ * message counting does), up to this many. */
+#define LIM_CONS_VOTES_PER_VALIDATOR 4u
 
 /* ---- transport (node/net.c) -------------------------------------------- */
 #define LIM_NET_HANDSHAKE_BYTES_MAX  256u    /* one hello or auth frame */

@@ -293,9 +293,10 @@ void cons_msg_encode(const cons_msg *m, cm_wr *w)
 				    m->u.decided.block_len, w);
 		return;
 	case CONS_MSG_STATUS:
-		cm_wr_array(w, 2);
+		cm_wr_array(w, 3);
 		cm_wr_uint(w, CONS_MSG_STATUS);
 		cm_wr_uint(w, m->u.status.height);
+		cm_wr_uint(w, m->u.status.round);
 		return;
 	}
 	assert(!"unknown message kind");
@@ -360,10 +361,12 @@ static int decode_body(cons_msg *m, cm_rd *r)
 		return 0;
 	}
 	case CONS_MSG_STATUS:
-		if (n != 2)
+		if (n != 3)
 			return CONS_E_DECODE;
 		m->kind = CONS_MSG_STATUS;
-		return rd_height(r, &m->u.status.height);
+		if (rd_height(r, &m->u.status.height) || rd_round(r, &m->u.status.round))
+			return CONS_E_DECODE;
+		return 0;
 	default:
 		return CONS_E_DECODE;
 	}

@@ -136,7 +136,7 @@ enum cons_msg_kind {
 	CONS_MSG_PREVOTE = 2,
 	CONS_MSG_PRECOMMIT = 3,
 	CONS_MSG_DECIDED = 4,   /* certificate + block: catch-up */
-	CONS_MSG_STATUS = 5,    /* "I am at height h": unsigned, asks for catch-up */
+	CONS_MSG_STATUS = 5,    /* "I am at height h, round r": unsigned, asks for help */
 };
 
 typedef struct cons_proposal {
@@ -183,6 +183,7 @@ typedef struct cons_msg {
 		} decided;
 		struct {
 			uint64_t height;
+			uint32_t round;
 		} status;
 	} u;
 } cons_msg;
@@ -351,7 +352,10 @@ enum cons_action_kind {
 	 * Answer with CONS_EV_BLOCK_CHECKED; may be asynchronous. */
 	CONS_ACT_CHECK_BLOCK = 6,
 	/* Height .commit.height is decided: apply the block, store it with
-	 * .commit.cert, then send CONS_EV_START_HEIGHT for the next height. */
+	 * .commit.cert, then send CONS_EV_START_HEIGHT for the next height.
+	 * .commit.from_cert: decided by a certificate received whole (the
+	 * node is catching up), so a driver that paces heights (CometBFT's
+	 * timeout_commit) should start the next one at once. */
 	CONS_ACT_COMMIT = 7,
 	/* A peer is behind: send it the stored block and certificate of
 	 * .decided.height (cons_decided_encode), if the driver has them. */
@@ -372,6 +376,7 @@ typedef struct cons_action {
 			const uint8_t *block;
 			size_t len;
 			const cons_cert *cert;
+			bool from_cert;
 		} commit;
 		struct { uint32_t peer; uint64_t height; } decided;
 	} u;

@@ -186,12 +186,12 @@ static void emit_pol(cons *c, int32_t pol_round, const cons_id id)
 	const struct cons_voteset *vs = &s->votes[0];
 	uint32_t sent = 0;
 	for (uint32_t i = 0; i < c->vs.n && sent < c->quorum; i++) {
-		if (!cons_voteset_has(vs, i) || !vs->v[i].has_id ||
-		    memcmp(vs->v[i].id, id, CONS_ID_BYTES) != 0)
+		const struct cons_vote_entry *e = cons_voteset_find(vs, i, true, id);
+		if (!e)
 			continue;
 		cons_msg m;
 		vote_msg(&m, CONS_STEP_PREVOTE, c->height, (uint32_t)pol_round, true, id, i,
-			 vs->v[i].sig);
+			 e->sig);
 		emit_msg(c, &m, -1);
 		sent++;
 	}
@@ -402,7 +402,7 @@ static bool rule_precommit_timer(cons *c)
 	return true;
 }
 
-static void emit_commit(cons *c, const uint8_t *block, uint32_t len)
+static void emit_commit(cons *c, const uint8_t *block, uint32_t len, bool from_cert)
 {
 	c->decided = true;
 	cons_action *a = push(c, CONS_ACT_COMMIT);
@@ -411,6 +411,7 @@ static void emit_commit(cons *c, const uint8_t *block, uint32_t len)
 	a->u.commit.block = block;
 	a->u.commit.len = len;
 	a->u.commit.cert = &c->cert;
+	a->u.commit.from_cert = from_cert;
 }
 
 /* Lines 49-54:
@@ -438,15 +439,15 @@ static bool rule_commit(cons *c)
 			memcpy(cert->id, p->id, CONS_ID_BYTES);
 			cert->n = 0;
 			for (uint32_t k = 0; k < c->vs.n; k++) {
-				if (!cons_voteset_has(vs, k) || !vs->v[k].has_id ||
-				    memcmp(vs->v[k].id, p->id, CONS_ID_BYTES) != 0)
+				const struct cons_vote_entry *e = cons_voteset_find(vs, k, true, p->id);
+				if (!e)
 					continue;
 				cert->idx[cert->n] = k;
-				memcpy(cert->sig[cert->n], vs->v[k].sig, CK_SIG_BYTES);
+				memcpy(cert->sig[cert->n], e->sig, CK_SIG_BYTES);
 				cert->n++;
 			}
 			assert(cert->n >= c->quorum);
-			emit_commit(c, p->block, p->len);
+			emit_commit(c, p->block, p->len, false);
 			return true;
 		}
 	}
@@ -511,6 +512,47 @@ static void note_round(cons *c, uint32_t validator, uint32_t round)
 		c->max_round[validator] = round;
 		if (round > c->safe.round)
 			c->skip_dirty = true;
+	}
+}
+
+static void emit_status(cons *c)
+{
+	cons_msg st;
+	st.kind = CONS_MSG_STATUS;
+	st.u.status.height = c->height;
+	st.u.status.round = c->safe.round;
+	emit_msg(c, &st, -1);
+}
+
+/* A peer of our height is in an earlier round. The paper's gossip would
+ * eventually hand it every message we received; we send what moves it on:
+ * a quorum of precommits of its round (line 47, then its precommit timeout
+ * takes it to the next round) if we hold them, else the prevotes of our
+ * round (line 55: f+1 of them let it skip to us). Once per peer per gossip
+ * period. */
+static void help_round(cons *c, uint32_t peer, uint32_t round)
+{
+	if (peer >= LIM_PEERS_MAX || c->helped_epoch[peer] == c->gossip_epoch + 1)
+		return;
+	c->helped_epoch[peer] = c->gossip_epoch + 1;
+	struct cons_slot *s = cons_slot_find(c, round);
+	int step = CONS_STEP_PRECOMMIT;
+	if (!s || s->votes[1].count < c->quorum) {
+		s = cons_slot_find(c, c->safe.round);
+		step = CONS_STEP_PREVOTE;
+	}
+	if (!s)
+		return;
+	const struct cons_voteset *vs = &s->votes[step - 1];
+	uint32_t sent = 0;
+	for (uint32_t i = 0; i < c->vs.n && sent < c->quorum; i++) {
+		if (!cons_voteset_has(vs, i))
+			continue;
+		cons_msg m;
+		vote_msg(&m, (enum cons_step)step, c->height, s->round, vs->v[i].has_id,
+			 vs->v[i].id, i, vs->v[i].sig);
+		emit_msg(c, &m, peer);
+		sent++;
 	}
 }
 
@@ -610,14 +652,13 @@ static int on_vote(cons *c, const cons_vote *v)
 		return CONS_E_NOT_VALIDATOR;
 	int k = v->step == CONS_STEP_PREVOTE ? 0 : 1;
 	struct cons_slot *s = cons_slot_find(c, v->round);
-	const struct cons_vote_entry *old = NULL;
+	bool conflict = false;
 	if (s && cons_voteset_has(&s->votes[k], v->validator)) {
-		old = &s->votes[k].v[v->validator];
-		if (old->has_id == v->has_id &&
-		    (!v->has_id || memcmp(old->id, v->id, CONS_ID_BYTES) == 0)) {
+		if (cons_voteset_find(&s->votes[k], v->validator, v->has_id, v->id)) {
 			c->stats.votes_dup++;
 			return CONS_E_DUPLICATE;
 		}
+		conflict = true;
 	}
 	uint8_t sb[CONS_SIGN_BYTES_MAX];
 	size_t n = cons_vote_sign_bytes(sb, v->height, v->round, v->has_id, v->id);
@@ -625,7 +666,8 @@ static int on_vote(cons *c, const cons_vote *v)
 	if (rc)
 		return rc;
 	note_round(c, v->validator, v->round);
-	if (old) {
+	if (conflict) {
+		const struct cons_vote_entry *old = &s->votes[k].v[v->validator];
 		cons_evidence_side x = {-1, old->has_id, {0}, {0}};
 		cons_evidence_side y = {-1, v->has_id, {0}, {0}};
 		memcpy(x.id, old->id, CONS_ID_BYTES);
@@ -633,6 +675,8 @@ static int on_vote(cons *c, const cons_vote *v)
 		memcpy(y.id, v->id, CONS_ID_BYTES);
 		memcpy(y.sig, v->sig, CK_SIG_BYTES);
 		cons_evidence_add(c, v->step, v->round, v->validator, &x, &y);
+		/* Still a signed vote for its id: it counts there. */
+		(void)cons_voteset_add_extra(&s->votes[k], v->validator, v->has_id, v->id, v->sig);
 		return CONS_E_EQUIVOCATION;
 	}
 	if (!s)
@@ -667,7 +711,7 @@ static int on_decided(cons *c, const cons_cert *cert, const uint8_t *block, uint
 	memcpy(c->decided_block, block, len);
 	c->decided_len = len;
 	c->cert = *cert;
-	emit_commit(c, c->decided_block, len);
+	emit_commit(c, c->decided_block, len, true);
 	return 0;
 }
 
@@ -682,7 +726,11 @@ static int on_message(cons *c, uint32_t peer, const uint8_t *bytes, size_t len)
 	uint64_t h;
 	switch (m.kind) {
 	case CONS_MSG_STATUS:
-		maybe_answer(c, peer, m.u.status.height);
+		if (c->started && !c->decided && m.u.status.height == c->height &&
+		    m.u.status.round < c->safe.round)
+			help_round(c, peer, m.u.status.round);
+		else
+			maybe_answer(c, peer, m.u.status.height);
 		return 0;
 	case CONS_MSG_DECIDED:
 		if (!c->started || c->decided)
@@ -738,18 +786,19 @@ static void gossip(cons *c)
 			 l[step].id, (uint32_t)c->me, l[step].sig);
 		emit_msg(c, &m, -1);
 	}
-	cons_msg st;
-	st.kind = CONS_MSG_STATUS;
-	st.u.status.height = c->height;
-	emit_msg(c, &st, -1);
+	emit_status(c);
 }
 
 static int on_timeout(cons *c, enum cons_timer t, uint64_t height, uint32_t round)
 {
+	/* Any gossip timer that fires, stale or not, marks a gossip period:
+	 * catch-up answers are limited per period (a node that decides faster
+	 * than the gossip period has only stale gossip timers). */
+	if (t == CONS_TIMER_GOSSIP)
+		c->gossip_epoch++;
 	if (!c->started || height != c->height)
 		return CONS_E_STALE;
 	if (t == CONS_TIMER_GOSSIP) {
-		c->gossip_epoch++;
 		if (c->decided)
 			return 0; /* the next START_HEIGHT starts a new chain */
 		gossip(c);
@@ -821,10 +870,7 @@ static int on_start_height(cons *c, uint64_t height, const cons_valset *vs)
 		memset(c->safe.locked_id, 0, CONS_ID_BYTES);
 		memset(c->safe.valid_id, 0, CONS_ID_BYTES);
 		start_round(c, 0);
-		cons_msg st;
-		st.kind = CONS_MSG_STATUS;
-		st.u.status.height = height;
-		emit_msg(c, &st, -1);
+		emit_status(c);
 		progress(c);
 		return 0;
 	}

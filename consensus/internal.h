@@ -35,20 +35,35 @@ struct cons_vote_entry {
 	ck_sig sig;
 };
 
+/* A further, conflicting vote of a validator that already voted. */
+struct cons_vote_extra {
+	uint32_t idx;
+	struct cons_vote_entry e;
+};
+
 struct cons_tally {
 	cons_id id;
 	uint32_t count;
 };
 
-/* The votes of one step of one round: at most one per validator (the first
- * one; a conflicting second one becomes evidence), counted per block id. */
+/* The votes of one step of one round. The first vote of each validator is
+ * in v[]; a conflicting one becomes evidence and is kept in extra[] (up to
+ * LIM_CONS_VOTES_PER_VALIDATOR votes per validator): the paper counts
+ * "2f+1 <PREVOTE, h, r, id(v)>" over distinct senders per id, and a
+ * Byzantine sender's vote for id(v) must count towards id(v) at every
+ * honest node, or a proof of lock that needed it could be seen by some and
+ * never by others. Honest validators never equivocate, so the quorum
+ * intersection argument is unchanged. */
+#define CONS_EXTRA_MAX (LIM_VALIDATORS_MAX * 2u)
 struct cons_voteset {
 	uint32_t count;     /* validators that voted, for anything */
-	uint32_t nil_count;
-	uint32_t ntally;    /* distinct ids; at most one per validator */
+	uint32_t nil_count; /* validators that voted nil */
+	uint32_t ntally;
+	uint32_t nextra;
 	uint64_t seen[(LIM_VALIDATORS_MAX + 63) / 64];
 	struct cons_vote_entry v[LIM_VALIDATORS_MAX];
-	struct cons_tally t[LIM_VALIDATORS_MAX];
+	struct cons_tally t[LIM_VALIDATORS_MAX * LIM_CONS_VOTES_PER_VALIDATOR];
+	struct cons_vote_extra extra[CONS_EXTRA_MAX];
 };
 
 /* Everything of one round, plus the paper's "for the first time" flags of
@@ -111,6 +126,8 @@ struct cons {
 	struct {
 		uint64_t height, epoch;
 	} answered[LIM_PEERS_MAX];
+	/* round help: at most once per peer per gossip tick */
+	uint64_t helped_epoch[LIM_PEERS_MAX];
 
 	/* output of the current step: encoded messages live in arena; the
 	 * actions hold offsets until the step ends */
@@ -131,6 +148,13 @@ bool cons_voteset_has(const struct cons_voteset *vs, uint32_t idx);
 void cons_voteset_add(struct cons_voteset *vs, uint32_t idx, bool has_id, const cons_id id,
 		      const ck_sig sig);
 uint32_t cons_voteset_count_id(const struct cons_voteset *vs, const cons_id id);
+/* idx's vote with this content (its first or a further one), or NULL. */
+const struct cons_vote_entry *cons_voteset_find(const struct cons_voteset *vs, uint32_t idx,
+						bool has_id, const cons_id id);
+/* Records a further vote of idx (which already voted otherwise). false if
+ * the validator or the store is at its limit. */
+bool cons_voteset_add_extra(struct cons_voteset *vs, uint32_t idx, bool has_id,
+			    const cons_id id, const ck_sig sig);
 /* Stores a proposal in the slot; NULL if both entries are taken. The
  * validity is copied from any known entry with the same id, else PENDING
  * (*fresh set to true: the driver must be asked). */

@@ -17,6 +17,7 @@ static void voteset_reset(struct cons_voteset *vs)
 	vs->count = 0;
 	vs->nil_count = 0;
 	vs->ntally = 0;
+	vs->nextra = 0;
 	memset(vs->seen, 0, sizeof vs->seen);
 }
 
@@ -94,16 +95,26 @@ bool cons_voteset_has(const struct cons_voteset *vs, uint32_t idx)
 	return (vs->seen[idx / 64] >> (idx % 64)) & 1u;
 }
 
-void cons_voteset_add(struct cons_voteset *vs, uint32_t idx, bool has_id, const cons_id id,
-		      const ck_sig sig)
+static bool same_vote(const struct cons_vote_entry *e, bool has_id, const cons_id id)
 {
-	assert(!cons_voteset_has(vs, idx));
-	vs->seen[idx / 64] |= (uint64_t)1 << (idx % 64);
-	struct cons_vote_entry *e = &vs->v[idx];
-	e->has_id = has_id;
-	memcpy(e->id, id, CONS_ID_BYTES);
-	memcpy(e->sig, sig, CK_SIG_BYTES);
-	vs->count++;
+	return e->has_id == has_id && (!has_id || memcmp(e->id, id, CONS_ID_BYTES) == 0);
+}
+
+const struct cons_vote_entry *cons_voteset_find(const struct cons_voteset *vs, uint32_t idx,
+						bool has_id, const cons_id id)
+{
+	if (!cons_voteset_has(vs, idx))
+		return NULL;
+	if (same_vote(&vs->v[idx], has_id, id))
+		return &vs->v[idx];
+	for (uint32_t i = 0; i < vs->nextra; i++)
+		if (vs->extra[i].idx == idx && same_vote(&vs->extra[i].e, has_id, id))
+			return &vs->extra[i].e;
+	return NULL;
+}
+
+static void tally(struct cons_voteset *vs, bool has_id, const cons_id id)
+{
 	if (!has_id) {
 		vs->nil_count++;
 		return;
@@ -114,10 +125,44 @@ void cons_voteset_add(struct cons_voteset *vs, uint32_t idx, bool has_id, const 
 			return;
 		}
 	}
-	assert(vs->ntally < LIM_VALIDATORS_MAX);
+	assert(vs->ntally < LIM_VALIDATORS_MAX * LIM_CONS_VOTES_PER_VALIDATOR);
 	memcpy(vs->t[vs->ntally].id, id, CONS_ID_BYTES);
 	vs->t[vs->ntally].count = 1;
 	vs->ntally++;
+}
+
+static void entry_set(struct cons_vote_entry *e, bool has_id, const cons_id id, const ck_sig sig)
+{
+	e->has_id = has_id;
+	memcpy(e->id, id, CONS_ID_BYTES);
+	memcpy(e->sig, sig, CK_SIG_BYTES);
+}
+
+void cons_voteset_add(struct cons_voteset *vs, uint32_t idx, bool has_id, const cons_id id,
+		      const ck_sig sig)
+{
+	assert(!cons_voteset_has(vs, idx));
+	vs->seen[idx / 64] |= (uint64_t)1 << (idx % 64);
+	entry_set(&vs->v[idx], has_id, id, sig);
+	vs->count++;
+	tally(vs, has_id, id);
+}
+
+bool cons_voteset_add_extra(struct cons_voteset *vs, uint32_t idx, bool has_id,
+			    const cons_id id, const ck_sig sig)
+{
+	assert(cons_voteset_has(vs, idx));
+	assert(cons_voteset_find(vs, idx, has_id, id) == NULL);
+	uint32_t mine = 1;
+	for (uint32_t i = 0; i < vs->nextra; i++)
+		mine += vs->extra[i].idx == idx;
+	if (mine >= LIM_CONS_VOTES_PER_VALIDATOR || vs->nextra == CONS_EXTRA_MAX)
+		return false;
+	vs->extra[vs->nextra].idx = idx;
+	entry_set(&vs->extra[vs->nextra].e, has_id, id, sig);
+	vs->nextra++;
+	tally(vs, has_id, id);
+	return true;
 }
 
 uint32_t cons_voteset_count_id(const struct cons_voteset *vs, const cons_id id)

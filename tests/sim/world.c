@@ -1,0 +1,1234 @@
+/*
+ * One simulated run: the scenario drawn from the seed, the event queue, the
+ * driver that carries out the cores' actions (the same contract the node
+ * follows, persist barrier included), the network with its faults, crashes
+ * and restarts, Byzantine behaviour, and the invariants checked as every
+ * step's actions are carried out. Everything is a function of the seed: no
+ * clock, no address-dependent order, no unseeded randomness.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/sim/sim.h"
+
+/* ---- events ------------------------------------------------------------ */
+
+/* The kind is part of the total order (time, node, kind, sequence). */
+enum ev_kind {
+	EV_CRASH = 1,
+	EV_RESTART,
+	EV_PERSIST,
+	EV_START,     /* the driver finished applying a block */
+	EV_DELIVER,
+	EV_TIMER,
+	EV_CHECK,
+	EV_BUILD,
+	EV_BYZ,
+	EV_PARTITION,
+	EV_HEAL,
+	EV_END,
+};
+
+static const char *ev_name[] = {"?", "crash", "restart", "persist", "start", "deliver",
+				"timer", "check", "build", "byz", "partition", "heal", "end"};
+
+struct sev {
+	uint64_t t;
+	uint64_t seq;
+	uint32_t node;
+	uint32_t kind;
+	uint32_t inc;     /* node incarnation when scheduled (stale if changed) */
+	uint32_t from;
+	uint8_t *bytes;
+	size_t len;
+	uint32_t timer;
+	uint64_t height;
+	uint32_t round;
+	cons_id id;
+	bool valid;
+	uint32_t groups;  /* EV_PARTITION: bit i = group of node i */
+};
+
+/* An action copied out of the core to wait behind a persist barrier. */
+struct pact {
+	cons_action a;
+	uint8_t *own;     /* owned copy of message or block bytes */
+	cons_cert *cert;  /* owned copy for COMMIT */
+};
+
+struct node {
+	uint32_t key;
+	ck_pubkey pk;
+	bool byz;
+	uint32_t modes;
+	uint32_t sendmask;  /* twins: which nodes their broadcasts reach */
+	cons *core;
+	bool up;
+	uint32_t inc;
+	bool has_durable;
+	cons_safety durable;
+	bool inflight;
+	cons_safety pending;
+	struct pact *q;
+	size_t qhead, qlen, qcap;
+	sim_model led;
+	cons_id seen_prop;  /* last proposal id seen (Byzantine double votes) */
+	uint64_t commits;
+};
+
+struct sigrec {
+	uint64_t key;     /* 0 = empty */
+	uint64_t height;
+	uint32_t round;
+	uint8_t step;
+	uint8_t content[CONS_SIGN_BYTES_MAX];
+	uint8_t clen;
+};
+
+#define REPLAY_RING 64u
+
+struct world {
+	sim_opts o;
+	sim_rng rng;
+	uint64_t now;
+	uint64_t seq;
+	uint64_t steps;
+	bool failed;
+
+	uint32_t n_val, n_nodes, f;
+	struct node nodes[SIM_NODES_MAX];
+	sim_gov gov[SIM_GOV_MAX];
+	uint32_t ngov;
+	cons_valset genesis;
+	cons_timeouts to;
+
+	/* the event heap */
+	struct sev *h;
+	size_t hn, hcap;
+
+	/* network */
+	uint32_t delay_min_us, jitter_us, loss_pm, dup_pm;
+	bool partitioned;
+	uint32_t groups;
+	bool crash_at_persist;
+
+	/* phases */
+	uint64_t t_heal, t_end;
+	uint64_t commit_pause_us;
+	bool healed;
+	uint64_t heal_height;
+
+	/* invariants */
+	cons_id *committed;
+	bool *committed_set;
+	size_t committed_cap;
+	struct sigrec *sigs;
+	size_t sig_cap, sig_n;
+
+	/* Byzantine replay material */
+	uint8_t *ring[REPLAY_RING];
+	size_t ring_len[REPLAY_RING];
+	uint32_t ring_next;
+
+	cons_actions acts;
+	cons_verifier verifier;
+};
+
+/* ---- failure reporting ------------------------------------------------- */
+
+static void fail(struct world *w, const char *what, uint32_t node, uint64_t height)
+{
+	if (w->failed)
+		return;
+	w->failed = true;
+	fprintf(stderr,
+		"carbon-sim: INVARIANT VIOLATED: %s (node %" PRIu32 ", height %" PRIu64
+		", t=%" PRIu64 " us, step %" PRIu64 ")\n"
+		"carbon-sim: seed %" PRIu64 "; replay with: make sim SEED=%" PRIu64 "\n",
+		what, node, height, w->now, w->steps, w->o.seed, w->o.seed);
+}
+
+#define TRACE(w, ...)                                 \
+	do {                                          \
+		if ((w)->o.verbose)                   \
+			fprintf(stdout, __VA_ARGS__); \
+	} while (0)
+
+/* ---- heap -------------------------------------------------------------- */
+
+static bool ev_less(const struct sev *a, const struct sev *b)
+{
+	if (a->t != b->t)
+		return a->t < b->t;
+	if (a->node != b->node)
+		return a->node < b->node;
+	if (a->kind != b->kind)
+		return a->kind < b->kind;
+	return a->seq < b->seq;
+}
+
+static struct sev *ev_new(struct world *w, uint64_t t, uint32_t node, uint32_t kind)
+{
+	if (w->hn == w->hcap) {
+		w->hcap = w->hcap ? 2 * w->hcap : 1024;
+		w->h = realloc(w->h, w->hcap * sizeof *w->h);
+		assert(w->h);
+	}
+	struct sev *e = &w->h[w->hn];
+	memset(e, 0, sizeof *e);
+	e->t = t;
+	e->node = node;
+	e->kind = kind;
+	e->seq = w->seq++;
+	e->inc = node < SIM_NODES_MAX ? w->nodes[node].inc : 0;
+	return e;
+}
+
+/* Called after filling the event returned by ev_new. */
+static void ev_push(struct world *w)
+{
+	size_t i = w->hn++;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (!ev_less(&w->h[i], &w->h[p]))
+			break;
+		struct sev t = w->h[i];
+		w->h[i] = w->h[p];
+		w->h[p] = t;
+		i = p;
+	}
+}
+
+static struct sev ev_pop(struct world *w)
+{
+	struct sev top = w->h[0];
+	w->h[0] = w->h[--w->hn];
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < w->hn && ev_less(&w->h[l], &w->h[m]))
+			m = l;
+		if (r < w->hn && ev_less(&w->h[r], &w->h[m]))
+			m = r;
+		if (m == i)
+			break;
+		struct sev t = w->h[i];
+		w->h[i] = w->h[m];
+		w->h[m] = t;
+		i = m;
+	}
+	return top;
+}
+
+/* An event without payload. */
+static void ev_plain(struct world *w, uint64_t t, uint32_t node, uint32_t kind)
+{
+	ev_new(w, t, node, kind);
+	ev_push(w);
+}
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n)
+{
+	uint8_t *c = malloc(n ? n : 1);
+	assert(c);
+	memcpy(c, p, n);
+	return c;
+}
+
+/* ---- network ----------------------------------------------------------- */
+
+static void ring_put(struct world *w, const uint8_t *b, size_t len)
+{
+	uint32_t i = w->ring_next++ % REPLAY_RING;
+	free(w->ring[i]);
+	w->ring[i] = dup_bytes(b, len);
+	w->ring_len[i] = len;
+}
+
+static void net_send(struct world *w, uint32_t from, uint32_t to, const uint8_t *b, size_t len)
+{
+	if (to == from || to >= w->n_nodes)
+		return;
+	if (w->partitioned && ((w->groups >> from) & 1) != ((w->groups >> to) & 1))
+		return;
+	if (w->loss_pm && rng_chance(&w->rng, w->loss_pm))
+		return;
+	int copies = (w->dup_pm && rng_chance(&w->rng, w->dup_pm)) ? 2 : 1;
+	for (int k = 0; k < copies; k++) {
+		uint64_t d = w->delay_min_us + rng_below(&w->rng, w->jitter_us + 1);
+		struct sev *e = ev_new(w, w->now + d, to, EV_DELIVER);
+		e->from = from;
+		e->bytes = dup_bytes(b, len);
+		e->len = len;
+		ev_push(w);
+	}
+	if (rng_chance(&w->rng, 20))
+		ring_put(w, b, len);
+}
+
+static void net_broadcast(struct world *w, uint32_t from, const uint8_t *b, size_t len,
+			  uint32_t mask)
+{
+	for (uint32_t j = 0; j < w->n_nodes; j++)
+		if ((mask >> j) & 1)
+			net_send(w, from, j, b, len);
+}
+
+/* ---- invariants -------------------------------------------------------- */
+
+static uint64_t mix(uint64_t a, uint64_t b)
+{
+	uint64_t x = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull + (a << 6) + (a >> 2));
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return x ^ (x >> 29);
+}
+
+/* "No honest validator ever signed two conflicting messages", checked on
+ * what leaves the node: a signature made but lost in a crash before its
+ * persist completed was never sent and cannot conflict with anything. */
+static void check_no_equivocation(struct world *w, uint32_t node, uint32_t key, uint64_t height,
+				  uint32_t round, uint8_t step, const uint8_t *sb, size_t sblen)
+{
+	if (2 * (w->sig_n + 1) > w->sig_cap) {
+		size_t ncap = w->sig_cap ? 2 * w->sig_cap : 4096;
+		struct sigrec *ns = calloc(ncap, sizeof *ns);
+		assert(ns);
+		for (size_t i = 0; i < w->sig_cap; i++) {
+			if (!w->sigs[i].key)
+				continue;
+			size_t j = w->sigs[i].key & (ncap - 1);
+			while (ns[j].key)
+				j = (j + 1) & (ncap - 1);
+			ns[j] = w->sigs[i];
+		}
+		free(w->sigs);
+		w->sigs = ns;
+		w->sig_cap = ncap;
+	}
+	uint64_t k = mix(mix(key, height), (uint64_t)round << 2 | step) | 1;
+	size_t j = k & (w->sig_cap - 1);
+	for (;; j = (j + 1) & (w->sig_cap - 1)) {
+		struct sigrec *r = &w->sigs[j];
+		if (!r->key) {
+			r->key = k;
+			r->height = height;
+			r->round = round;
+			r->step = step;
+			memcpy(r->content, sb, sblen);
+			r->clen = (uint8_t)sblen;
+			w->sig_n++;
+			return;
+		}
+		if (r->key == k && r->height == height && r->round == round && r->step == step) {
+			if (r->clen != sblen || memcmp(r->content, sb, sblen) != 0)
+				fail(w, "honest validator signed two conflicting messages", node,
+				     height);
+			return;
+		}
+	}
+}
+
+/* Checks an honest node's outgoing message: if it is its own signed
+ * message, the safety state that covers it must already be durable
+ * (persist barrier), and it must not conflict with anything it sent. */
+static void check_sent(struct world *w, uint32_t i, const uint8_t *b, size_t len)
+{
+	struct node *n = &w->nodes[i];
+	cons_msg m;
+	if (cons_msg_decode(&m, b, len) != 0) {
+		fail(w, "honest node sent an undecodable message", i, 0);
+		return;
+	}
+	uint8_t sb[CONS_SIGN_BYTES_MAX];
+	size_t sblen;
+	uint8_t step;
+	uint64_t height;
+	uint32_t round, signer;
+	int32_t pol = -1;
+	bool has_id = true;
+	const uint8_t *id;
+	if (m.kind == CONS_MSG_PROPOSAL) {
+		step = CONS_STEP_PROPOSE;
+		height = m.u.proposal.height;
+		round = m.u.proposal.round;
+		signer = m.u.proposal.proposer;
+		pol = m.u.proposal.pol_round;
+		id = m.u.proposal.id;
+		sblen = cons_proposal_sign_bytes(sb, height, round, pol, id);
+	} else if (m.kind == CONS_MSG_PREVOTE || m.kind == CONS_MSG_PRECOMMIT) {
+		step = m.u.vote.step;
+		height = m.u.vote.height;
+		round = m.u.vote.round;
+		signer = m.u.vote.validator;
+		has_id = m.u.vote.has_id;
+		id = m.u.vote.id;
+		sblen = cons_vote_sign_bytes(sb, height, round, has_id, id);
+	} else {
+		return;
+	}
+	if (height != n->led.height + 1) {
+		fail(w, "honest node sent a signed message for another height", i, height);
+		return;
+	}
+	if ((int)signer != cons_valset_index(&n->led.vs_cur, n->pk))
+		return; /* a forwarded vote (proof of lock) */
+	TRACE(w, "%10" PRIu64 " n%u sends %s h=%" PRIu64 " r=%u pol=%d %02x%02x\n", w->now, i,
+	      step == 0 ? "proposal" : step == 1 ? "prevote" : "precommit", height, round, pol,
+	      has_id ? id[0] : 0, has_id ? id[1] : 0);
+	/* Covered: the durable state holds this very message, or a later one
+	 * of the same step (a vote of ours forwarded as proof of lock). */
+	const cons_signed *d = &n->durable.last[step];
+	bool later = n->has_durable &&
+		     (d->height > height || (d->height == height && d->round > round));
+	bool same = n->has_durable && d->height == height && d->round == round &&
+		    d->pol_round == pol && d->has_id == has_id &&
+		    (!has_id || memcmp(d->id, id, CONS_ID_BYTES) == 0);
+	if (!later && !same) {
+		fail(w, "signed message sent before its safety state was durable", i, height);
+		return;
+	}
+	check_no_equivocation(w, i, n->key, height, round, step, sb, sblen);
+}
+
+static void check_commit(struct world *w, uint32_t i, uint64_t height, const cons_id id,
+			 const uint8_t *block, size_t len, const cons_cert *cert)
+{
+	struct node *n = &w->nodes[i];
+	cons_id bid;
+	sim_block_id(block, len, bid);
+	if (height != n->led.height + 1)
+		fail(w, "commit of a height other than the next", i, height);
+	if (memcmp(bid, id, CONS_ID_BYTES) != 0 || memcmp(cert->id, id, CONS_ID_BYTES) != 0 ||
+	    cert->height != height)
+		fail(w, "committed block does not match its id or certificate", i, height);
+	if (cons_cert_check(cert, &n->led.vs_cur, SIM_CHAIN, id, &w->verifier) != 0)
+		fail(w, "committed block has no valid commit certificate", i, height);
+	if (model_check(&n->led, height, block, len) != 0)
+		fail(w, "committed block is not valid", i, height);
+	while (height >= w->committed_cap) {
+		size_t ncap = w->committed_cap ? 2 * w->committed_cap : 256;
+		w->committed = realloc(w->committed, ncap * sizeof *w->committed);
+		w->committed_set = realloc(w->committed_set, ncap * sizeof *w->committed_set);
+		assert(w->committed && w->committed_set);
+		memset(w->committed_set + w->committed_cap, 0,
+		       (ncap - w->committed_cap) * sizeof *w->committed_set);
+		w->committed_cap = ncap;
+	}
+	if (!w->committed_set[height]) {
+		w->committed_set[height] = true;
+		memcpy(w->committed[height], id, CONS_ID_BYTES);
+	} else if (memcmp(w->committed[height], id, CONS_ID_BYTES) != 0) {
+		fail(w, "two honest validators committed different blocks at one height", i,
+		     height);
+	}
+}
+
+/* ---- Byzantine behaviour ----------------------------------------------- */
+
+static uint32_t all_mask(const struct world *w)
+{
+	return (uint32_t)((1ull << w->n_nodes) - 1);
+}
+
+static uint32_t random_half(struct world *w)
+{
+	uint32_t m = 0;
+	for (uint32_t j = 0; j < w->n_nodes; j++)
+		if (rng_below(&w->rng, 2))
+			m |= 1u << j;
+	return m;
+}
+
+static void byz_send_signed(struct world *w, uint32_t i, const cons_msg *m, uint32_t mask)
+{
+	cm_wr wr;
+	cm_wr_init(&wr);
+	cons_msg_encode(m, &wr);
+	assert(cm_wr_error(&wr) == 0);
+	net_broadcast(w, i, cm_wr_data(&wr), cm_wr_len(&wr), mask);
+	cm_wr_free(&wr);
+}
+
+static void byz_vote(struct world *w, uint32_t i, cons_msg *m, bool has_id, const cons_id id)
+{
+	struct node *n = &w->nodes[i];
+	uint8_t sb[CONS_SIGN_BYTES_MAX];
+	cons_vote *v = &m->u.vote;
+	v->has_id = has_id;
+	if (has_id)
+		memcpy(v->id, id, CONS_ID_BYTES);
+	else
+		memset(v->id, 0, CONS_ID_BYTES);
+	size_t l = cons_vote_sign_bytes(sb, v->height, v->round, has_id, v->id);
+	sim_sign(n->pk, cons_step_domain((enum cons_step)v->step), SIM_CHAIN, sb, l, v->sig);
+}
+
+/* A Byzantine node's broadcast: equivocate, double-vote, or stay silent. */
+static void byz_broadcast(struct world *w, uint32_t i, const uint8_t *b, size_t len)
+{
+	struct node *n = &w->nodes[i];
+	cons_msg m;
+	if (n->modes & BYZ_SILENT)
+		return;
+	if (cons_msg_decode(&m, b, len) != 0) {
+		net_broadcast(w, i, b, len, n->sendmask);
+		return;
+	}
+	uint32_t half = random_half(w);
+	if (m.kind == CONS_MSG_PROPOSAL && (n->modes & BYZ_EQUIV_PROPOSAL)) {
+		cm_wr blk;
+		cm_wr_init(&blk);
+		n->led.now_us = w->now;
+		model_build(&n->led, w->now, n->key, m.u.proposal.round, rng_next(&w->rng),
+			    rng_below(&w->rng, 3) == 0, &blk);
+		cons_msg alt = m;
+		cons_proposal *p = &alt.u.proposal;
+		uint8_t sb[CONS_SIGN_BYTES_MAX];
+		p->block = cm_wr_data(&blk);
+		p->block_len = (uint32_t)cm_wr_len(&blk);
+		p->pol_round = -1;
+		sim_block_id(p->block, p->block_len, p->id);
+		size_t l = cons_proposal_sign_bytes(sb, p->height, p->round, -1, p->id);
+		sim_sign(n->pk, CK_DOM_PROPOSAL, SIM_CHAIN, sb, l, p->sig);
+		net_broadcast(w, i, b, len, half & n->sendmask);
+		byz_send_signed(w, i, &alt, ~half & n->sendmask);
+		cm_wr_free(&blk);
+		return;
+	}
+	if ((m.kind == CONS_MSG_PREVOTE || m.kind == CONS_MSG_PRECOMMIT) &&
+	    (n->modes & BYZ_DOUBLE_VOTE) && m.u.vote.validator == (uint32_t)cons_valset_index(&n->led.vs_cur, n->pk)) {
+		cons_msg alt = m;
+		if (m.u.vote.has_id)
+			byz_vote(w, i, &alt, false, n->seen_prop);
+		else
+			byz_vote(w, i, &alt, true, n->seen_prop);
+		net_broadcast(w, i, b, len, half & n->sendmask);
+		byz_send_signed(w, i, &alt, ~half & n->sendmask);
+		return;
+	}
+	net_broadcast(w, i, b, len, n->sendmask);
+}
+
+/* What a Byzantine node does with a proposal it receives: remember it, and
+ * (BYZ_YES) prevote and precommit it at once to a random subset, lock or
+ * no lock, valid or not: the votes that make a broken lock rule fatal. */
+static void byz_on_deliver(struct world *w, uint32_t i, const uint8_t *b, size_t len)
+{
+	struct node *n = &w->nodes[i];
+	cons_msg m;
+	if (cons_msg_decode(&m, b, len) != 0 || m.kind != CONS_MSG_PROPOSAL)
+		return;
+	memcpy(n->seen_prop, m.u.proposal.id, CONS_ID_BYTES);
+	int me = cons_valset_index(&n->led.vs_cur, n->pk);
+	if (!(n->modes & BYZ_YES) || me < 0 || m.u.proposal.height != n->led.height + 1 ||
+	    (n->modes & BYZ_SILENT))
+		return;
+	for (int step = CONS_STEP_PREVOTE; step <= CONS_STEP_PRECOMMIT; step++) {
+		cons_msg v;
+		v.kind = step == CONS_STEP_PREVOTE ? CONS_MSG_PREVOTE : CONS_MSG_PRECOMMIT;
+		v.u.vote.step = (uint8_t)step;
+		v.u.vote.height = m.u.proposal.height;
+		v.u.vote.round = m.u.proposal.round;
+		v.u.vote.validator = (uint32_t)me;
+		byz_vote(w, i, &v, true, m.u.proposal.id);
+		byz_send_signed(w, i, &v, random_half(w));
+	}
+}
+
+/* Periodic mischief: garbage, bit-flipped and replayed messages. */
+static void byz_tick(struct world *w, uint32_t i)
+{
+	struct node *n = &w->nodes[i];
+	uint32_t to = rng_below(&w->rng, w->n_nodes);
+	uint32_t r = rng_below(&w->rng, REPLAY_RING);
+	if ((n->modes & BYZ_GARBAGE)) {
+		uint8_t g[128];
+		size_t len = rng_below(&w->rng, sizeof g);
+		for (size_t k = 0; k < len; k++)
+			g[k] = (uint8_t)rng_next(&w->rng);
+		if (len > 0 && rng_below(&w->rng, 2))
+			g[0] = (uint8_t)(0x90 | rng_below(&w->rng, 9)); /* looks like an array */
+		net_send(w, i, to, g, len);
+		if (w->ring[r] && w->ring_len[r] > 0) {
+			uint8_t *c = dup_bytes(w->ring[r], w->ring_len[r]);
+			size_t pos = rng_below(&w->rng, (uint32_t)w->ring_len[r]);
+			c[pos] ^= (uint8_t)(1u << rng_below(&w->rng, 8));
+			net_send(w, i, to, c, w->ring_len[r]);
+			free(c);
+		}
+	}
+	if ((n->modes & BYZ_REPLAY) && w->ring[r])
+		net_send(w, i, to, w->ring[r], w->ring_len[r]);
+}
+
+/* ---- the driver -------------------------------------------------------- */
+
+static void feed(struct world *w, uint32_t i, const cons_event *ev);
+
+static void exec_action(struct world *w, uint32_t i, const cons_action *a)
+{
+	struct node *n = &w->nodes[i];
+	switch (a->kind) {
+	case CONS_ACT_PERSIST: {
+		/* Usually synchronous; sometimes the write takes a while, and
+		 * then everything after it waits (and a crash may hit). */
+		uint32_t d = rng_chance(&w->rng, 300) ? 200 + rng_below(&w->rng, 3000) : 0;
+		if (d == 0) {
+			n->durable = a->u.persist;
+			n->has_durable = true;
+			return;
+		}
+		n->inflight = true;
+		n->pending = a->u.persist;
+		ev_plain(w, w->now + d, i, EV_PERSIST);
+		if (w->crash_at_persist && !n->byz && rng_chance(&w->rng, 20)) {
+			ev_plain(w, w->now + d / 2, i, EV_CRASH);
+			ev_plain(w, w->now + d + 20000 + rng_below(&w->rng, 200000), i, EV_RESTART);
+		}
+		return;
+	}
+	case CONS_ACT_BROADCAST:
+		if (!n->byz)
+			check_sent(w, i, a->u.msg.bytes, a->u.msg.len);
+		if (n->byz)
+			byz_broadcast(w, i, a->u.msg.bytes, a->u.msg.len);
+		else
+			net_broadcast(w, i, a->u.msg.bytes, a->u.msg.len, all_mask(w));
+		return;
+	case CONS_ACT_SEND:
+		if (!n->byz)
+			check_sent(w, i, a->u.msg.bytes, a->u.msg.len);
+		if (!(n->modes & BYZ_SILENT))
+			net_send(w, i, a->u.msg.peer, a->u.msg.bytes, a->u.msg.len);
+		return;
+	case CONS_ACT_SET_TIMER: {
+		struct sev *e = ev_new(w, w->now + (uint64_t)a->u.timer.delay_ms * 1000, i, EV_TIMER);
+		e->timer = a->u.timer.timer;
+		e->height = a->u.timer.height;
+		e->round = a->u.timer.round;
+		ev_push(w);
+		return;
+	}
+	case CONS_ACT_BUILD_BLOCK: {
+		cm_wr blk;
+		cm_wr_init(&blk);
+		n->led.now_us = w->now;
+		if (a->u.build.height != n->led.height + 1) {
+			fail(w, "block requested for a height other than the next", i,
+			     a->u.build.height);
+			cm_wr_free(&blk);
+			return;
+		}
+		if (n->byz && (n->modes & BYZ_INVALID_BLOCK) && rng_below(&w->rng, 2)) {
+			model_build(&n->led, w->now, n->key, a->u.build.round, rng_next(&w->rng), true,
+				    &blk);
+		} else {
+			/* Through the ledger-facing interface, as the node does:
+			 * one "transaction" whose bytes salt the block. */
+			cons_ledger l;
+			uint8_t tx[8];
+			uint64_t salt = rng_next(&w->rng);
+			for (int k = 0; k < 8; k++)
+				tx[k] = (uint8_t)(salt >> (56 - 8 * k));
+			const uint8_t *txs[1] = {tx};
+			size_t lens[1] = {8};
+			model_ledger(&l, &n->led);
+			int rc = l.build_block(l.ctx, a->u.build.height, txs, lens, 1, &blk);
+			assert(rc == 0);
+			(void)rc;
+		}
+		struct sev *e = ev_new(w, w->now + rng_below(&w->rng, 2000), i, EV_BUILD);
+		e->height = a->u.build.height;
+		e->round = a->u.build.round;
+		e->bytes = dup_bytes(cm_wr_data(&blk), cm_wr_len(&blk));
+		e->len = cm_wr_len(&blk);
+		ev_push(w);
+		cm_wr_free(&blk);
+		return;
+	}
+	case CONS_ACT_CHECK_BLOCK: {
+		cons_ledger l;
+		model_ledger(&l, &n->led);
+		struct sev *e = ev_new(w, w->now + rng_below(&w->rng, 3000), i, EV_CHECK);
+		e->height = a->u.check.height;
+		memcpy(e->id, a->u.check.id, CONS_ID_BYTES);
+		e->valid = l.check_block(l.ctx, a->u.check.height, a->u.check.block,
+					 a->u.check.len) == 0;
+		ev_push(w);
+		return;
+	}
+	case CONS_ACT_COMMIT: {
+		if (!n->byz)
+			check_commit(w, i, a->u.commit.height, a->u.commit.id, a->u.commit.block,
+				     a->u.commit.len, a->u.commit.cert);
+		if (w->failed || a->u.commit.height != n->led.height + 1)
+			return;
+		cons_ledger l;
+		model_ledger(&l, &n->led);
+		int rc = l.apply_block(l.ctx, a->u.commit.height, a->u.commit.block,
+				       a->u.commit.len, a->u.commit.cert);
+		assert(rc == 0);
+		(void)rc;
+		n->commits++;
+		TRACE(w, "%10" PRIu64 " n%u COMMIT h=%" PRIu64 " r=%u sigs=%u\n", w->now, i,
+		      a->u.commit.height, a->u.commit.cert->round, a->u.commit.cert->n);
+		/* Applying takes a little time; then the next height starts,
+		 * after a pause that paces live heights (CometBFT's
+		 * timeout_commit) but not catch-up. */
+		ev_plain(w,
+			 w->now + 1000 + rng_below(&w->rng, 5000) +
+				 (a->u.commit.from_cert ? 0 : w->commit_pause_us),
+			 i, EV_START);
+		return;
+	}
+	case CONS_ACT_SEND_DECIDED: {
+		cons_ledger l;
+		const uint8_t *blk;
+		size_t blen;
+		cons_cert cert;
+		model_ledger(&l, &n->led);
+		if (l.decided(l.ctx, a->u.decided.height, &blk, &blen, &cert) != 0)
+			return; /* not applied yet */
+		if (!(n->modes & BYZ_SILENT))
+			net_send(w, i, a->u.decided.peer, n->led.decided[a->u.decided.height - 1],
+				 n->led.decided_len[a->u.decided.height - 1]);
+		return;
+	}
+	}
+	fail(w, "unknown action", i, 0);
+}
+
+static void queue_action(struct node *n, const cons_action *a)
+{
+	if (n->qhead + n->qlen == n->qcap) {
+		if (n->qhead > 0) {
+			memmove(n->q, n->q + n->qhead, n->qlen * sizeof *n->q);
+			n->qhead = 0;
+		} else {
+			n->qcap = n->qcap ? 2 * n->qcap : 16;
+			n->q = realloc(n->q, n->qcap * sizeof *n->q);
+			assert(n->q);
+		}
+	}
+	struct pact *p = &n->q[n->qhead + n->qlen++];
+	p->a = *a;
+	p->own = NULL;
+	p->cert = NULL;
+	switch (a->kind) {
+	case CONS_ACT_BROADCAST:
+	case CONS_ACT_SEND:
+		p->own = dup_bytes(a->u.msg.bytes, a->u.msg.len);
+		p->a.u.msg.bytes = p->own;
+		break;
+	case CONS_ACT_CHECK_BLOCK:
+		p->own = dup_bytes(a->u.check.block, a->u.check.len);
+		p->a.u.check.block = p->own;
+		break;
+	case CONS_ACT_COMMIT:
+		p->own = dup_bytes(a->u.commit.block, a->u.commit.len);
+		p->a.u.commit.block = p->own;
+		p->cert = malloc(sizeof *p->cert);
+		assert(p->cert);
+		*p->cert = *a->u.commit.cert;
+		p->a.u.commit.cert = p->cert;
+		break;
+	default:
+		break;
+	}
+}
+
+static void pact_free(struct pact *p)
+{
+	free(p->own);
+	free(p->cert);
+}
+
+static void drain(struct world *w, uint32_t i)
+{
+	struct node *n = &w->nodes[i];
+	while (!n->inflight && n->qlen > 0 && n->up) {
+		struct pact p = n->q[n->qhead++];
+		n->qlen--;
+		exec_action(w, i, &p.a);
+		pact_free(&p);
+	}
+	if (n->qlen == 0)
+		n->qhead = 0;
+}
+
+/* Carries out the actions of one step in order. The persist barrier:
+ * once a persist is in flight, every later action waits in the node's
+ * queue until it completes. */
+static void run_actions(struct world *w, uint32_t i)
+{
+	struct node *n = &w->nodes[i];
+	for (uint32_t k = 0; k < w->acts.n && !w->failed; k++) {
+		const cons_action *a = &w->acts.a[k];
+		if (n->inflight || n->qlen > 0)
+			queue_action(n, a);
+		else
+			exec_action(w, i, a);
+	}
+}
+
+static void feed(struct world *w, uint32_t i, const cons_event *ev)
+{
+	struct node *n = &w->nodes[i];
+	if (!n->up)
+		return;
+	int rc = cons_step(n->core, ev, &w->acts);
+	if (rc != 0 && w->o.verbose && rc != CONS_E_DUPLICATE && rc != CONS_E_STALE &&
+	    rc != CONS_E_HEIGHT)
+		TRACE(w, "%10" PRIu64 " n%u event %d: %s\n", w->now, i, ev->kind,
+		      cons_strerror(rc));
+	run_actions(w, i);
+}
+
+static void start_height(struct world *w, uint32_t i)
+{
+	struct node *n = &w->nodes[i];
+	cons_event ev = {.kind = CONS_EV_START_HEIGHT};
+	cons_valset vs;
+	cons_ledger l;
+	model_ledger(&l, &n->led);
+	int rc = l.valset(l.ctx, n->led.height + 1, &vs);
+	assert(rc == 0);
+	(void)rc;
+	ev.u.start.height = n->led.height + 1;
+	ev.u.start.valset = &vs;
+	feed(w, i, &ev);
+}
+
+static void node_boot(struct world *w, uint32_t i)
+{
+	struct node *n = &w->nodes[i];
+	cons_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.chain_id = SIM_CHAIN;
+	memcpy(cfg.self, n->pk, CK_PUBKEY_BYTES);
+	sim_signer(&cfg.signer, &n->pk);
+	sim_verifier(&cfg.verifier);
+	sim_block_id_fn(&cfg.block_id);
+	cfg.timeouts = w->to;
+	int rc = cons_new(&n->core, &cfg);
+	assert(rc == 0);
+	(void)rc;
+	n->up = true;
+	n->inc++;
+	if (n->has_durable) {
+		cons_event ev = {.kind = CONS_EV_RESTART};
+		ev.u.restart.safety = &n->durable;
+		feed(w, i, &ev);
+	}
+	start_height(w, i);
+}
+
+static void node_crash(struct world *w, uint32_t i)
+{
+	struct node *n = &w->nodes[i];
+	if (!n->up)
+		return;
+	TRACE(w, "%10" PRIu64 " n%u CRASH (durable h=%" PRIu64 " r=%u, lost %zu queued)\n", w->now,
+	      i, n->durable.height, n->durable.round, n->qlen);
+	cons_free(n->core);
+	n->core = NULL;
+	n->up = false;
+	n->inc++;
+	n->inflight = false;
+	for (size_t k = 0; k < n->qlen; k++)
+		pact_free(&n->q[n->qhead + k]);
+	n->qhead = n->qlen = 0;
+}
+
+/* ---- scenario ---------------------------------------------------------- */
+
+static uint32_t byz_count_in(const struct world *w, const cons_valset *vs, uint32_t n_keys)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n_keys; i++)
+		if (w->nodes[i].byz && cons_valset_index(vs, w->nodes[i].pk) >= 0)
+			k++;
+	return k;
+}
+
+/* Governance changes that keep the Byzantine validators at most f of the
+ * set at every height. */
+static void plan_gov(struct world *w, uint32_t n_keys)
+{
+	cons_valset s = w->genesis;
+	uint32_t want = 1 + rng_below(&w->rng, SIM_GOV_MAX);
+	for (uint32_t g = 0; g < want && w->ngov < SIM_GOV_MAX; g++) {
+		sim_gov op = {-1, -1, 0};
+		uint32_t kind = rng_below(&w->rng, 3); /* swap, add, remove */
+		int32_t out = -1, in = -1;
+		for (uint32_t t = 0; t < 8 && out < 0; t++) {
+			uint32_t k = rng_below(&w->rng, n_keys);
+			if (model_valset_has(&s, k) && !w->nodes[k].byz)
+				out = (int32_t)k;
+		}
+		for (uint32_t t = 0; t < 8 && in < 0; t++) {
+			uint32_t k = rng_below(&w->rng, n_keys);
+			if (!model_valset_has(&s, k) && !w->nodes[k].byz)
+				in = (int32_t)k;
+		}
+		if (kind == 0 || s.n == 1) {
+			op.remove_key = out;
+			op.add_key = in;
+			if (out < 0 || in < 0)
+				continue;
+		} else if (kind == 1) {
+			op.add_key = in;
+			if (in < 0)
+				continue;
+		} else {
+			op.remove_key = out;
+			if (out < 0)
+				continue;
+		}
+		cons_valset next = s;
+		if (op.remove_key >= 0) {
+			ck_pubkey pk;
+			sim_pubkey((uint32_t)op.remove_key, pk);
+			int ix = cons_valset_index(&next, pk);
+			memmove(next.keys[ix], next.keys[ix + 1],
+				(next.n - (uint32_t)ix - 1) * CK_PUBKEY_BYTES);
+			next.n--;
+		}
+		if (op.add_key >= 0) {
+			sim_pubkey((uint32_t)op.add_key, next.keys[next.n++]);
+			if (cons_valset_sort(&next) != 0)
+				continue;
+		}
+		if (next.n < 1 || byz_count_in(w, &next, n_keys) > (next.n - 1) / 3)
+			continue;
+		op.release_us = rng_below(&w->rng, (uint32_t)w->t_heal);
+		w->gov[w->ngov++] = op;
+		s = next;
+	}
+}
+
+static void plan(struct world *w)
+{
+	uint32_t pick = rng_below(&w->rng, 10);
+	w->n_val = pick < 2 ? 1 : pick < 7 ? 4 : 7;
+	w->f = (w->n_val - 1) / 3;
+	uint32_t spares = w->n_val == 1 ? rng_below(&w->rng, 2) : 1 + rng_below(&w->rng, 2);
+	uint32_t n_keys = w->n_val + spares;
+	w->n_nodes = n_keys;
+	w->t_heal = 800000 + rng_below(&w->rng, 1200000);
+	w->t_end = w->t_heal + 3000000;
+
+	/* Timeouts grow with the round and are capped (scaled to the
+	 * simulated network's milliseconds). */
+	w->to.propose_ms = 120;
+	w->to.propose_delta_ms = 40;
+	w->to.prevote_ms = 60;
+	w->to.prevote_delta_ms = 30;
+	w->to.precommit_ms = 60;
+	w->to.precommit_delta_ms = 30;
+	w->to.cap_ms = 600;
+	w->to.gossip_ms = 150;
+	w->commit_pause_us = 60000;
+
+	for (uint32_t i = 0; i < n_keys; i++) {
+		struct node *n = &w->nodes[i];
+		n->key = i;
+		sim_pubkey(i, n->pk);
+	}
+	w->genesis.n = w->n_val;
+	for (uint32_t i = 0; i < w->n_val; i++)
+		memcpy(w->genesis.keys[i], w->nodes[i].pk, CK_PUBKEY_BYTES);
+	int rc = cons_valset_sort(&w->genesis);
+	assert(rc == 0);
+	(void)rc;
+
+	/* f Byzantine validators (usually exactly f), each with a random mix
+	 * of behaviours; one may be a twin. */
+	uint32_t nb = w->f == 0 ? 0 : rng_chance(&w->rng, 850) ? w->f : rng_below(&w->rng, w->f + 1);
+	for (uint32_t b = 0; b < nb;) {
+		uint32_t k = rng_below(&w->rng, w->n_val);
+		if (w->nodes[k].byz)
+			continue;
+		struct node *n = &w->nodes[k];
+		n->byz = true;
+		n->modes = (uint32_t)rng_below(&w->rng, 1u << 7) & ~(uint32_t)BYZ_SILENT;
+		if (n->modes == 0)
+			n->modes = BYZ_YES;
+		if (rng_chance(&w->rng, 150))
+			n->modes = BYZ_SILENT;
+		b++;
+	}
+	for (uint32_t i = 0; i < w->n_nodes; i++)
+		w->nodes[i].sendmask = (uint32_t)((1ull << SIM_NODES_MAX) - 1);
+	/* Twins: a second node with the same key as a Byzantine validator;
+	 * each copy talks to its own random part of the network. */
+	for (uint32_t k = 0; k < w->n_val && w->n_nodes < SIM_NODES_MAX; k++) {
+		if (!w->nodes[k].byz || !rng_chance(&w->rng, 350))
+			continue;
+		uint32_t t = w->n_nodes++;
+		struct node *n = &w->nodes[t];
+		*n = w->nodes[k];
+		n->modes = BYZ_TWIN;
+		w->nodes[k].modes |= BYZ_TWIN;
+		uint32_t half = random_half(w);
+		w->nodes[k].sendmask = half;
+		n->sendmask = ~half;
+		break;
+	}
+	for (uint32_t i = 0; i < w->n_nodes; i++)
+		w->nodes[i].sendmask &= (uint32_t)((1ull << w->n_nodes) - 1);
+
+	/* network faults */
+	w->delay_min_us = 500 + rng_below(&w->rng, 5000);
+	w->jitter_us = rng_below(&w->rng, 40000);
+	w->loss_pm = rng_chance(&w->rng, 500) ? rng_below(&w->rng, 300) : 0;
+	w->dup_pm = rng_chance(&w->rng, 400) ? rng_below(&w->rng, 150) : 0;
+	w->crash_at_persist = rng_chance(&w->rng, 400);
+
+	if ((w->n_val >= 4 && rng_chance(&w->rng, 700)) || (w->n_val == 1 && spares > 0 &&
+							  rng_chance(&w->rng, 500)))
+		plan_gov(w, n_keys);
+
+	/* partitions that come and go */
+	if (rng_chance(&w->rng, 600)) {
+		uint32_t k = 1 + rng_below(&w->rng, 3);
+		for (uint32_t j = 0; j < k; j++) {
+			uint64_t t = rng_below(&w->rng, (uint32_t)w->t_heal);
+			struct sev *e = ev_new(w, t, SIM_NODES_MAX, EV_PARTITION);
+			e->groups = rng_below(&w->rng, 2)
+					    ? (uint32_t)rng_next(&w->rng)
+					    : 1u << rng_below(&w->rng, w->n_nodes);
+			e->valid = true;
+			ev_push(w);
+			e = ev_new(w, t + 100000 + rng_below(&w->rng, 700000), SIM_NODES_MAX,
+				   EV_PARTITION);
+			e->valid = false;
+			ev_push(w);
+		}
+	}
+	/* crashes and restarts of honest nodes */
+	if (rng_chance(&w->rng, 500)) {
+		uint32_t k = 1 + rng_below(&w->rng, 3);
+		for (uint32_t j = 0; j < k; j++) {
+			uint32_t i = rng_below(&w->rng, w->n_nodes);
+			if (w->nodes[i].byz)
+				continue;
+			uint64_t t = rng_below(&w->rng, (uint32_t)w->t_heal);
+			ev_plain(w, t, i, EV_CRASH);
+			ev_plain(w, t + 50000 + rng_below(&w->rng, 600000), i, EV_RESTART);
+		}
+	}
+	for (uint32_t i = 0; i < w->n_nodes; i++)
+		if (w->nodes[i].byz && (w->nodes[i].modes & (BYZ_GARBAGE | BYZ_REPLAY))) {
+			ev_plain(w, rng_below(&w->rng, 50000), i, EV_BYZ);
+		}
+	ev_plain(w, w->t_heal, SIM_NODES_MAX, EV_HEAL);
+	ev_plain(w, w->t_end, SIM_NODES_MAX, EV_END);
+
+	if (!w->o.quiet || w->o.verbose) {
+		char byz[128] = "";
+		size_t bl = 0;
+		for (uint32_t i = 0; i < w->n_nodes; i++)
+			if (w->nodes[i].byz)
+				bl += (size_t)snprintf(byz + bl, sizeof byz - bl, " n%u:%#x", i,
+						       w->nodes[i].modes);
+		TRACE(w,
+		      "seed %" PRIu64 ": n=%u nodes=%u byz=[%s ] loss=%u dup=%u delay=%u+%u us "
+		      "gov=%u heal=%" PRIu64 " end=%" PRIu64 "\n",
+		      w->o.seed, w->n_val, w->n_nodes, byz, w->loss_pm, w->dup_pm, w->delay_min_us,
+		      w->jitter_us, w->ngov, w->t_heal, w->t_end);
+	}
+}
+
+/* ---- the run ----------------------------------------------------------- */
+
+static void heal(struct world *w)
+{
+	w->healed = true;
+	w->partitioned = false;
+	w->loss_pm = 0;
+	w->dup_pm = 0;
+	w->jitter_us = w->jitter_us > 20000 ? 20000 : w->jitter_us;
+	w->crash_at_persist = false;
+	for (uint32_t i = 0; i < w->n_nodes; i++) {
+		struct node *n = &w->nodes[i];
+		if (!n->up)
+			node_boot(w, i);
+		if (!n->byz && n->led.height > w->heal_height)
+			w->heal_height = n->led.height;
+	}
+	TRACE(w, "%10" PRIu64 " HEAL at height %" PRIu64 "\n", w->now, w->heal_height);
+}
+
+/* After the network heals, every honest node must commit a block above the
+ * highest height any honest node had then, within the liveness window. */
+static void check_liveness(struct world *w)
+{
+	for (uint32_t i = 0; i < w->n_nodes; i++) {
+		struct node *n = &w->nodes[i];
+		if (n->byz)
+			continue;
+		if (n->led.height <= w->heal_height) {
+			char what[160];
+			snprintf(what, sizeof what,
+				 "liveness: no new block within %" PRIu64
+				 " ms after the network healed (at %" PRIu64 ", now %" PRIu64 ")",
+				 (w->t_end - w->t_heal) / 1000, w->heal_height, n->led.height);
+			fail(w, what, i, n->led.height);
+			return;
+		}
+	}
+}
+
+static void dispatch(struct world *w, struct sev *e)
+{
+	uint32_t i = e->node;
+	struct node *n = i < SIM_NODES_MAX ? &w->nodes[i] : NULL;
+	switch (e->kind) {
+	case EV_PARTITION:
+		if (w->healed)
+			return;
+		w->partitioned = e->valid;
+		w->groups = e->groups;
+		TRACE(w, "%10" PRIu64 " PARTITION %s %#x\n", w->now, e->valid ? "on" : "off",
+		      e->groups);
+		return;
+	case EV_HEAL:
+		heal(w);
+		return;
+	case EV_END:
+		check_liveness(w);
+		return;
+	case EV_CRASH:
+		if (!w->healed)
+			node_crash(w, i);
+		return;
+	case EV_RESTART:
+		if (!n->up)
+			node_boot(w, i);
+		return;
+	default:
+		break;
+	}
+	if (!n->up || (e->kind != EV_DELIVER && e->inc != n->inc))
+		return; /* lost with the crash */
+	cons_event ev;
+	memset(&ev, 0, sizeof ev);
+	switch (e->kind) {
+	case EV_PERSIST:
+		n->durable = n->pending;
+		n->has_durable = true;
+		n->inflight = false;
+		drain(w, i);
+		return;
+	case EV_START:
+		start_height(w, i);
+		return;
+	case EV_DELIVER:
+		if (n->byz)
+			byz_on_deliver(w, i, e->bytes, e->len);
+		ev.kind = CONS_EV_MESSAGE;
+		ev.u.message.peer = e->from;
+		ev.u.message.bytes = e->bytes;
+		ev.u.message.len = e->len;
+		break;
+	case EV_TIMER:
+		ev.kind = CONS_EV_TIMEOUT;
+		ev.u.timeout.timer = (enum cons_timer)e->timer;
+		ev.u.timeout.height = e->height;
+		ev.u.timeout.round = e->round;
+		break;
+	case EV_CHECK:
+		ev.kind = CONS_EV_BLOCK_CHECKED;
+		ev.u.checked.height = e->height;
+		memcpy(ev.u.checked.id, e->id, CONS_ID_BYTES);
+		ev.u.checked.valid = e->valid;
+		break;
+	case EV_BUILD:
+		ev.kind = CONS_EV_BLOCK_BUILT;
+		ev.u.built.height = e->height;
+		ev.u.built.round = e->round;
+		ev.u.built.block = e->bytes;
+		ev.u.built.len = e->len;
+		break;
+	case EV_BYZ: {
+		byz_tick(w, i);
+		ev_plain(w, w->now + 10000 + rng_below(&w->rng, 60000), i, EV_BYZ);
+		return;
+	}
+	default:
+		fail(w, "unknown event", i, 0);
+		return;
+	}
+	feed(w, i, &ev);
+}
+
+int sim_run(const sim_opts *o)
+{
+	struct world *w = calloc(1, sizeof *w);
+	assert(w);
+	w->o = *o;
+	rng_seed(&w->rng, o->seed);
+	sim_verifier(&w->verifier);
+	plan(w);
+	for (uint32_t i = 0; i < w->n_nodes; i++) {
+		model_init(&w->nodes[i].led, &w->genesis, w->gov, w->ngov);
+		node_boot(w, i);
+	}
+	const uint64_t steps_max = 5000000;
+	while (w->hn > 0 && !w->failed) {
+		struct sev e = ev_pop(w);
+		w->now = e.t;
+		w->steps++;
+		if (o->verbose && e.kind != EV_DELIVER && e.kind != EV_TIMER)
+			TRACE(w, "%10" PRIu64 " n%u %s\n", w->now, e.node, ev_name[e.kind]);
+		if (o->verbose && e.kind == EV_TIMER && e.node < SIM_NODES_MAX)
+			TRACE(w, "%10" PRIu64 " n%u timer %u h=%" PRIu64 " r=%u\n", w->now, e.node,
+			      e.timer, e.height, e.round);
+		dispatch(w, &e);
+		free(e.bytes);
+		if (e.kind == EV_END)
+			break;
+		if (w->steps > steps_max)
+			fail(w, "step limit reached (livelock?)", 0, 0);
+	}
+	if (o->verbose) {
+		for (uint32_t i = 0; i < w->n_nodes; i++) {
+			cons_stats st = {0};
+			if (w->nodes[i].core)
+				cons_stats_get(w->nodes[i].core, &st);
+			printf("node %u%s: height %" PRIu64 " commits %" PRIu64 " msgs %" PRIu64
+			       " bad %" PRIu64 " sigs %" PRIu64 " evidence %" PRIu64 "\n",
+			       i, w->nodes[i].byz ? " (byz)" : "", w->nodes[i].led.height,
+			       w->nodes[i].commits, st.msgs_in, st.msgs_bad, st.sigs_checked,
+			       st.evidence);
+		}
+		printf("steps %" PRIu64 "\n", w->steps);
+	}
+	int failed = w->failed;
+	/* teardown */
+	while (w->hn > 0) {
+		struct sev e = ev_pop(w);
+		free(e.bytes);
+	}
+	free(w->h);
+	for (uint32_t i = 0; i < w->n_nodes; i++) {
+		struct node *n = &w->nodes[i];
+		cons_free(n->core);
+		for (size_t k = 0; k < n->qlen; k++)
+			pact_free(&n->q[n->qhead + k]);
+		free(n->q);
+		model_free(&n->led);
+	}
+	for (uint32_t i = 0; i < REPLAY_RING; i++)
+		free(w->ring[i]);
+	free(w->committed);
+	free(w->committed_set);
+	free(w->sigs);
+	free(w);
+	return failed ? 1 : 0;
+}
