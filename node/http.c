@@ -285,8 +285,11 @@ static void submit_finished(node_http *h, hreq *r)
 		size_t k = 0, accepted = 0;
 		for (size_t i = 0; i < r->nall; i++) {
 			if (r->pre[i] != NULL) {
+				const char *m = strcmp(r->pre[i], "bad_hex") == 0
+							? "transaction must be an even number of hex digits"
+							: node_mempool_strerror(NODE_E_TX_SIZE);
 				json_array_append_new(arr, json_pack("{s:s, s:s}", "error", r->pre[i],
-								     "message", r->pre[i]));
+								     "message", m));
 				continue;
 			}
 			accepted += r->res[k].rc == 0;
