@@ -842,7 +842,7 @@ Test(net, throughput)
 {
 	tnode a = {0}, b = {0};
 	honest_pair(&a, &b);
-	size_t n_small = 200000, n_big = 200;
+	size_t n_small = 100000, n_big = 100;
 	double s = measure(&a, &b, 200, n_small);
 	double l = measure(&a, &b, 1u << 20, n_big);
 	fprintf(stderr, "net throughput: %zu x 200 B in %.3f s = %.0f msgs/s; "
