@@ -301,8 +301,9 @@ enum cons_timer {
 };
 
 enum cons_event_kind {
-	/* Load the persisted safety state. Only on a new core, before the
-	 * first START_HEIGHT. */
+	/* Load the persisted safety state (and validValue's bytes, if any
+	 * were persisted with it). Only on a new core, before the first
+	 * START_HEIGHT. */
 	CONS_EV_RESTART = 1,
 	/* Start (or, after RESTART, resume) height with its validator set,
 	 * taken from the ledger after height-1 is applied. Heights increase. */
@@ -322,7 +323,12 @@ enum cons_event_kind {
 typedef struct cons_event {
 	enum cons_event_kind kind;
 	union {
-		struct { const cons_safety *safety; } restart;
+		struct {
+			const cons_safety *safety;
+			const uint8_t *valid_block; /* NULL if none */
+			size_t valid_len;
+			const cons_cert *valid_pol; /* NULL if none */
+		} restart;
 		struct { uint64_t height; const cons_valset *valset; } start;
 		struct { uint32_t peer; const uint8_t *bytes; size_t len; } message;
 		struct { enum cons_timer timer; uint64_t height; uint32_t round; } timeout;
@@ -332,10 +338,18 @@ typedef struct cons_event {
 } cons_event;
 
 enum cons_action_kind {
-	/* Make .persist durable. A BARRIER: every action after it in this
-	 * buffer, and every action of later cons_step calls, may only be
-	 * carried out once this state is durable (a vote sent before its
-	 * safety state is stored could be contradicted after a crash). */
+	/* Make .persist.safety durable, with .persist.valid_block (the bytes
+	 * of validValue, NULL if none; unchanged while safety.valid_id is)
+	 * and .persist.valid_pol, its proof of lock: the quorum of prevotes
+	 * of safety.valid_round for it, in certificate form (prevote
+	 * signatures, not precommits), which a proposal of validValue must be
+	 * accompanied by for the others to accept it (line 28).
+	 * A BARRIER: every action after it in this buffer, and every action
+	 * of later cons_step calls, may only be carried out once this state
+	 * is durable (a vote sent before its safety state is stored could be
+	 * contradicted after a crash). The bytes matter for liveness only: a
+	 * validator locked on a value must be able to propose it again after
+	 * a restart, or a quorum of locked validators could wait forever. */
 	CONS_ACT_PERSIST = 1,
 	/* Send .msg to every peer (the core has already processed it itself). */
 	CONS_ACT_BROADCAST = 2,
@@ -365,7 +379,12 @@ enum cons_action_kind {
 typedef struct cons_action {
 	enum cons_action_kind kind;
 	union {
-		cons_safety persist;
+		struct {
+			cons_safety safety;
+			const uint8_t *valid_block;
+			size_t valid_len;
+			const cons_cert *valid_pol;
+		} persist;
 		struct { uint32_t peer; const uint8_t *bytes; size_t len; } msg;
 		struct { enum cons_timer timer; uint64_t height; uint32_t round; uint32_t delay_ms; } timer;
 		struct { uint64_t height; uint32_t round; } build;

@@ -36,7 +36,10 @@ static cons_action *push(cons *c, enum cons_action_kind kind)
 static void push_persist(cons *c)
 {
 	cons_action *a = push(c, CONS_ACT_PERSIST);
-	a->u.persist = c->safe;
+	a->u.persist.safety = c->safe;
+	a->u.persist.valid_block = c->safe.valid_round >= 0 ? c->valid_block : NULL;
+	a->u.persist.valid_len = c->safe.valid_round >= 0 ? c->valid_len : 0;
+	a->u.persist.valid_pol = c->safe.valid_round >= 0 ? &c->valid_pol : NULL;
 	c->need_persist = false;
 }
 
@@ -234,6 +237,40 @@ static void propose(cons *c, const uint8_t *block, uint32_t len, int32_t pol_rou
 	emit_proposal(c, round, p);
 }
 
+/* The votes of a set for id, as a certificate (indices increasing). */
+static void collect(const cons *c, const struct cons_voteset *vs, uint32_t round, const cons_id id,
+		    cons_cert *cert)
+{
+	cert->height = c->height;
+	cert->round = round;
+	memcpy(cert->id, id, CONS_ID_BYTES);
+	cert->n = 0;
+	for (uint32_t k = 0; k < c->vs.n; k++) {
+		const struct cons_vote_entry *e = cons_voteset_find(vs, k, true, id);
+		if (!e)
+			continue;
+		cert->idx[cert->n] = k;
+		memcpy(cert->sig[cert->n], e->sig, CK_SIG_BYTES);
+		cert->n++;
+	}
+}
+
+/* Keeps validValue's bytes; false if out of memory (then validValue is not
+ * changed: a missed update costs liveness at most). */
+static bool keep_valid_block(cons *c, const uint8_t *block, uint32_t len)
+{
+	if (c->valid_cap < len) {
+		uint8_t *nb = realloc(c->valid_block, len);
+		if (!nb)
+			return false;
+		c->valid_block = nb;
+		c->valid_cap = len;
+	}
+	memcpy(c->valid_block, block, len);
+	c->valid_len = len;
+	return true;
+}
+
 /* ---- StartRound (lines 11-21) ------------------------------------------ */
 
 static bool is_proposer(const cons *c, uint32_t round)
@@ -256,11 +293,8 @@ static void start_round(cons *c, uint32_t round)
 	c->safe.round = round;
 	c->safe.step = CONS_STEP_PROPOSE;
 	if (is_proposer(c, round)) {
-		const struct cons_prop *v = NULL;
-		if (c->safe.valid_round >= 0)
-			v = cons_prop_find_id(c, c->safe.valid_id);
-		if (v)
-			propose(c, v->block, v->len, c->safe.valid_round);
+		if (c->safe.valid_round >= 0 && c->valid_len > 0)
+			propose(c, c->valid_block, c->valid_len, c->safe.valid_round);
 		else {
 			cons_action *a = push(c, CONS_ACT_BUILD_BLOCK);
 			a->u.build.height = c->height;
@@ -363,8 +397,12 @@ static bool rule_polka(cons *c)
 			c->safe.step = CONS_STEP_PRECOMMIT;
 			cast_vote(c, CONS_STEP_PRECOMMIT, true, p->id);
 		}
-		c->safe.valid_round = (int32_t)c->safe.round;
-		memcpy(c->safe.valid_id, p->id, CONS_ID_BYTES);
+		if (memcmp(c->safe.valid_id, p->id, CONS_ID_BYTES) == 0 ||
+		    keep_valid_block(c, p->block, p->len)) {
+			c->safe.valid_round = (int32_t)c->safe.round;
+			memcpy(c->safe.valid_id, p->id, CONS_ID_BYTES);
+			collect(c, &s->votes[0], s->round, p->id, &c->valid_pol);
+		}
 		/* Liveness state: stored with the next persist, or at the end of
 		 * this step. */
 		if (c->me >= 0)
@@ -433,20 +471,8 @@ static bool rule_commit(cons *c)
 			    cons_voteset_count_id(&s->votes[1], p->id) < c->quorum)
 				continue;
 			const struct cons_voteset *vs = &s->votes[1];
-			cons_cert *cert = &c->cert;
-			cert->height = c->height;
-			cert->round = s->round;
-			memcpy(cert->id, p->id, CONS_ID_BYTES);
-			cert->n = 0;
-			for (uint32_t k = 0; k < c->vs.n; k++) {
-				const struct cons_vote_entry *e = cons_voteset_find(vs, k, true, p->id);
-				if (!e)
-					continue;
-				cert->idx[cert->n] = k;
-				memcpy(cert->sig[cert->n], e->sig, CK_SIG_BYTES);
-				cert->n++;
-			}
-			assert(cert->n >= c->quorum);
+			collect(c, vs, s->round, p->id, &c->cert);
+			assert(c->cert.n >= c->quorum);
 			emit_commit(c, p->block, p->len, false);
 			return true;
 		}
@@ -869,16 +895,29 @@ static int on_start_height(cons *c, uint64_t height, const cons_valset *vs)
 		c->safe.valid_round = -1;
 		memset(c->safe.locked_id, 0, CONS_ID_BYTES);
 		memset(c->safe.valid_id, 0, CONS_ID_BYTES);
+		c->valid_len = 0;
 		start_round(c, 0);
 		emit_status(c);
 		progress(c);
 		return 0;
 	}
-	/* Resuming after a crash: same round, step, lock and valid value;
-	 * re-send exactly what we had signed (it is durable already). The
-	 * bytes of our own proposal and of validValue were not persisted: a
-	 * proposer that lost them proposes a new block, which is safe. */
+	/* Resuming after a crash: same round, step, lock and valid value
+	 * (with its bytes); re-send exactly what we had signed (it is durable
+	 * already). The bytes of our own last proposal were not persisted: if
+	 * it was not validValue, the round moves on by timeout. */
 	c->safe = c->restore;
+	if (c->safe.valid_round < 0)
+		c->valid_len = 0;
+	/* validValue's proof of lock counts again: it was verified when it
+	 * arrived and comes back from our own storage, like the rest. */
+	if (c->valid_len > 0) {
+		struct cons_slot *s = cons_slot_get(c, (uint32_t)c->safe.valid_round);
+		const cons_cert *pol = &c->valid_pol;
+		for (uint32_t k = 0; s && k < pol->n; k++)
+			if (pol->idx[k] < c->vs.n && !cons_voteset_has(&s->votes[0], pol->idx[k]))
+				cons_voteset_add(&s->votes[0], pol->idx[k], true, pol->id,
+						 pol->sig[k]);
+	}
 	if (c->safe.step == CONS_STEP_PROPOSE) {
 		if (is_proposer(c, c->safe.round) &&
 		    !(c->safe.last[CONS_STEP_PROPOSE].height == height &&
@@ -904,12 +943,24 @@ static int on_start_height(cons *c, uint64_t height, const cons_valset *vs)
 	return 0;
 }
 
-static int on_restart(cons *c, const cons_safety *s)
+static int on_restart(cons *c, const cons_safety *s, const uint8_t *valid_block,
+		      size_t valid_len, const cons_cert *pol)
 {
 	if (c->started || s->step > CONS_STEP_PRECOMMIT)
 		return CONS_E_STATE;
 	c->restore = *s;
 	c->have_restore = true;
+	c->valid_len = 0;
+	if (s->valid_round >= 0 && valid_block && valid_len > 0 && valid_len <= LIM_BLOCK_BYTES_MAX &&
+	    pol && pol->height == s->height && pol->round == (uint32_t)s->valid_round &&
+	    memcmp(pol->id, s->valid_id, CONS_ID_BYTES) == 0 && pol->n <= LIM_VALIDATORS_MAX) {
+		c->valid_pol = *pol;
+		cons_id id;
+		c->block_id.id(c->block_id.ctx, valid_block, valid_len, id);
+		if (memcmp(id, s->valid_id, CONS_ID_BYTES) == 0 &&
+		    !keep_valid_block(c, valid_block, (uint32_t)valid_len))
+			return CONS_E_NOMEM;
+	}
 	/* The watermark applies from now on, whatever height starts. */
 	memcpy(c->safe.last, s->last, sizeof c->safe.last);
 	return 0;
@@ -947,7 +998,8 @@ int cons_step(cons *c, const cons_event *ev, cons_actions *out)
 	cm_wr_reset(&c->arena);
 	switch (ev->kind) {
 	case CONS_EV_RESTART:
-		rc = on_restart(c, ev->u.restart.safety);
+		rc = on_restart(c, ev->u.restart.safety, ev->u.restart.valid_block,
+				ev->u.restart.valid_len, ev->u.restart.valid_pol);
 		break;
 	case CONS_EV_START_HEIGHT:
 		rc = on_start_height(c, ev->u.start.height, ev->u.start.valset);
@@ -1044,6 +1096,7 @@ void cons_free(cons *c)
 		for (uint32_t j = 0; j < LIM_CONS_PROPOSALS_PER_ROUND; j++)
 			free(c->slots[i].prop[j].block);
 	free(c->decided_block);
+	free(c->valid_block);
 	cm_wr_free(&c->arena);
 	free(c);
 }

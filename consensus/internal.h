@@ -103,6 +103,11 @@ struct cons {
 	/* round_p, step_p, locks, valid value, last signed messages */
 	cons_safety safe;
 	bool need_persist;
+	/* validValue's bytes (safe.valid_id), kept whole: re-proposed by line
+	 * 16 and persisted with the safety state */
+	uint8_t *valid_block;
+	uint32_t valid_len, valid_cap;
+	cons_cert valid_pol;      /* prevotes of valid_round for valid_id */
 
 	/* the message log of the height */
 	struct cons_slot slots[LIM_CONS_ROUND_SLOTS];

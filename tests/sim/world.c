@@ -70,8 +70,14 @@ struct node {
 	uint32_t inc;
 	bool has_durable;
 	cons_safety durable;
+	uint8_t *durable_block;   /* validValue's bytes persisted with it */
+	size_t durable_len;
+	cons_cert durable_pol;    /* and its proof of lock */
 	bool inflight;
 	cons_safety pending;
+	uint8_t *pending_block;
+	size_t pending_len;
+	cons_cert pending_pol;
 	struct pact *q;
 	size_t qhead, qlen, qcap;
 	sim_model led;
@@ -569,6 +575,19 @@ static void byz_tick(struct world *w, uint32_t i)
 
 static void feed(struct world *w, uint32_t i, const cons_event *ev);
 
+static void persist_done(struct node *n)
+{
+	n->durable = n->pending;
+	free(n->durable_block);
+	n->durable_block = n->pending_block;
+	n->durable_len = n->pending_len;
+	if (n->durable_block)
+		n->durable_pol = n->pending_pol;
+	n->pending_block = NULL;
+	n->has_durable = true;
+	n->inflight = false;
+}
+
 static void exec_action(struct world *w, uint32_t i, const cons_action *a)
 {
 	struct node *n = &w->nodes[i];
@@ -577,13 +596,19 @@ static void exec_action(struct world *w, uint32_t i, const cons_action *a)
 		/* Usually synchronous; sometimes the write takes a while, and
 		 * then everything after it waits (and a crash may hit). */
 		uint32_t d = rng_chance(&w->rng, 300) ? 200 + rng_below(&w->rng, 3000) : 0;
+		free(n->pending_block);
+		n->pending = a->u.persist.safety;
+		n->pending_block = a->u.persist.valid_block
+					   ? dup_bytes(a->u.persist.valid_block, a->u.persist.valid_len)
+					   : NULL;
+		n->pending_len = a->u.persist.valid_len;
+		if (a->u.persist.valid_block)
+			n->pending_pol = *a->u.persist.valid_pol;
 		if (d == 0) {
-			n->durable = a->u.persist;
-			n->has_durable = true;
+			persist_done(n);
 			return;
 		}
 		n->inflight = true;
-		n->pending = a->u.persist;
 		ev_plain(w, w->now + d, i, EV_PERSIST);
 		if (w->crash_at_persist && !n->byz && rng_chance(&w->rng, 20)) {
 			ev_plain(w, w->now + d / 2, i, EV_CRASH);
@@ -724,6 +749,16 @@ static void queue_action(struct node *n, const cons_action *a)
 		p->own = dup_bytes(a->u.msg.bytes, a->u.msg.len);
 		p->a.u.msg.bytes = p->own;
 		break;
+	case CONS_ACT_PERSIST:
+		if (a->u.persist.valid_block) {
+			p->own = dup_bytes(a->u.persist.valid_block, a->u.persist.valid_len);
+			p->a.u.persist.valid_block = p->own;
+			p->cert = malloc(sizeof *p->cert);
+			assert(p->cert);
+			*p->cert = *a->u.persist.valid_pol;
+			p->a.u.persist.valid_pol = p->cert;
+		}
+		break;
 	case CONS_ACT_CHECK_BLOCK:
 		p->own = dup_bytes(a->u.check.block, a->u.check.len);
 		p->a.u.check.block = p->own;
@@ -822,6 +857,9 @@ static void node_boot(struct world *w, uint32_t i)
 	if (n->has_durable) {
 		cons_event ev = {.kind = CONS_EV_RESTART};
 		ev.u.restart.safety = &n->durable;
+		ev.u.restart.valid_block = n->durable_block;
+		ev.u.restart.valid_len = n->durable_len;
+		ev.u.restart.valid_pol = n->durable_block ? &n->durable_pol : NULL;
 		feed(w, i, &ev);
 	}
 	start_height(w, i);
@@ -839,6 +877,8 @@ static void node_crash(struct world *w, uint32_t i)
 	n->up = false;
 	n->inc++;
 	n->inflight = false;
+	free(n->pending_block);
+	n->pending_block = NULL;
 	for (size_t k = 0; k < n->qlen; k++)
 		pact_free(&n->q[n->qhead + k]);
 	n->qhead = n->qlen = 0;
@@ -1120,9 +1160,7 @@ static void dispatch(struct world *w, struct sev *e)
 	memset(&ev, 0, sizeof ev);
 	switch (e->kind) {
 	case EV_PERSIST:
-		n->durable = n->pending;
-		n->has_durable = true;
-		n->inflight = false;
+		persist_done(n);
 		drain(w, i);
 		return;
 	case EV_START:
@@ -1222,6 +1260,8 @@ int sim_run(const sim_opts *o)
 		for (size_t k = 0; k < n->qlen; k++)
 			pact_free(&n->q[n->qhead + k]);
 		free(n->q);
+		free(n->durable_block);
+		free(n->pending_block);
 		model_free(&n->led);
 	}
 	for (uint32_t i = 0; i < REPLAY_RING; i++)
