@@ -339,3 +339,38 @@ Test(ledger_state, sigkill_mid_block_leaves_before_or_after, .init = setup, .fin
 	cr_assert_eq(nbefore + nafter, runs);
 	fx_open(&F);
 }
+
+/* ---- a full map ------------------------------------------------------------------------ */
+
+Test(ledger_state, map_full_applies_nothing, .init = setup, .fini = teardown)
+{
+	ledger_close(F.l);
+	F.l = NULL;
+	fx_rmdir(F.dir);
+	fx_mkdir(&F);
+	ledger_options opt = { .map_bytes = (size_t)256 << 10, .nosync = true };
+	cr_assert_eq(ledger_open(&F.l, F.dir, F.g, &opt), 0);
+	ledger_info before, after;
+	cr_assert_eq(ledger_get_info(F.l, &before), 0);
+	F.time_ms = before.time_ms + 10000;
+
+	sim s;
+	memset(&s, 0, sizeof s);
+	rng_state = 42;
+	fx_begin(&F);
+	for (int i = 0; i < 20; i++)
+		rand_issue(&s);
+	for (int i = 0; i < 2000; i++)
+		fx_transfer(&F, &F.citizen[i % FX_CITIZENS], F.citizen[(i + 1) % FX_CITIZENS].pk, 1);
+	fx_header(&F);
+	cr_assert_eq(ledger_apply_block(F.l, F.b, NULL, 0, NULL), LEDGER_E_MAP_FULL);
+	cr_assert_eq(ledger_get_info(F.l, &after), 0);
+	cr_assert_eq(after.height, before.height);
+	cr_assert_eq(memcmp(after.state_root, before.state_root, CK_HASH_BYTES), 0);
+	fx_audit(&F);
+	/* A small block still fits afterwards. */
+	fx_begin(&F);
+	rand_issue(&s);
+	fx_commit(&F, NULL);
+	fx_audit(&F);
+}
