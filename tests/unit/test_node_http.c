@@ -665,3 +665,15 @@ Test(http, connection_cap_and_slow_sender_deadline)
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
 }
+
+Test(http, waiting_outlives_the_connection_timeout)
+{
+	/* A parked request is ours, not a slow client: neither evhttp's
+	 * inactivity timeout nor the request deadline may cut it. */
+	node_http_stop(H);
+	start(1, 0);
+	txb t = transfer(&F.member[FX_METRO], 0, 5);
+	resp r = request("POST", "/v1/tx?wait_ms=2500", "application/octet-stream", t.b, t.len);
+	cr_assert_eq(r.status, 202, "%s", r.body);
+	resp_free(&r);
+}
