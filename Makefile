@@ -116,8 +116,29 @@ unit: all $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do \
 		echo "== $$t"; $$t --jobs=2 $(UNIT_ARGS) || exit 1; done
 
-simtest: all
+simtest: all simmutant
 	$(Q)if [ -n "$(SIM)" ]; then $(SIM) --seeds $(SIM_SEEDS); fi
+
+# Mutation check: the consensus core built with one rule deliberately
+# broken (-DCONS_MUTANT_<name>, consensus/core.c) must make the simulator
+# report an invariant violation within MUTANT_SEEDS seeds.
+MUTANTS ?= IGNORE_LOCK QUORUM SEND_BEFORE_PERSIST
+MUTANT_SEEDS ?= 2000
+CONS_SRCS := $(wildcard consensus/*.c)
+define mutant_rule
+$(BUILD)/carbon-sim-$(1): $(SIM_SRCS) $(CONS_SRCS) consensus/cons.h consensus/internal.h $(call libs_of,crypto) | $(STAMP)
+	$$(call say,LD,$$@)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -DCONS_MUTANT_$(1) -o $$@ $(SIM_SRCS) $(CONS_SRCS) $(call libs_of,crypto) $(LDFLAGS) $(LDLIBS)
+endef
+$(foreach m,$(MUTANTS),$(eval $(call mutant_rule,$(m))))
+
+simmutant: $(foreach m,$(MUTANTS),$(BUILD)/carbon-sim-$(m))
+	$(Q)for m in $(MUTANTS); do \
+		out=$$($(BUILD)/carbon-sim-$$m --seeds $(MUTANT_SEEDS) 2>&1); \
+		if echo "$$out" | grep -q "INVARIANT VIOLATED"; then \
+			echo "simmutant: mutant $$m caught: $$(echo "$$out" | grep -m1 INVARIANT)"; \
+		else echo "simmutant: mutant $$m SURVIVED $(MUTANT_SEEDS) seeds"; exit 1; fi; \
+	done
 
 integration: all
 	$(Q)set -e; for t in $(sort $(wildcard tests/integration/[0-9]*.sh)); do \
@@ -148,6 +169,6 @@ clean:
 	rm -rf build build-asan bin
 
 .SECONDARY:
-.PHONY: all test unit simtest integration test-asan sim soak check-full clean bench-ledger
+.PHONY: all test unit simtest simmutant integration test-asan sim soak check-full clean bench-ledger
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -15,7 +15,8 @@
 /* Mutants for the simulator's mutation check (Makefile target simmutant):
  * each breaks one rule so that the simulator must find a violation. Never
  * defined in a normal build. */
-#if defined(CONS_MUTANT_IGNORE_LOCK) + defined(CONS_MUTANT_QUORUM) > 1
+#if defined(CONS_MUTANT_IGNORE_LOCK) + defined(CONS_MUTANT_QUORUM) + \
+	defined(CONS_MUTANT_SEND_BEFORE_PERSIST) > 1
 #error "one mutant at a time"
 #endif
 
@@ -49,8 +50,10 @@ static void push_persist(cons *c)
  * durable. */
 static void emit_msg(cons *c, const cons_msg *m, int64_t peer)
 {
+#ifndef CONS_MUTANT_SEND_BEFORE_PERSIST
 	if (c->need_persist)
 		push_persist(c);
+#endif
 	size_t off = cm_wr_len(&c->arena);
 	cons_msg_encode(m, &c->arena);
 	cons_action *a = push(c, peer < 0 ? CONS_ACT_BROADCAST : CONS_ACT_SEND);
@@ -58,6 +61,10 @@ static void emit_msg(cons *c, const cons_msg *m, int64_t peer)
 	a->u.msg.bytes = NULL; /* set when the step ends: the arena may move */
 	a->u.msg.len = cm_wr_len(&c->arena) - off;
 	c->arena_off[c->out->n - 1] = off;
+#ifdef CONS_MUTANT_SEND_BEFORE_PERSIST
+	if (c->need_persist)
+		push_persist(c);
+#endif
 }
 
 static uint32_t timeout_ms(const cons *c, enum cons_timer t, uint32_t round)
