@@ -69,6 +69,7 @@ typedef struct qevent {
 	uint8_t *bytes;               /* message / block bytes, owned */
 	cons_valset valset;           /* START_HEIGHT */
 	cons_safety safety;           /* RESTART */
+	cons_cert cert;               /* RESTART: validValue's proof of lock */
 	struct qevent *next;
 } qevent;
 
@@ -127,6 +128,8 @@ struct node {
 	bool pumping;
 	qaction *outq_head, *outq_tail;
 	bool persist_inflight;
+	bool stored_valid;            /* the valid record holds stored_valid_id */
+	cons_id stored_valid_id;
 
 	/* proposer */
 	bool build_wanted;
@@ -221,6 +224,19 @@ static void outq_push(node *n, const cons_action *a)
 			memcpy(q->bytes, a->u.check.block, a->u.check.len);
 		q->a.u.check.block = q->bytes;
 		break;
+	case CONS_ACT_PERSIST:
+		if (a->u.persist.valid_block) {
+			q->bytes = malloc(a->u.persist.valid_len ? a->u.persist.valid_len : 1);
+			if (!q->bytes)
+				break;
+			memcpy(q->bytes, a->u.persist.valid_block, a->u.persist.valid_len);
+			q->a.u.persist.valid_block = q->bytes;
+		}
+		if (a->u.persist.valid_pol) {
+			q->cert = *a->u.persist.valid_pol;
+			q->a.u.persist.valid_pol = &q->cert;
+		}
+		break;
 	case CONS_ACT_COMMIT:
 		q->bytes = malloc(a->u.commit.len ? a->u.commit.len : 1);
 		if (q->bytes)
@@ -232,8 +248,9 @@ static void outq_push(node *n, const cons_action *a)
 	default:
 		break;
 	}
-	if (a->kind != CONS_ACT_PERSIST && a->kind != CONS_ACT_SET_TIMER &&
-	    a->kind != CONS_ACT_BUILD_BLOCK && a->kind != CONS_ACT_SEND_DECIDED && !q->bytes) {
+	if (!q->bytes && (a->kind == CONS_ACT_BROADCAST || a->kind == CONS_ACT_SEND ||
+			  a->kind == CONS_ACT_CHECK_BLOCK || a->kind == CONS_ACT_COMMIT ||
+			  (a->kind == CONS_ACT_PERSIST && a->u.persist.valid_block))) {
 		free(q);
 		fatal(n, "out of memory queueing an action");
 		return;
@@ -327,13 +344,16 @@ static qevent *qevent_new(enum cons_event_kind kind, const uint8_t *bytes, size_
 typedef struct persist_job {
 	node *n;
 	cm_wr w;
+	cm_wr valid;
+	bool has_valid;
 	int rc;
 } persist_job;
 
 static void persist_run(void *arg)
 {
 	persist_job *j = arg;
-	j->rc = node_safety_store(j->n->safety, cm_wr_data(&j->w), cm_wr_len(&j->w));
+	j->rc = node_safety_store(j->n->safety, cm_wr_data(&j->w), cm_wr_len(&j->w),
+				  j->has_valid ? cm_wr_data(&j->valid) : NULL, cm_wr_len(&j->valid));
 }
 
 static void persist_done(void *arg)
@@ -342,6 +362,7 @@ static void persist_done(void *arg)
 	node *n = j->n;
 	int rc = j->rc;
 	cm_wr_free(&j->w);
+	cm_wr_free(&j->valid);
 	free(j);
 	if (rc) {
 		/* Sending what this state implies could contradict what a
@@ -354,8 +375,12 @@ static void persist_done(void *arg)
 	pump(n);
 }
 
-static void do_persist(node *n, const cons_safety *s)
+/* The valid record, [valid_id, block, proof of lock or nil], is written
+ * only when validValue changes: it can be a large block, the state record
+ * is written on every vote. */
+static void do_persist(node *n, const cons_action *a)
 {
+	const cons_safety *s = &a->u.persist.safety;
 	persist_job *j = calloc(1, sizeof *j);
 	if (!j) {
 		fatal(n, "out of memory persisting safety state");
@@ -363,9 +388,32 @@ static void do_persist(node *n, const cons_safety *s)
 	}
 	j->n = n;
 	cm_wr_init(&j->w);
+	cm_wr_init(&j->valid);
 	cons_safety_encode(s, &j->w);
-	if (cm_wr_error(&j->w) || node_work_submit(n->w_safety, persist_run, persist_done, j)) {
+	if (s->valid_round >= 0 && a->u.persist.valid_block &&
+	    (!n->stored_valid || memcmp(n->stored_valid_id, s->valid_id, CONS_ID_BYTES) != 0)) {
+		cm_wr_array(&j->valid, 3);
+		cm_wr_bin(&j->valid, s->valid_id, CONS_ID_BYTES);
+		cm_wr_bin(&j->valid, a->u.persist.valid_block, a->u.persist.valid_len);
+		if (a->u.persist.valid_pol) {
+			cm_wr pol;
+			cm_wr_init(&pol);
+			cons_cert_encode(a->u.persist.valid_pol, &pol);
+			cm_wr_bin(&j->valid, cm_wr_data(&pol), cm_wr_len(&pol));
+			if (cm_wr_error(&pol))
+				j->valid.err = CM_E_NOMEM;
+			cm_wr_free(&pol);
+		} else {
+			cm_wr_nil(&j->valid);
+		}
+		j->has_valid = true;
+		memcpy(n->stored_valid_id, s->valid_id, CONS_ID_BYTES);
+		n->stored_valid = true;
+	}
+	if (cm_wr_error(&j->w) || cm_wr_error(&j->valid) ||
+	    node_work_submit(n->w_safety, persist_run, persist_done, j)) {
 		cm_wr_free(&j->w);
+		cm_wr_free(&j->valid);
 		free(j);
 		fatal(n, "cannot queue safety state write");
 		return;
@@ -767,7 +815,7 @@ static void carry_out(node *n, const cons_action *a, const cons_cert *cert_copy)
 	(void)cert_copy;
 	switch (a->kind) {
 	case CONS_ACT_PERSIST:
-		do_persist(n, &a->u.persist);
+		do_persist(n, a);
 		break;
 	case CONS_ACT_BROADCAST:
 		send_chan(n, -1, CHAN_CONS, a->u.msg.bytes, a->u.msg.len);
@@ -1277,6 +1325,59 @@ fail:
 	return NODE_E_HOME;
 }
 
+/* Loads validValue's block and proof of lock for a RESTART event, if the
+ * valid record is for the restored valid_id. The bytes are kept in the
+ * event (q->bytes: block; q->cert: proof). -1 if the record is corrupt. */
+static int restore_valid(node *n, qevent *q)
+{
+	uint8_t *vbuf = NULL;
+	size_t vlen = 0;
+	const uint8_t *blk, *pol;
+	uint32_t blen, plen;
+	cons_id id;
+	cm_rd r;
+	int rc = -1;
+
+	if (node_safety_load(n->safety, NODE_SAFETY_VALID, &vbuf, &vlen) != 0)
+		return -1;
+	if (vlen == 0)
+		return 0;
+	cm_rd_init(&r, vbuf, vlen);
+	if (cm_rd_array_exact(&r, 3) || cm_rd_bin_fixed(&r, id, CONS_ID_BYTES) ||
+	    cm_rd_bin(&r, &blk, &blen, LIM_BLOCK_BYTES_MAX)) {
+		NLOG_ERROR("safety_load", "err=\"valid record does not decode\"");
+		goto out;
+	}
+	if (cm_rd_peek_nil(&r)) {
+		if (cm_rd_nil(&r))
+			goto out;
+		pol = NULL;
+	} else if (cm_rd_bin(&r, &pol, &plen, LIM_FRAME_BYTES_MAX) ||
+		   cons_cert_decode(&q->cert, pol, plen)) {
+		NLOG_ERROR("safety_load", "err=\"valid record proof does not decode\"");
+		goto out;
+	}
+	if (cm_rd_end(&r))
+		goto out;
+	rc = 0;
+	if (memcmp(id, q->safety.valid_id, CONS_ID_BYTES) != 0)
+		goto out; /* an older validValue: the state record moved on */
+	q->bytes = malloc(blen ? blen : 1);
+	if (!q->bytes) {
+		rc = -1;
+		goto out;
+	}
+	memcpy(q->bytes, blk, blen);
+	q->ev.u.restart.valid_block = q->bytes;
+	q->ev.u.restart.valid_len = blen;
+	q->ev.u.restart.valid_pol = pol ? &q->cert : NULL;
+	memcpy(n->stored_valid_id, id, CONS_ID_BYTES);
+	n->stored_valid = true;
+out:
+	free(vbuf);
+	return rc;
+}
+
 static void node_teardown(node *n)
 {
 	/* Workers first: their completions may touch everything below. */
@@ -1506,7 +1607,7 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 	{
 		uint8_t *sbuf = NULL;
 		size_t slen = 0;
-		if (node_safety_load(n->safety, &sbuf, &slen) != 0) {
+		if (node_safety_load(n->safety, NODE_SAFETY_STATE, &sbuf, &slen) != 0) {
 			rc = NODE_E_FATAL;
 			goto out;
 		}
@@ -1520,6 +1621,16 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 				goto out;
 			}
 			q->ev.u.restart.safety = &q->safety;
+			if (q->safety.valid_round >= 0 && restore_valid(n, q) != 0) {
+				free(q);
+				free(sbuf);
+				rc = NODE_E_FATAL;
+				goto out;
+			}
+			NLOG_INFO("safety_restored", "height=%llu round=%u step=%u locked_round=%d valid=%s",
+				  (unsigned long long)q->safety.height, q->safety.round,
+				  q->safety.step, q->safety.locked_round,
+				  q->ev.u.restart.valid_block ? "yes" : "no");
 			post(n, q);
 		}
 		free(sbuf);

@@ -5,12 +5,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/limits.h"
 #include "crypto/ck.h"
 #include "node/log.h"
 #include "node/safety.h"
 
-#define SAFETY_MAP_BYTES (16u * 1024u * 1024u)
-static const char safety_key[] = "safety";
+/* Room for the state and one validValue block of the largest size. */
+#define SAFETY_MAP_BYTES (4u * LIM_BLOCK_BYTES_MAX)
+static const char *const record_keys[] = {"safety", "valid"};
 
 struct node_safety {
 	MDB_env *env;
@@ -57,10 +59,10 @@ void node_safety_close(node_safety *s)
 	free(s);
 }
 
-int node_safety_load(node_safety *s, uint8_t **buf, size_t *len)
+int node_safety_load(node_safety *s, enum node_safety_record rec, uint8_t **buf, size_t *len)
 {
 	MDB_txn *txn;
-	MDB_val k = {sizeof safety_key - 1, (void *)safety_key}, v;
+	MDB_val k = {strlen(record_keys[rec]), (void *)record_keys[rec]}, v;
 	ck_hash sum;
 	int rc;
 
@@ -98,22 +100,33 @@ int node_safety_load(node_safety *s, uint8_t **buf, size_t *len)
 	return 0;
 }
 
-int node_safety_store(node_safety *s, const uint8_t *buf, size_t len)
+static int put_record(node_safety *s, MDB_txn *txn, enum node_safety_record rec,
+		      const uint8_t *buf, size_t len)
+{
+	MDB_val k = {strlen(record_keys[rec]), (void *)record_keys[rec]}, v;
+	int rc;
+	v.mv_size = len + CK_HASH_BYTES;
+	v.mv_data = NULL;
+	if ((rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE)) != 0)
+		return rc;
+	memcpy(v.mv_data, buf, len);
+	ck_hash_tagged((uint8_t *)v.mv_data + len, "safety", buf, len);
+	return 0;
+}
+
+int node_safety_store(node_safety *s, const uint8_t *state, size_t len, const uint8_t *valid,
+		      size_t vlen)
 {
 	MDB_txn *txn;
-	MDB_val k = {sizeof safety_key - 1, (void *)safety_key}, v;
 	int rc;
 
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		goto fail;
-	v.mv_size = len + CK_HASH_BYTES;
-	v.mv_data = NULL;
-	if ((rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE)) != 0) {
+	if ((rc = put_record(s, txn, NODE_SAFETY_STATE, state, len)) != 0 ||
+	    (valid && (rc = put_record(s, txn, NODE_SAFETY_VALID, valid, vlen)) != 0)) {
 		mdb_txn_abort(txn);
 		goto fail;
 	}
-	memcpy(v.mv_data, buf, len);
-	ck_hash_tagged((uint8_t *)v.mv_data + len, "safety", buf, len);
 	/* Without MDB_NOSYNC, commit returns after fdatasync: durable. */
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;

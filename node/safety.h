@@ -20,13 +20,20 @@ typedef struct node_safety node_safety;
 /* Opens (creating) the store in directory dir. -1 with a logged reason. */
 int node_safety_open(node_safety **out, const char *dir);
 void node_safety_close(node_safety *s);
-/* Loads the stored state: *buf is malloc'd (caller frees), *len 0 and *buf
- * NULL if nothing was ever stored. -1 if the store is unreadable or its
- * checksum fails (a corrupted safety state must stop the node: signing
- * without it risks a double vote). */
-int node_safety_load(node_safety *s, uint8_t **buf, size_t *len);
-/* Stores and syncs; returns only once the bytes are durable. -1 on error
- * (the caller must not send what this state implies). */
-int node_safety_store(node_safety *s, const uint8_t *buf, size_t len);
+/* The store holds two records: "safety" (the core's safety state, small,
+ * written on every change) and "valid" (validValue's block bytes and its
+ * proof of lock, large, written only when validValue changes). */
+enum node_safety_record { NODE_SAFETY_STATE = 0, NODE_SAFETY_VALID = 1 };
+
+/* Loads a record: *buf is malloc'd (caller frees), *len 0 and *buf NULL if
+ * nothing was ever stored. -1 if the store is unreadable or the checksum
+ * fails (a corrupted safety state must stop the node: signing without it
+ * risks a double vote). */
+int node_safety_load(node_safety *s, enum node_safety_record rec, uint8_t **buf, size_t *len);
+/* Stores the state record and, if valid is not NULL, the valid record, in
+ * one synced transaction; returns only once the bytes are durable. -1 on
+ * error (the caller must not send what this state implies). */
+int node_safety_store(node_safety *s, const uint8_t *state, size_t len, const uint8_t *valid,
+		      size_t vlen);
 
 #endif
