@@ -204,7 +204,7 @@ enum ledger_govern_action {
 
 typedef struct ledger_approval {
 	ck_pubkey key;            /* a governor member's key */
-	ck_sig sig;               /* over the govern body, CK_DOM_GOVERN */
+	ck_sig sig;               /* over the tx signing bytes, CK_DOM_GOVERN */
 } ledger_approval;
 
 typedef struct ledger_govern {
@@ -258,8 +258,10 @@ void ledger_tx_free(ledger_tx *tx);
 void ledger_tx_encode(const ledger_tx *tx, cm_wr *w);
 /* Bytes the sender signs (everything but sig and approvals). */
 void ledger_tx_signing_bytes(const ledger_tx *tx, cm_wr *w);
-/* Bytes the governors sign: the govern body alone (with chain id through
- * the signature domain). */
+/* Bytes the governors sign: the transaction's signing bytes (they name the
+ * sender key and nonce, which are used once, so approvals cannot be
+ * replayed onto another transaction), in the GOVERN signature domain
+ * (docs/PROTOCOL.md section 2). */
 void ledger_govern_signing_bytes(const ledger_tx *tx, cm_wr *w);
 /* Strict decode: canonical, bounded, no trailing bytes, chain id must equal
  * chain_id (LEDGER_E_CHAIN_ID). Does NOT verify signatures. */
@@ -552,7 +554,8 @@ typedef struct ledger_account_proof {
 } ledger_account_proof;
 LEDGER_WUR int ledger_prove_account(ledger *l, const ck_pubkey key, ledger_account_proof *out);
 /* 0 if the proof shows (account, balance, nonce) under proof->state_root;
- * LEDGER_E_PROOF otherwise. Pure: needs no ledger. */
+ * LEDGER_E_PROOF otherwise (LEDGER_E_NOMEM if encoding the value cannot
+ * allocate). Pure: needs no ledger. */
 LEDGER_WUR int ledger_verify_account_proof(const ledger_account_proof *p);
 void ledger_account_proof_encode(const ledger_account_proof *p, cm_wr *w);
 LEDGER_WUR int ledger_account_proof_decode(const uint8_t *buf, size_t len,
