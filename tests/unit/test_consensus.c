@@ -1,0 +1,556 @@
+/* The consensus core's codecs, certificates, evidence, and the core on its
+ * own (n = 1, persist ordering, equivocation) with real Ed25519. The
+ * protocol under faults is tested by the simulator (tests/sim). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "consensus/cons.h"
+
+#define CHAIN "carbon-test"
+
+static ck_pubkey pk[4];
+static ck_seckey sk[4];
+static cons_valset vs4;
+
+static void keys_init(void)
+{
+	cr_assert_eq(ck_init(), 0);
+	for (int i = 0; i < 4; i++) {
+		uint8_t seed[CK_SEED_BYTES];
+		memset(seed, 0x40 + i, sizeof seed);
+		ck_keypair_from_seed(pk[i], sk[i], seed);
+	}
+	/* index in the sorted set == index here, so sort the keys first */
+	for (int i = 0; i < 4; i++)
+		for (int j = i + 1; j < 4; j++)
+			if (memcmp(pk[j], pk[i], CK_PUBKEY_BYTES) < 0) {
+				ck_pubkey tp;
+				ck_seckey ts;
+				memcpy(tp, pk[i], sizeof tp);
+				memcpy(pk[i], pk[j], sizeof tp);
+				memcpy(pk[j], tp, sizeof tp);
+				memcpy(ts, sk[i], sizeof ts);
+				memcpy(sk[i], sk[j], sizeof ts);
+				memcpy(sk[j], ts, sizeof ts);
+			}
+	vs4.n = 4;
+	memcpy(vs4.keys, pk, sizeof pk);
+	cr_assert_eq(cons_valset_check(&vs4), 0);
+}
+
+static void block_id(void *ctx, const uint8_t *b, size_t len, cons_id out)
+{
+	(void)ctx;
+	ck_hash_tagged(out, "block", b, len);
+}
+
+static void precommit_sig(int who, uint64_t h, uint32_t r, const cons_id id, ck_sig sig)
+{
+	uint8_t sb[CONS_SIGN_BYTES_MAX];
+	size_t n = cons_vote_sign_bytes(sb, h, r, true, id);
+	ck_sign(sig, sk[who], CK_DOM_PRECOMMIT, CHAIN, sb, n);
+}
+
+static void make_cert(cons_cert *c, const cons_id id, int nsig)
+{
+	memset(c, 0, sizeof *c);
+	c->height = 7;
+	c->round = 2;
+	memcpy(c->id, id, CONS_ID_BYTES);
+	for (int i = 0; i < nsig; i++) {
+		c->idx[i] = (uint32_t)i;
+		precommit_sig(i, 7, 2, id, c->sig[i]);
+	}
+	c->n = (uint32_t)nsig;
+}
+
+TestSuite(cons, .init = keys_init);
+
+Test(cons, quorum_and_thresholds)
+{
+	cr_assert_eq(cons_quorum(1), 1);
+	cr_assert_eq(cons_quorum(4), 3);
+	cr_assert_eq(cons_quorum(7), 5);
+	cr_assert_eq(cons_honest_min(1), 1);
+	cr_assert_eq(cons_honest_min(4), 2);
+	cr_assert_eq(cons_honest_min(7), 3);
+}
+
+Test(cons, sign_bytes_match_canonical_writer)
+{
+	cons_id id;
+	memset(id, 0xab, sizeof id);
+	const uint64_t hs[] = {1, 127, 128, 65536, 0x100000000ull};
+	for (size_t k = 0; k < sizeof hs / sizeof hs[0]; k++) {
+		uint8_t sb[CONS_SIGN_BYTES_MAX];
+		cm_wr w;
+		cm_wr_init(&w);
+		cm_wr_array(&w, 3);
+		cm_wr_uint(&w, hs[k]);
+		cm_wr_uint(&w, 300);
+		cm_wr_nil(&w);
+		size_t n = cons_vote_sign_bytes(sb, hs[k], 300, false, id);
+		cr_assert_eq(n, cm_wr_len(&w));
+		cr_assert_eq(memcmp(sb, cm_wr_data(&w), n), 0);
+		cm_wr_reset(&w);
+		cm_wr_array(&w, 4);
+		cm_wr_uint(&w, hs[k]);
+		cm_wr_uint(&w, 5);
+		cm_wr_uint(&w, 3);
+		cm_wr_bin(&w, id, CONS_ID_BYTES);
+		n = cons_proposal_sign_bytes(sb, hs[k], 5, 2, id);
+		cr_assert_eq(n, cm_wr_len(&w));
+		cr_assert_eq(memcmp(sb, cm_wr_data(&w), n), 0);
+		cm_wr_free(&w);
+	}
+}
+
+static void round_trip(const cons_msg *m, cons_msg *out)
+{
+	cm_wr w;
+	cm_wr_init(&w);
+	cons_msg_encode(m, &w);
+	cr_assert_eq(cm_wr_error(&w), 0);
+	cr_assert_eq(cons_msg_decode(out, cm_wr_data(&w), cm_wr_len(&w)), 0);
+	/* one byte more, or one byte less, is rejected */
+	uint8_t *b = malloc(cm_wr_len(&w) + 1);
+	memcpy(b, cm_wr_data(&w), cm_wr_len(&w));
+	b[cm_wr_len(&w)] = 0;
+	cons_msg x;
+	cr_assert_eq(cons_msg_decode(&x, b, cm_wr_len(&w) + 1), CONS_E_DECODE);
+	cr_assert_eq(cons_msg_decode(&x, b, cm_wr_len(&w) - 1), CONS_E_DECODE);
+	free(b);
+	cm_wr_free(&w);
+}
+
+Test(cons, message_round_trips)
+{
+	const uint8_t block[] = "a block";
+	cons_msg m, d;
+	memset(&m, 0, sizeof m);
+	m.kind = CONS_MSG_PROPOSAL;
+	m.u.proposal.height = 9;
+	m.u.proposal.round = 3;
+	m.u.proposal.pol_round = 1;
+	memset(m.u.proposal.id, 1, CONS_ID_BYTES);
+	m.u.proposal.proposer = 2;
+	memset(m.u.proposal.sig, 2, CK_SIG_BYTES);
+	m.u.proposal.block = block;
+	m.u.proposal.block_len = sizeof block;
+	round_trip(&m, &d);
+	cr_assert_eq(d.kind, CONS_MSG_PROPOSAL);
+	cr_assert_eq(d.u.proposal.pol_round, 1);
+	cr_assert_eq(d.u.proposal.block_len, sizeof block);
+	cr_assert_eq(memcmp(d.u.proposal.block, block, sizeof block), 0);
+
+	memset(&m, 0, sizeof m);
+	m.kind = CONS_MSG_PRECOMMIT;
+	m.u.vote.step = CONS_STEP_PRECOMMIT;
+	m.u.vote.height = 1;
+	m.u.vote.round = 0;
+	m.u.vote.validator = 3;
+	round_trip(&m, &d);
+	cr_assert_eq(d.u.vote.has_id, false);
+	cr_assert_eq(d.u.vote.step, CONS_STEP_PRECOMMIT);
+
+	m.kind = CONS_MSG_STATUS;
+	m.u.status.height = 44;
+	m.u.status.round = 2;
+	round_trip(&m, &d);
+	cr_assert_eq(d.u.status.height, 44);
+
+	cons_id id;
+	memset(id, 5, sizeof id);
+	memset(&m, 0, sizeof m);
+	m.kind = CONS_MSG_DECIDED;
+	make_cert(&m.u.decided.cert, id, 3);
+	m.u.decided.block = block;
+	m.u.decided.block_len = sizeof block;
+	round_trip(&m, &d);
+	cr_assert_eq(d.u.decided.cert.n, 3);
+	cr_assert_eq(cons_cert_verify(&d.u.decided.cert, &vs4, CHAIN, id), 0);
+}
+
+Test(cons, malformed_messages_rejected)
+{
+	cons_msg m;
+	/* [2, 0, 0, nil, 0, sig]: height 0 */
+	uint8_t h0[6 + 2 + 64] = {0x96, 0x02, 0x00, 0x00, 0xc0, 0x00, 0xc4, 64};
+	cr_assert_eq(cons_msg_decode(&m, h0, sizeof h0), CONS_E_DECODE);
+	h0[2] = 1;
+	cr_assert_eq(cons_msg_decode(&m, h0, sizeof h0), 0);
+	/* non-minimal height (0xcc 0x01) */
+	uint8_t nm[7 + 2 + 64] = {0x96, 0x02, 0xcc, 0x01, 0x00, 0xc0, 0x00, 0xc4, 64};
+	cr_assert_eq(cons_msg_decode(&m, nm, sizeof nm), CONS_E_DECODE);
+	/* unknown kind, wrong arity, validator index out of range */
+	const uint8_t unk[] = {0x92, 0x09, 0x01};
+	cr_assert_eq(cons_msg_decode(&m, unk, sizeof unk), CONS_E_DECODE);
+	const uint8_t st2[] = {0x92, 0x05, 0x01};
+	cr_assert_eq(cons_msg_decode(&m, st2, sizeof st2), CONS_E_DECODE);
+	uint8_t big[6 + 3 + 2 + 64] = {0x96, 0x02, 0x01, 0x00, 0xc0, 0xcd, 0x01, 0x00, 0xc4, 64};
+	cr_assert_eq(cons_msg_decode(&m, big, sizeof big), CONS_E_DECODE);
+	/* a proposal whose pol_round is not below its round */
+	uint8_t pr[8 + 34 + 1 + 66 + 3] = {0x98, 0x01, 0x01, 0x01, 0x02, 0xc4, 32};
+	size_t o = 7 + 32;
+	pr[o++] = 0x00;
+	pr[o++] = 0xc4;
+	pr[o++] = 64;
+	o += 64;
+	pr[o++] = 0xc4;
+	pr[o++] = 1;
+	pr[o++] = 'x';
+	cr_assert_eq(cons_msg_decode(&m, pr, o), CONS_E_DECODE);
+	pr[4] = 0x01; /* pol_round 0 < round 1 */
+	cr_assert_eq(cons_msg_decode(&m, pr, o), 0);
+	cr_assert_eq(cons_msg_decode(&m, pr, 0), CONS_E_DECODE);
+}
+
+Test(cons, certificate_checks)
+{
+	cons_id id, other;
+	cons_cert c;
+	memset(id, 7, sizeof id);
+	memset(other, 8, sizeof other);
+	make_cert(&c, id, 3);
+	cr_assert_eq(cons_cert_verify(&c, &vs4, CHAIN, id), 0);
+	cr_assert_eq(cons_cert_verify(&c, &vs4, CHAIN, other), CONS_E_CERT_BLOCK);
+	cr_assert_eq(cons_cert_verify(&c, &vs4, "another-chain", id), CONS_E_BADSIG);
+	make_cert(&c, id, 2);
+	cr_assert_eq(cons_cert_verify(&c, &vs4, CHAIN, id), CONS_E_CERT_QUORUM);
+	/* the same signer twice */
+	make_cert(&c, id, 3);
+	c.idx[2] = 1;
+	memcpy(c.sig[2], c.sig[1], CK_SIG_BYTES);
+	cr_assert_eq(cons_cert_verify(&c, &vs4, CHAIN, id), CONS_E_CERT_SIGNER);
+	/* a signer outside the set */
+	make_cert(&c, id, 3);
+	c.idx[2] = 4;
+	cr_assert_eq(cons_cert_verify(&c, &vs4, CHAIN, id), CONS_E_CERT_SIGNER);
+	/* a forged signature */
+	make_cert(&c, id, 3);
+	c.sig[1][0] ^= 1;
+	cr_assert_eq(cons_cert_verify(&c, &vs4, CHAIN, id), CONS_E_BADSIG);
+	/* a repeated index never decodes */
+	make_cert(&c, id, 3);
+	c.idx[2] = 1;
+	cm_wr w;
+	cm_wr_init(&w);
+	cm_wr_array(&w, 4);
+	cm_wr_uint(&w, 7);
+	cm_wr_uint(&w, 2);
+	cm_wr_bin(&w, id, 32);
+	cm_wr_array(&w, 2);
+	for (int i = 0; i < 2; i++) {
+		cm_wr_array(&w, 2);
+		cm_wr_uint(&w, 1);
+		cm_wr_bin(&w, c.sig[i], 64);
+	}
+	cons_cert d;
+	cr_assert_eq(cons_cert_decode(&d, cm_wr_data(&w), cm_wr_len(&w)), CONS_E_DECODE);
+	cm_wr_free(&w);
+}
+
+/* ---- the core ---------------------------------------------------------- */
+
+struct signer_ctx {
+	const ck_seckey *sk;
+};
+
+static cons *new_core(int who, cons_timeouts *to_out)
+{
+	cons_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.chain_id = CHAIN;
+	memcpy(cfg.self, pk[who], CK_PUBKEY_BYTES);
+	cons_ck_signer(&cfg.signer, (const ck_seckey *)&sk[who]);
+	cons_ck_verifier(&cfg.verifier);
+	cfg.block_id.id = block_id;
+	cons_timeouts_default(&cfg.timeouts);
+	if (to_out)
+		*to_out = cfg.timeouts;
+	cons *c;
+	cr_assert_eq(cons_new(&c, &cfg), 0);
+	return c;
+}
+
+/* Every own signed message in the output is preceded by a PERSIST whose
+ * state already holds it. */
+static void assert_persist_before_send(const cons_actions *a, const ck_pubkey self,
+				       const cons_valset *vs)
+{
+	const cons_safety *persisted = NULL;
+	int me = cons_valset_index(vs, self);
+	for (uint32_t i = 0; i < a->n; i++) {
+		if (a->a[i].kind == CONS_ACT_PERSIST) {
+			persisted = &a->a[i].u.persist.safety;
+			continue;
+		}
+		if (a->a[i].kind != CONS_ACT_BROADCAST && a->a[i].kind != CONS_ACT_SEND)
+			continue;
+		cons_msg m;
+		cr_assert_eq(cons_msg_decode(&m, a->a[i].u.msg.bytes, a->a[i].u.msg.len), 0);
+		int step;
+		uint32_t round, who;
+		if (m.kind == CONS_MSG_PROPOSAL) {
+			step = 0, round = m.u.proposal.round, who = m.u.proposal.proposer;
+		} else if (m.kind == CONS_MSG_PREVOTE || m.kind == CONS_MSG_PRECOMMIT) {
+			step = m.u.vote.step, round = m.u.vote.round, who = m.u.vote.validator;
+		} else {
+			continue;
+		}
+		if ((int)who != me)
+			continue;
+		cr_assert_not_null(persisted, "signed message before any PERSIST");
+		cr_assert_eq(persisted->last[step].round, round);
+		cr_assert_neq(persisted->last[step].height, 0);
+	}
+}
+
+Test(cons, one_validator_commits_through_the_same_path)
+{
+	cons_valset vs1 = {.n = 1};
+	memcpy(vs1.keys[0], pk[0], CK_PUBKEY_BYTES);
+	cons *c = new_core(0, NULL);
+	cons_actions *out = malloc(sizeof *out);
+	cons_event ev = {.kind = CONS_EV_START_HEIGHT};
+	ev.u.start.height = 1;
+	ev.u.start.valset = &vs1;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	bool build = false;
+	for (uint32_t i = 0; i < out->n; i++)
+		if (out->a[i].kind == CONS_ACT_BUILD_BLOCK) {
+			build = true;
+			cr_assert_eq(out->a[i].u.build.height, 1);
+		}
+	cr_assert(build, "the only validator is the proposer");
+
+	const uint8_t block[] = "block one";
+	ev.kind = CONS_EV_BLOCK_BUILT;
+	ev.u.built.height = 1;
+	ev.u.built.round = 0;
+	ev.u.built.block = block;
+	ev.u.built.len = sizeof block;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	assert_persist_before_send(out, pk[0], &vs1);
+	const cons_action *commit = NULL;
+	int persists = 0;
+	for (uint32_t i = 0; i < out->n; i++) {
+		persists += out->a[i].kind == CONS_ACT_PERSIST;
+		if (out->a[i].kind == CONS_ACT_COMMIT)
+			commit = &out->a[i];
+	}
+	cr_assert_geq(persists, 1);
+	cr_assert_not_null(commit, "n = 1 decides on its own proposal");
+	cons_id id;
+	block_id(NULL, block, sizeof block, id);
+	cr_assert_eq(memcmp(commit->u.commit.id, id, CONS_ID_BYTES), 0);
+	cr_assert_eq(commit->u.commit.cert->n, 1);
+	cr_assert_eq(cons_cert_verify(commit->u.commit.cert, &vs1, CHAIN, id), 0);
+
+	/* the next height starts fresh, and a stale timer is ignored */
+	ev.kind = CONS_EV_START_HEIGHT;
+	ev.u.start.height = 2;
+	ev.u.start.valset = &vs1;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cr_assert_eq(cons_height(c), 2);
+	ev.kind = CONS_EV_TIMEOUT;
+	ev.u.timeout.timer = CONS_TIMER_PROPOSE;
+	ev.u.timeout.height = 1;
+	ev.u.timeout.round = 0;
+	cr_assert_eq(cons_step(c, &ev, out), CONS_E_STALE);
+	free(out);
+	cons_free(c);
+}
+
+static void feed_vote(cons *c, cons_actions *out, int who, enum cons_step step, uint64_t h,
+		      uint32_t r, bool has_id, const cons_id id, int expect)
+{
+	cons_msg m;
+	memset(&m, 0, sizeof m);
+	m.kind = step == CONS_STEP_PREVOTE ? CONS_MSG_PREVOTE : CONS_MSG_PRECOMMIT;
+	m.u.vote.step = (uint8_t)step;
+	m.u.vote.height = h;
+	m.u.vote.round = r;
+	m.u.vote.has_id = has_id;
+	if (has_id)
+		memcpy(m.u.vote.id, id, CONS_ID_BYTES);
+	m.u.vote.validator = (uint32_t)who;
+	uint8_t sb[CONS_SIGN_BYTES_MAX];
+	size_t n = cons_vote_sign_bytes(sb, h, r, has_id, id);
+	ck_sign(m.u.vote.sig, sk[who], cons_step_domain(step), CHAIN, sb, n);
+	cm_wr w;
+	cm_wr_init(&w);
+	cons_msg_encode(&m, &w);
+	cons_event ev = {.kind = CONS_EV_MESSAGE};
+	ev.u.message.peer = (uint32_t)who;
+	ev.u.message.bytes = cm_wr_data(&w);
+	ev.u.message.len = cm_wr_len(&w);
+	cr_assert_eq(cons_step(c, &ev, out), expect);
+	cm_wr_free(&w);
+}
+
+Test(cons, equivocation_becomes_verifiable_evidence)
+{
+	cons *c = new_core(0, NULL);
+	cons_actions *out = malloc(sizeof *out);
+	cons_event ev = {.kind = CONS_EV_START_HEIGHT};
+	ev.u.start.height = 3;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cons_id a, b;
+	memset(a, 0xa, sizeof a);
+	memset(b, 0xb, sizeof b);
+	feed_vote(c, out, 2, CONS_STEP_PREVOTE, 3, 0, true, a, 0);
+	feed_vote(c, out, 2, CONS_STEP_PREVOTE, 3, 0, true, a, CONS_E_DUPLICATE);
+	feed_vote(c, out, 2, CONS_STEP_PREVOTE, 3, 0, true, b, CONS_E_EQUIVOCATION);
+	cr_assert_eq(cons_evidence_count(c), 1);
+	cons_evidence e, d;
+	cr_assert_eq(cons_evidence_get(c, 0, &e), 0);
+	cr_assert_eq(e.validator, 2);
+	cr_assert_eq(cons_evidence_verify(&e, &vs4, CHAIN), 0);
+	cm_wr w;
+	cm_wr_init(&w);
+	cons_evidence_encode(&e, &w);
+	cr_assert_eq(cons_evidence_decode(&d, cm_wr_data(&w), cm_wr_len(&w)), 0);
+	cr_assert_eq(cons_evidence_verify(&d, &vs4, CHAIN), 0);
+	cm_wr_free(&w);
+	d.b.sig[3] ^= 1;
+	cr_assert_eq(cons_evidence_verify(&d, &vs4, CHAIN), CONS_E_BADSIG);
+	d = e;
+	d.validator = 1;
+	cr_assert_eq(cons_evidence_verify(&d, &vs4, CHAIN), CONS_E_BADSIG);
+	d = e;
+	d.b = d.a;
+	cr_assert_eq(cons_evidence_verify(&d, &vs4, CHAIN), CONS_E_EVIDENCE);
+	/* a vote signed by a key outside the set, and a forged one */
+	feed_vote(c, out, 1, CONS_STEP_PRECOMMIT, 3, 5, false, a, 0);
+	free(out);
+	cons_free(c);
+}
+
+Test(cons, precommits_from_others_and_persist_order)
+{
+	/* Validator 0 of 4; round 0 proposer is (3 + 0) % 4 = 3. A proposal
+	 * and a quorum of prevotes make it lock and precommit, persisted
+	 * first; a quorum of precommits makes it commit. */
+	cons *c = new_core(0, NULL);
+	cons_actions *out = malloc(sizeof *out);
+	cons_event ev = {.kind = CONS_EV_START_HEIGHT};
+	ev.u.start.height = 3;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	const uint8_t block[] = "block three";
+	cons_id id;
+	block_id(NULL, block, sizeof block, id);
+	cons_msg m;
+	memset(&m, 0, sizeof m);
+	m.kind = CONS_MSG_PROPOSAL;
+	m.u.proposal.height = 3;
+	m.u.proposal.round = 0;
+	m.u.proposal.pol_round = -1;
+	memcpy(m.u.proposal.id, id, CONS_ID_BYTES);
+	m.u.proposal.proposer = 3;
+	m.u.proposal.block = block;
+	m.u.proposal.block_len = sizeof block;
+	uint8_t sb[CONS_SIGN_BYTES_MAX];
+	size_t n = cons_proposal_sign_bytes(sb, 3, 0, -1, id);
+	ck_sign(m.u.proposal.sig, sk[3], CK_DOM_PROPOSAL, CHAIN, sb, n);
+	cm_wr w;
+	cm_wr_init(&w);
+	cons_msg_encode(&m, &w);
+	ev.kind = CONS_EV_MESSAGE;
+	ev.u.message.peer = 3;
+	ev.u.message.bytes = cm_wr_data(&w);
+	ev.u.message.len = cm_wr_len(&w);
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cm_wr_free(&w);
+	bool asked = false;
+	for (uint32_t i = 0; i < out->n; i++)
+		asked |= out->a[i].kind == CONS_ACT_CHECK_BLOCK;
+	cr_assert(asked, "valid(v) is asked of the driver");
+	ev.kind = CONS_EV_BLOCK_CHECKED;
+	ev.u.checked.height = 3;
+	memcpy(ev.u.checked.id, id, CONS_ID_BYTES);
+	ev.u.checked.valid = true;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	assert_persist_before_send(out, pk[0], &vs4);
+	cr_assert_eq(cons_current_step(c), CONS_STEP_PREVOTE);
+	feed_vote(c, out, 1, CONS_STEP_PREVOTE, 3, 0, true, id, 0);
+	feed_vote(c, out, 3, CONS_STEP_PREVOTE, 3, 0, true, id, 0);
+	assert_persist_before_send(out, pk[0], &vs4);
+	cr_assert_eq(cons_current_step(c), CONS_STEP_PRECOMMIT);
+	cons_safety s;
+	cons_safety_get(c, &s);
+	cr_assert_eq(s.locked_round, 0);
+	cr_assert_eq(memcmp(s.locked_id, id, CONS_ID_BYTES), 0);
+	feed_vote(c, out, 1, CONS_STEP_PRECOMMIT, 3, 0, true, id, 0);
+	feed_vote(c, out, 2, CONS_STEP_PRECOMMIT, 3, 0, true, id, 0);
+	bool committed = false;
+	for (uint32_t i = 0; i < out->n; i++)
+		if (out->a[i].kind == CONS_ACT_COMMIT) {
+			committed = true;
+			cr_assert_eq(cons_cert_verify(out->a[i].u.commit.cert, &vs4, CHAIN, id), 0);
+		}
+	cr_assert(committed);
+
+	/* the safety state round-trips through its canonical encoding */
+	cons_safety d;
+	cm_wr_init(&w);
+	cons_safety_encode(&s, &w);
+	cr_assert_eq(cons_safety_decode(&d, cm_wr_data(&w), cm_wr_len(&w)), 0);
+	cr_assert_eq(memcmp(&d.last, &s.last, sizeof s.last), 0);
+	cr_assert_eq(d.locked_round, 0);
+	cm_wr_free(&w);
+	free(out);
+	cons_free(c);
+}
+
+Test(cons, restart_never_signs_a_conflicting_vote)
+{
+	/* A validator that prevoted nil in round 0 and restarts from that
+	 * state re-sends the same prevote and does not sign another. */
+	cons *c = new_core(0, NULL);
+	cons_actions *out = malloc(sizeof *out);
+	cons_event ev = {.kind = CONS_EV_START_HEIGHT};
+	ev.u.start.height = 3;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	ev.kind = CONS_EV_TIMEOUT;
+	ev.u.timeout.timer = CONS_TIMER_PROPOSE;
+	ev.u.timeout.height = 3;
+	ev.u.timeout.round = 0;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cons_safety s;
+	cons_safety_get(c, &s);
+	cr_assert_eq(s.last[CONS_STEP_PREVOTE].height, 3);
+	cr_assert_eq(s.last[CONS_STEP_PREVOTE].has_id, false);
+	cons_free(c);
+
+	c = new_core(0, NULL);
+	ev.kind = CONS_EV_RESTART;
+	ev.u.restart.safety = &s;
+	ev.u.restart.valid_block = NULL;
+	ev.u.restart.valid_len = 0;
+	ev.u.restart.valid_pol = NULL;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	ev.kind = CONS_EV_START_HEIGHT;
+	ev.u.start.height = 3;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cr_assert_eq(cons_current_step(c), CONS_STEP_PREVOTE);
+	int prevotes = 0;
+	for (uint32_t i = 0; i < out->n; i++) {
+		cons_msg m;
+		if (out->a[i].kind != CONS_ACT_BROADCAST)
+			continue;
+		cr_assert_eq(cons_msg_decode(&m, out->a[i].u.msg.bytes, out->a[i].u.msg.len), 0);
+		if (m.kind == CONS_MSG_PREVOTE) {
+			prevotes++;
+			cr_assert_eq(m.u.vote.has_id, false);
+			cr_assert_eq(memcmp(m.u.vote.sig, s.last[1].sig, CK_SIG_BYTES), 0);
+		}
+	}
+	cr_assert_eq(prevotes, 1, "the signed prevote is re-sent as it was");
+	free(out);
+	cons_free(c);
+}
