@@ -154,6 +154,8 @@ struct node {
 	int fatal;
 	struct event *sig_int, *sig_term;
 	uint64_t blocks_committed, txs_committed;
+	uint64_t commit_latency_ms_sum, commit_latency_ms_last;
+	char data_path[4096];
 };
 
 static void pump(node *n);
@@ -724,6 +726,14 @@ static void commit_done(void *arg)
 	n->last_commit_ms = now_ms();
 	n->blocks_committed++;
 	n->txs_committed += j->block->ntxs;
+	{
+		/* From the proposer's clock to our commit: includes clock skew
+		 * between members, so it is an operator's signal, not a
+		 * precise measure (bench/ measures client-side latency). */
+		uint64_t now = now_ms(), t = j->block->header.time_ms;
+		n->commit_latency_ms_last = now > t ? now - t : 0;
+		n->commit_latency_ms_sum += n->commit_latency_ms_last;
+	}
 	NLOG_INFO("commit", "height=%llu txs=%u", (unsigned long long)j->info.height,
 		  j->block->ntxs);
 	{
@@ -1110,7 +1120,9 @@ static struct {
 	uint32_t evidence;
 	cons_evidence ev[LIM_CONS_EVIDENCE_MAX];
 	uint64_t blocks, txs;
+	uint64_t latency_sum, latency_last, applied, db_bytes;
 	node_mempool_stats mp;
+	node_net_stats net;
 } status_snap;
 
 static void snapshot_status(node *n)
@@ -1127,6 +1139,14 @@ static void snapshot_status(node *n)
 			break;
 	status_snap.blocks = n->blocks_committed;
 	status_snap.txs = n->txs_committed;
+	status_snap.latency_sum = n->commit_latency_ms_sum;
+	status_snap.latency_last = n->commit_latency_ms_last;
+	status_snap.applied = n->applied_height;
+	node_net_stats_get(n->net, &status_snap.net);
+	{
+		struct stat st;
+		status_snap.db_bytes = stat(n->data_path, &st) == 0 ? (uint64_t)st.st_blocks * 512u : 0;
+	}
 	pthread_mutex_unlock(&status_mu);
 }
 
@@ -1209,12 +1229,48 @@ static int http_metrics(void *ctx, struct evbuffer *out)
 		"# TYPE carbon_mempool_admitted_total counter\ncarbon_mempool_admitted_total %llu\n"
 		"# TYPE carbon_blocks_committed_total counter\ncarbon_blocks_committed_total %llu\n"
 		"# TYPE carbon_txs_committed_total counter\ncarbon_txs_committed_total %llu\n"
-		"# TYPE carbon_evidence gauge\ncarbon_evidence %u\n",
+		"# TYPE carbon_evidence gauge\ncarbon_evidence %u\n"
+		"# TYPE carbon_ledger_height gauge\ncarbon_ledger_height %llu\n"
+		"# TYPE carbon_commit_latency_ms_last gauge\ncarbon_commit_latency_ms_last %llu\n"
+		"# TYPE carbon_commit_latency_ms_sum counter\ncarbon_commit_latency_ms_sum %llu\n"
+		"# TYPE carbon_ledger_db_bytes gauge\ncarbon_ledger_db_bytes %llu\n"
+		"# TYPE carbon_mempool_bytes gauge\ncarbon_mempool_bytes %llu\n"
+		"# TYPE carbon_mempool_rejected_badsig_total counter\ncarbon_mempool_rejected_badsig_total %llu\n"
+		"# TYPE carbon_mempool_rejected_malformed_total counter\ncarbon_mempool_rejected_malformed_total %llu\n",
 		(unsigned long long)status_snap.height, status_snap.round, status_snap.peers,
 		(unsigned long long)status_snap.mempool_txs,
 		(unsigned long long)status_snap.mp.admitted,
 		(unsigned long long)status_snap.blocks, (unsigned long long)status_snap.txs,
-		status_snap.evidence);
+		status_snap.evidence, (unsigned long long)status_snap.applied,
+		(unsigned long long)status_snap.latency_last,
+		(unsigned long long)status_snap.latency_sum,
+		(unsigned long long)status_snap.db_bytes,
+		(unsigned long long)status_snap.mp.bytes,
+		(unsigned long long)status_snap.mp.rejected_badsig,
+		(unsigned long long)status_snap.mp.rejected_malformed);
+	{
+		const node_net_stats *ns = &status_snap.net;
+		evbuffer_add_printf(out,
+			"# TYPE carbon_peer_refused_total counter\n"
+			"carbon_peer_refused_total{reason=\"malformed\"} %llu\n"
+			"carbon_peer_refused_total{reason=\"version\"} %llu\n"
+			"carbon_peer_refused_total{reason=\"chain\"} %llu\n"
+			"carbon_peer_refused_total{reason=\"unknown_key\"} %llu\n"
+			"carbon_peer_refused_total{reason=\"badsig\"} %llu\n"
+			"# TYPE carbon_peer_disconnects_total counter\n"
+			"carbon_peer_disconnects_total{reason=\"slow\"} %llu\n"
+			"carbon_peer_disconnects_total{reason=\"decrypt\"} %llu\n"
+			"carbon_peer_disconnects_total{reason=\"frame\"} %llu\n"
+			"carbon_peer_disconnects_total{reason=\"idle\"} %llu\n"
+			"# TYPE carbon_peer_bytes_total counter\n"
+			"carbon_peer_bytes_total{dir=\"in\"} %llu\ncarbon_peer_bytes_total{dir=\"out\"} %llu\n",
+			(unsigned long long)ns->refused_malformed, (unsigned long long)ns->refused_version,
+			(unsigned long long)ns->refused_chain, (unsigned long long)ns->refused_unknown_key,
+			(unsigned long long)ns->refused_badsig, (unsigned long long)ns->disconnects_slow,
+			(unsigned long long)ns->disconnects_decrypt,
+			(unsigned long long)ns->disconnects_frame, (unsigned long long)ns->timeouts_idle,
+			(unsigned long long)ns->bytes_in, (unsigned long long)ns->bytes_out);
+	}
 	pthread_mutex_unlock(&status_mu);
 	return 0;
 }
@@ -1488,6 +1544,7 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 
 	memset(&lopt, 0, sizeof lopt);
 	lopt.map_bytes = (size_t)n->cfg.map_mb * 1024u * 1024u;
+	snprintf(n->data_path, sizeof n->data_path, "%s/data/data.mdb", home);
 	if (path_join(path, sizeof path, home, "data") ||
 	    (rc = ledger_open(&n->led, path, n->genesis, &lopt)) != 0) {
 		NLOG_ERROR("ledger_open", "path=%s err=\"%s\"", path, ledger_strerror(rc));
