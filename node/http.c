@@ -392,221 +392,38 @@ static uint8_t *body_copy(struct evhttp_request *req, size_t *len)
 	return b;
 }
 
-enum body_type { BODY_HEX, BODY_RAW, BODY_JSON, BODY_MSGPACK, BODY_OTHER };
-
-static enum body_type body_type(struct evhttp_request *req)
+/* POST /v1/tx (wait_ms from the target) and POST /v1/txs (batch). */
+static void post_submission(node_http *h, struct evhttp_request *req, const node_http_target *t,
+			    bool batch)
 {
 	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	if (ct == NULL)
-		return BODY_HEX;
-	size_t n = strcspn(ct, "; \t");
-	static const struct {
-		const char *name;
-		enum body_type t;
-	} types[] = {
-		{"application/octet-stream", BODY_RAW}, {"application/json", BODY_JSON},
-		{"application/msgpack", BODY_MSGPACK},  {"application/x-msgpack", BODY_MSGPACK},
-		{"application/vnd.msgpack", BODY_MSGPACK}, {"text/plain", BODY_HEX},
-	};
-	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-		if (strlen(types[i].name) == n && strncasecmp(ct, types[i].name, n) == 0)
-			return types[i].t;
-	return BODY_OTHER;
-}
-
-/* Hex text (surrounding white space allowed) into out (at most max
- * bytes). */
-static bool hex_tx(const char *s, size_t n, uint8_t *out, size_t max, size_t *len)
-{
-	while (n > 0 && strchr(" \t\r\n", s[0]) != NULL)
-		s++, n--;
-	while (n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL)
-		n--;
-	if (n == 0 || n % 2 != 0 || n / 2 > max)
-		return false;
-	if (cm_hex_decode(out, n / 2, s, n) != 0)
-		return false;
-	*len = n / 2;
-	return true;
-}
-
-static void post_tx(node_http *h, struct evhttp_request *req, const node_http_target *t)
-{
+	const char *err = "nomem", *msg = "out of memory";
+	http_submission s;
 	size_t blen;
 	uint8_t *body = body_copy(req, &blen);
-	if (body == NULL) {
-		http_reply_error(h, req, 503, "nomem", "out of memory");
-		return;
-	}
-	enum body_type bt = body_type(req);
-	uint8_t *tx = NULL;
-	size_t len = 0;
-	const char *err = NULL, *msg = NULL;
-	if (bt == BODY_RAW) {
-		tx = body;
-		len = blen;
-		body = NULL;
-	} else if (bt == BODY_HEX || bt == BODY_JSON) {
-		const char *hex = (const char *)body;
-		size_t hexlen = blen;
-		json_t *j = NULL;
-		if (bt == BODY_JSON) {
-			json_error_t je;
-			j = json_loadb((const char *)body, blen, JSON_REJECT_DUPLICATES, &je);
-			json_t *v = j ? json_object_get(j, "tx") : NULL;
-			if (!json_is_string(v)) {
-				err = "bad_json";
-				msg = "expected a JSON object {\"tx\": \"<hex>\"}";
-			} else {
-				hex = json_string_value(v);
-				hexlen = json_string_length(v);
-			}
-		}
-		if (err == NULL) {
-			tx = malloc(blen / 2 + 1);
-			if (tx == NULL) {
-				err = "nomem";
-				msg = "out of memory";
-			} else if (!hex_tx(hex, hexlen, tx, LIM_TX_BYTES_MAX, &len)) {
-				err = "bad_hex";
-				msg = "transaction must be an even number of hex digits";
-			}
-		}
-		json_decref(j);
-	} else {
-		err = "unsupported_media_type";
-		msg = "Content-Type must be application/octet-stream, application/json or "
-		      "text/plain (hex)";
-	}
-	free(body);
-	if (err == NULL && (len == 0 || len > LIM_TX_BYTES_MAX)) {
-		err = node_mempool_reason(NODE_E_TX_SIZE);
-		msg = node_mempool_strerror(NODE_E_TX_SIZE);
-	}
-	hreq *r = err ? NULL : hreq_new(h, req, HR_SUBMIT);
-	if (r == NULL || (r->txs = malloc(sizeof *r->txs)) == NULL) {
-		free(tx);
-		hreq_free(r);
-		if (err == NULL) {
-			err = "nomem";
-			msg = "out of memory";
-		}
-		int st = strcmp(err, "nomem") == 0 ? 503
-			 : strcmp(err, "unsupported_media_type") == 0 ? 415
-			 : strcmp(err, "tx_size") == 0 ? 413 : 400;
-		http_reply_error(h, req, st, err, msg);
-		return;
-	}
-	r->buf = tx;
-	r->txs[0] = (node_http_tx){tx, len};
-	r->n = 1;
-	r->wait_ms = t->wait_ms;
-	submit(h, r);
-}
-
-static void post_txs(node_http *h, struct evhttp_request *req)
-{
-	size_t blen;
-	uint8_t *body = body_copy(req, &blen);
+	if (body == NULL || http_parse_submission(ct, batch, body, blen, &s, &err, &msg) != 0)
+		goto fail;
 	hreq *r = hreq_new(h, req, HR_SUBMIT);
-	json_t *j = NULL;
-	const char *err = NULL, *msg = NULL;
-	if (body == NULL || r == NULL) {
+	if (r == NULL) {
+		http_submission_free(&s);
 		err = "nomem";
 		msg = "out of memory";
 		goto fail;
 	}
-	r->batch = true;
-	enum body_type bt = body_type(req);
-	if (bt == BODY_MSGPACK) {
-		cm_rd rd;
-		uint32_t n;
-		cm_rd_init(&rd, body, blen);
-		if (cm_rd_array(&rd, &n, LIM_HTTP_BATCH_TXS_MAX) != 0) {
-			err = "bad_msgpack";
-			msg = "expected a msgpack array of at most 10000 bin transactions";
-			goto fail;
-		}
-		r->txs = calloc(n ? n : 1, sizeof *r->txs);
-		r->pre = calloc(n ? n : 1, sizeof *r->pre);
-		if (r->txs == NULL || r->pre == NULL) {
-			err = "nomem";
-			msg = "out of memory";
-			goto fail;
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			const uint8_t *p;
-			uint32_t l;
-			if (cm_rd_bin(&rd, &p, &l, LIM_TX_BYTES_MAX) != 0) {
-				err = "bad_msgpack";
-				msg = "batch element is not a bin of at most 262144 bytes";
-				goto fail;
-			}
-			if (l == 0) {
-				r->pre[i] = node_mempool_reason(NODE_E_TX_SIZE);
-				continue;
-			}
-			r->txs[r->n++] = (node_http_tx){p, l};
-		}
-		if (cm_rd_end(&rd) != 0) {
-			err = "bad_msgpack";
-			msg = "trailing bytes after the batch array";
-			goto fail;
-		}
-		r->nall = n;
-		r->buf = body;  /* the transactions point into it */
-		body = NULL;
-	} else if (bt == BODY_JSON) {
-		json_error_t je;
-		j = json_loadb((const char *)body, blen, JSON_REJECT_DUPLICATES, &je);
-		json_t *arr = j ? json_object_get(j, "txs") : NULL;
-		if (!json_is_array(arr) || json_array_size(arr) > LIM_HTTP_BATCH_TXS_MAX) {
-			err = "bad_json";
-			msg = "expected a JSON object {\"txs\": [\"<hex>\", ...]} of at most 10000";
-			goto fail;
-		}
-		size_t n = json_array_size(arr), total = 0;
-		for (size_t i = 0; i < n; i++)
-			if (json_is_string(json_array_get(arr, i)))
-				total += json_string_length(json_array_get(arr, i)) / 2;
-		r->buf = malloc(total + 1);
-		r->txs = calloc(n ? n : 1, sizeof *r->txs);
-		r->pre = calloc(n ? n : 1, sizeof *r->pre);
-		if (r->buf == NULL || r->txs == NULL || r->pre == NULL) {
-			err = "nomem";
-			msg = "out of memory";
-			goto fail;
-		}
-		size_t off = 0;
-		for (size_t i = 0; i < n; i++) {
-			json_t *v = json_array_get(arr, i);
-			size_t l;
-			if (!json_is_string(v) ||
-			    !hex_tx(json_string_value(v), json_string_length(v), r->buf + off,
-				    LIM_TX_BYTES_MAX, &l)) {
-				r->pre[i] = "bad_hex";
-				continue;
-			}
-			r->txs[r->n++] = (node_http_tx){r->buf + off, l};
-			off += l;
-		}
-		r->nall = n;
-	} else {
-		err = "unsupported_media_type";
-		msg = "Content-Type must be application/json or application/msgpack";
-		goto fail;
-	}
-	json_decref(j);
-	free(body);
+	r->batch = batch;
+	r->buf = s.buf;
+	r->txs = s.txs;
+	r->n = s.n;
+	r->pre = s.pre;
+	r->nall = s.nall;
+	r->wait_ms = batch ? 0 : t->wait_ms;
 	submit(h, r);
 	return;
 fail:
-	json_decref(j);
-	free(body);
-	hreq_free(r);
 	http_reply_error(h, req,
 			 strcmp(err, "nomem") == 0 ? 503
-			 : strcmp(err, "unsupported_media_type") == 0 ? 415 : 400,
+			 : strcmp(err, "unsupported_media_type") == 0 ? 415
+			 : strcmp(err, "tx_size") == 0 ? 413 : 400,
 			 err, msg);
 }
 
@@ -894,10 +711,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	switch (t.route) {
 	case NODE_HTTP_R_TX_POST:
-		post_tx(h, req, &t);
-		return;
 	case NODE_HTTP_R_TXS_POST:
-		post_txs(h, req);
+		post_submission(h, req, &t, t.route == NODE_HTTP_R_TXS_POST);
 		return;
 	case NODE_HTTP_R_METRICS:
 		get_metrics(h, req);

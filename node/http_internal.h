@@ -71,6 +71,26 @@ void http_reply_error(node_http *h, struct evhttp_request *req, int status, cons
  * stolen). */
 void http_park_proof(node_http *h, struct evhttp_request *req, ledger_account_proof *proof);
 
+/* ---- submission bodies (http_body.c; fuzzed by tests/fuzz/fuzz_http_body.c) ---- */
+/* The transactions of one POST /v1/tx or /v1/txs, before admission. */
+typedef struct http_submission {
+	uint8_t *buf;                 /* owns the transaction bytes */
+	node_http_tx *txs;            /* n entries, pointing into buf */
+	size_t n;
+	const char **pre;             /* batch: nall entries, the reason one was not sent, or NULL */
+	size_t nall;                  /* batch entries, 0 for POST /v1/tx */
+} http_submission;
+/* Parses a request body of len bytes (a malloc'd buffer with a NUL after
+ * them, stolen: freed or kept in out->buf) sent with Content-Type
+ * content_type (NULL if absent: hex). batch: /v1/txs, else /v1/tx. 0 with
+ * *out filled (free with http_submission_free), or -1 with *err the
+ * machine reason of the 4xx/5xx answer ("unsupported_media_type",
+ * "bad_json", "bad_hex", "bad_msgpack", "tx_size", "nomem") and *msg its
+ * text; *out is then empty. Pure; any thread. */
+int http_parse_submission(const char *content_type, bool batch, uint8_t *body, size_t len,
+			  http_submission *out, const char **err, const char **msg);
+void http_submission_free(http_submission *s);
+
 /* ---- JSON (http_query.c) ---- */
 /* A uint64 as a JSON integer, or a decimal string above INT64_MAX. */
 json_t *http_u64(uint64_t v);
