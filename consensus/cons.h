@@ -339,11 +339,12 @@ typedef struct cons_event {
 
 enum cons_action_kind {
 	/* Make .persist.safety durable, with .persist.valid_block (the bytes
-	 * of validValue, NULL if none; unchanged while safety.valid_id is)
-	 * and .persist.valid_pol, its proof of lock: the quorum of prevotes
-	 * of safety.valid_round for it, in certificate form (prevote
-	 * signatures, not precommits), which a proposal of validValue must be
-	 * accompanied by for the others to accept it (line 28).
+	 * of validValue) and .persist.valid_pol, its proof of lock: the
+	 * quorum of prevotes of safety.valid_round for it, in certificate
+	 * form (prevote signatures, not precommits), which a proposal of
+	 * validValue needs for the others to accept it (line 28). Both are
+	 * NULL when validValue did not change since the previous PERSIST
+	 * (keep what was stored) or when safety.valid_round is -1 (none).
 	 * A BARRIER: every action after it in this buffer, and every action
 	 * of later cons_step calls, may only be carried out once this state
 	 * is durable (a vote sent before its safety state is stored could be

@@ -38,10 +38,29 @@ static void push_persist(cons *c)
 {
 	cons_action *a = push(c, CONS_ACT_PERSIST);
 	a->u.persist.safety = c->safe;
-	a->u.persist.valid_block = c->safe.valid_round >= 0 ? c->valid_block : NULL;
-	a->u.persist.valid_len = c->safe.valid_round >= 0 ? c->valid_len : 0;
-	a->u.persist.valid_pol = c->safe.valid_round >= 0 ? &c->valid_pol : NULL;
+	a->u.persist.valid_block = NULL;
+	a->u.persist.valid_len = 0;
+	a->u.persist.valid_pol = NULL;
 	c->need_persist = false;
+	if (!c->valid_dirty || c->safe.valid_round < 0 || c->valid_len == 0)
+		return;
+	assert(c->nvsnap < CONS_VSNAP_MAX);
+	struct cons_vsnap *v = &c->vsnap[c->nvsnap];
+	if (v->cap < c->valid_len) {
+		uint8_t *nb = realloc(v->block, c->valid_len);
+		if (!nb)
+			return; /* stays dirty: the next persist carries it */
+		v->block = nb;
+		v->cap = c->valid_len;
+	}
+	c->nvsnap++;
+	memcpy(v->block, c->valid_block, c->valid_len);
+	v->len = c->valid_len;
+	v->pol = c->valid_pol;
+	a->u.persist.valid_block = v->block;
+	a->u.persist.valid_len = v->len;
+	a->u.persist.valid_pol = &v->pol;
+	c->valid_dirty = false;
 }
 
 /* Encodes m into the step's arena and emits it: to everyone (peer < 0) or
@@ -409,6 +428,7 @@ static bool rule_polka(cons *c)
 			c->safe.valid_round = (int32_t)c->safe.round;
 			memcpy(c->safe.valid_id, p->id, CONS_ID_BYTES);
 			collect(c, &s->votes[0], s->round, p->id, &c->valid_pol);
+			c->valid_dirty = true;
 		}
 		/* Liveness state: stored with the next persist, or at the end of
 		 * this step. */
@@ -903,6 +923,7 @@ static int on_start_height(cons *c, uint64_t height, const cons_valset *vs)
 		memset(c->safe.locked_id, 0, CONS_ID_BYTES);
 		memset(c->safe.valid_id, 0, CONS_ID_BYTES);
 		c->valid_len = 0;
+		c->valid_dirty = false;
 		start_round(c, 0);
 		emit_status(c);
 		progress(c);
@@ -1002,6 +1023,7 @@ int cons_step(cons *c, const cons_event *ev, cons_actions *out)
 	int rc;
 	out->n = 0;
 	c->out = out;
+	c->nvsnap = 0;
 	cm_wr_reset(&c->arena);
 	switch (ev->kind) {
 	case CONS_EV_RESTART:
@@ -1104,6 +1126,8 @@ void cons_free(cons *c)
 			free(c->slots[i].prop[j].block);
 	free(c->decided_block);
 	free(c->valid_block);
+	for (uint32_t i = 0; i < CONS_VSNAP_MAX; i++)
+		free(c->vsnap[i].block);
 	cm_wr_free(&c->arena);
 	free(c);
 }

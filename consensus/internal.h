@@ -78,6 +78,16 @@ struct cons_slot {
 	struct cons_voteset votes[2]; /* [0] prevotes, [1] precommits */
 };
 
+/* validValue changes at most once per round (line 36 fires once per
+ * round) and one event enters at most two rounds. */
+#define CONS_VSNAP_MAX 4u
+
+struct cons_vsnap {
+	uint8_t *block;
+	uint32_t len, cap;
+	cons_cert pol;
+};
+
 struct cons {
 	/* configuration */
 	char chain_id[LIM_CHAIN_ID_BYTES_MAX + 1];
@@ -108,6 +118,11 @@ struct cons {
 	uint8_t *valid_block;
 	uint32_t valid_len, valid_cap;
 	cons_cert valid_pol;      /* prevotes of valid_round for valid_id */
+	bool valid_dirty;         /* changed since the last PERSIST */
+	/* copies handed out by PERSIST actions of the current step (validValue
+	 * may change again later in the same step) */
+	struct cons_vsnap vsnap[CONS_VSNAP_MAX];
+	uint32_t nvsnap;
 
 	/* the message log of the height */
 	struct cons_slot slots[LIM_CONS_ROUND_SLOTS];

@@ -78,6 +78,11 @@ struct node {
 	uint8_t *pending_block;
 	size_t pending_len;
 	cons_cert pending_pol;
+	/* validValue as of the last PERSIST carried out (a PERSIST without
+	 * bytes means "unchanged") */
+	uint8_t *cur_block;
+	size_t cur_len;
+	cons_cert cur_pol;
 	struct pact *q;
 	size_t qhead, qlen, qcap;
 	sim_model led;
@@ -596,14 +601,21 @@ static void exec_action(struct world *w, uint32_t i, const cons_action *a)
 		/* Usually synchronous; sometimes the write takes a while, and
 		 * then everything after it waits (and a crash may hit). */
 		uint32_t d = rng_chance(&w->rng, 300) ? 200 + rng_below(&w->rng, 3000) : 0;
+		if (a->u.persist.safety.valid_round < 0 || a->u.persist.valid_block) {
+			free(n->cur_block);
+			n->cur_block = NULL;
+			n->cur_len = 0;
+		}
+		if (a->u.persist.valid_block) {
+			n->cur_block = dup_bytes(a->u.persist.valid_block, a->u.persist.valid_len);
+			n->cur_len = a->u.persist.valid_len;
+			n->cur_pol = *a->u.persist.valid_pol;
+		}
 		free(n->pending_block);
 		n->pending = a->u.persist.safety;
-		n->pending_block = a->u.persist.valid_block
-					   ? dup_bytes(a->u.persist.valid_block, a->u.persist.valid_len)
-					   : NULL;
-		n->pending_len = a->u.persist.valid_len;
-		if (a->u.persist.valid_block)
-			n->pending_pol = *a->u.persist.valid_pol;
+		n->pending_block = n->cur_block ? dup_bytes(n->cur_block, n->cur_len) : NULL;
+		n->pending_len = n->cur_len;
+		n->pending_pol = n->cur_pol;
 		if (d == 0) {
 			persist_done(n);
 			return;
@@ -879,6 +891,11 @@ static void node_crash(struct world *w, uint32_t i)
 	n->inflight = false;
 	free(n->pending_block);
 	n->pending_block = NULL;
+	/* what the next PERSIST extends is what is durable */
+	free(n->cur_block);
+	n->cur_block = n->durable_block ? dup_bytes(n->durable_block, n->durable_len) : NULL;
+	n->cur_len = n->durable_len;
+	n->cur_pol = n->durable_pol;
 	for (size_t k = 0; k < n->qlen; k++)
 		pact_free(&n->q[n->qhead + k]);
 	n->qhead = n->qlen = 0;
@@ -1262,6 +1279,7 @@ int sim_run(const sim_opts *o)
 		free(n->q);
 		free(n->durable_block);
 		free(n->pending_block);
+		free(n->cur_block);
 		model_free(&n->led);
 	}
 	for (uint32_t i = 0; i < REPLAY_RING; i++)
