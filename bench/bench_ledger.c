@@ -21,8 +21,13 @@
  * signatures here. Only ledger_apply_block() is timed; building and
  * encoding the transactions is not.
  *
- *   build/bench/bench_ledger [--quick]
+ * It also times a 4 KiB write + fdatasync() in the same directory: LMDB's
+ * synced commit costs two of those, which on a shared virtual disk can be
+ * most of a block's time.
+ *
+ *   build/bench/bench_ledger [--quick] [transfers|trips]
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +141,39 @@ static void bench_init(bench *b)
 	memcpy(b->issuer, m->keys[0], CK_PUBKEY_BYTES);
 	ledger_methodology_default(&b->g.methodology);
 	ledger_genesis_hash(b->g.hash, &b->g);
+}
+
+/* Median of 21 x (4 KiB pwrite + fdatasync) in dir, in microseconds. */
+static uint64_t fsync_probe_us(const char *dir)
+{
+	char path[300];
+	uint8_t buf[4096];
+	uint64_t t[21];
+	snprintf(path, sizeof path, "%s/probe", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0) {
+		perror("probe");
+		exit(1);
+	}
+	memset(buf, 0xa5, sizeof buf);
+	for (unsigned i = 0; i < 21; i++) {
+		uint64_t t0 = now_ns();
+		if (pwrite(fd, buf, sizeof buf, (off_t)(i % 4) * 4096) != (ssize_t)sizeof buf ||
+		    fdatasync(fd) != 0) {
+			perror("probe");
+			exit(1);
+		}
+		t[i] = (now_ns() - t0) / 1000;
+	}
+	close(fd);
+	unlink(path);
+	for (unsigned i = 1; i < 21; i++)
+		for (unsigned j = i; j > 0 && t[j - 1] > t[j]; j--) {
+			uint64_t x = t[j];
+			t[j] = t[j - 1];
+			t[j - 1] = x;
+		}
+	return t[10];
 }
 
 /* ---- block building (untimed) ---------------------------------------------- */
@@ -339,11 +377,20 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, cm_wr *w)
 
 int main(int argc, char **argv)
 {
-	bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-	if (argc > 1 && !quick) {
-		fprintf(stderr, "usage: bench_ledger [--quick]\n");
-		return 2;
+	bool quick = false, transfers = true, trips = true;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0) {
+			quick = true;
+		} else if (strcmp(argv[i], "transfers") == 0) {
+			trips = false;
+		} else if (strcmp(argv[i], "trips") == 0) {
+			transfers = false;
+		} else {
+			fprintf(stderr, "usage: bench_ledger [--quick] [transfers|trips]\n");
+			return 2;
+		}
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (ck_init() != 0)
 		die("ck_init", LEDGER_E_NOMEM);
 	static bench b;
@@ -351,12 +398,20 @@ int main(int argc, char **argv)
 	cm_wr w;
 	cm_wr_init(&w);
 	printf("bench_ledger: one core, signatures not verified by apply (see the file's comment)\n");
-	printf("transfers, durable (state + root + block store + indexes + synced commit):\n");
-	run_transfers(&b, false, 1000, quick ? 5 : 30, &w);
-	printf("transfers, state-only (the same without the disk flush):\n");
-	run_transfers(&b, true, 5000, quick ? 2 : 10, &w);
-	printf("trip credits, durable:\n");
-	run_trips(&b, quick ? 200000 : 2000000, quick ? 2 : 5, &w);
+	bench_open(&b, true);
+	printf("disk: 4 KiB write + fdatasync, median %llu us (a synced LMDB commit does two)\n",
+	       (unsigned long long)fsync_probe_us(b.dir));
+	bench_close(&b);
+	if (transfers) {
+		printf("transfers, durable (state + root + block store + indexes + synced commit):\n");
+		run_transfers(&b, false, 1000, quick ? 5 : 30, &w);
+		printf("transfers, state-only (the same without the disk flush):\n");
+		run_transfers(&b, true, 5000, quick ? 2 : 10, &w);
+	}
+	if (trips) {
+		printf("trip credits, durable:\n");
+		run_trips(&b, quick ? 200000 : 2000000, quick ? 2 : 5, &w);
+	}
 	cm_wr_free(&w);
 	free(b.acct);
 	free(b.nonce);

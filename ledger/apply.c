@@ -1396,6 +1396,8 @@ static int store_block(ax *a, const ledger_block *b, const uint8_t *cert, size_t
 	cm_wr w;
 	int rc;
 
+	if ((rc = st_flush(l)) != 0)
+		return rc;
 	st_be64(hk, a->height);
 	cm_wr_init(&w);
 	ledger_block_encode(b, &w);
@@ -1448,6 +1450,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	if ((rc = smt_begin(l->tree)) != 0)
 		goto fail;
 	recording = true;
+	l->batching = true;
 
 	a.l = l;
 	a.txn = txn;
@@ -1497,6 +1500,7 @@ fail:
 		mdb_cursor_close(a.cur);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
+	st_discard(l);
 	if (recording)
 		smt_rollback(l->tree);
 	pthread_mutex_unlock(&l->mu);

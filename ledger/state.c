@@ -64,6 +64,56 @@ int st_get(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 	return 0;
 }
 
+static int queue(ledger *l, const ck_hash sk, const ck_hash sv, bool del)
+{
+	if (l->npend == l->cappend) {
+		size_t cap = l->cappend ? 2 * l->cappend : 4096;
+		st_pending *p = realloc(l->pend, cap * sizeof *p);
+		if (p == NULL)
+			return LEDGER_E_NOMEM;
+		l->pend = p;
+		l->cappend = cap;
+	}
+	st_pending *e = &l->pend[l->npend];
+	memcpy(e->key, sk, CK_HASH_BYTES);
+	if (!del)
+		memcpy(e->value, sv, CK_HASH_BYTES);
+	e->del = del;
+	assert(l->npend < UINT32_MAX);
+	e->seq = (uint32_t)l->npend++;
+	return 0;
+}
+
+static int cmp_pending(const void *a, const void *b)
+{
+	const st_pending *x = a, *y = b;
+	int c = memcmp(x->key, y->key, CK_HASH_BYTES);
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int st_flush(ledger *l)
+{
+	int rc = 0;
+	l->batching = false;
+	qsort(l->pend, l->npend, sizeof *l->pend, cmp_pending);
+	for (size_t i = 0; i < l->npend && rc == 0; i++) {
+		const st_pending *e = &l->pend[i];
+		if (i + 1 < l->npend && memcmp(e->key, l->pend[i + 1].key, CK_HASH_BYTES) == 0)
+			continue;   /* a later change of the same key wins */
+		rc = e->del ? smt_delete(l->tree, e->key) : smt_set(l->tree, e->key, e->value);
+	}
+	l->npend = 0;
+	return rc;
+}
+
+void st_discard(ledger *l)
+{
+	l->batching = false;
+	l->npend = 0;
+}
+
 int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 	   const void *val, size_t vlen)
 {
@@ -76,6 +126,8 @@ int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 	ck_hash sk, sv;
 	smt_key(sk, table, key, klen);
 	smt_value(sv, val, vlen);
+	if (l->batching)
+		return queue(l, sk, sv, false);
 	return smt_set(l->tree, sk, sv);
 }
 
@@ -90,6 +142,8 @@ int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen)
 		return st_dberr(rc, "delete state");
 	ck_hash sk;
 	smt_key(sk, table, key, klen);
+	if (l->batching)
+		return queue(l, sk, NULL, true);
 	return smt_delete(l->tree, sk);
 }
 
@@ -875,6 +929,7 @@ void ledger_close(ledger *l)
 	if (l->env != NULL)
 		mdb_env_close(l->env);
 	smt_free(l->tree);
+	free(l->pend);
 	cm_wr_free(&l->wr);
 	pthread_mutex_destroy(&l->mu);
 	free(l);

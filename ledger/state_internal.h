@@ -43,6 +43,14 @@ typedef struct st_tip {
 	ck_hash results_root;
 } st_tip;
 
+/* A state-root change waiting for the end of the block (see st_flush). */
+typedef struct st_pending {
+	ck_hash key;
+	ck_hash value;
+	uint32_t seq;            /* order of the change within the block */
+	bool del;
+} st_pending;
+
 struct ledger {
 	MDB_env *env;
 	MDB_dbi db_state, db_tripday, db_chain, db_blocks, db_certs, db_results;
@@ -56,6 +64,13 @@ struct ledger {
 	uint64_t genesis_time_ms;
 	ck_hash genesis_hash;
 	cm_wr wr;                /* writer's scratch encoder (apply only) */
+	/* While a block applies, state-root changes are queued and applied
+	 * once per key, in key order, at its end: a key written several
+	 * times costs one map update, and neighbouring keys share the walk
+	 * from the root while it is still in cache. */
+	bool batching;
+	st_pending *pend;
+	size_t npend, cappend;
 };
 
 /* Maps an LMDB code to LEDGER_E_MAP_FULL / LEDGER_E_DB, logging it once
@@ -104,6 +119,12 @@ int st_get(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 	   const void *val, size_t vlen);
 int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen);
+
+/* Applies the queued state-root changes (the last one of each key wins)
+ * and empties the queue; stops queueing. LEDGER_E_NOMEM from the map. */
+int st_flush(ledger *l);
+/* Drops the queue (a failed block; the map is rolled back separately). */
+void st_discard(ledger *l);
 
 /* ---- state values (canonical msgpack) --------------------------------- */
 
