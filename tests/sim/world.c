@@ -706,10 +706,16 @@ static void exec_action(struct world *w, uint32_t i, const cons_action *a)
 			return;
 		cons_ledger l;
 		model_ledger(&l, &n->led);
+		uint32_t gov_before = n->led.gov_next;
 		int rc = l.apply_block(l.ctx, a->u.commit.height, a->u.commit.block,
 				       a->u.commit.len, a->u.commit.cert);
 		assert(rc == 0);
 		(void)rc;
+		if (n->led.gov_next != gov_before)
+			TRACE(w, "%10" PRIu64 " n%u valset change %u in block %" PRIu64
+			      ": %u validators from height %" PRIu64 "\n",
+			      w->now, i, gov_before, a->u.commit.height, n->led.vs_next.n,
+			      a->u.commit.height + 2);
 		n->commits++;
 		TRACE(w, "%10" PRIu64 " n%u COMMIT h=%" PRIu64 " r=%u sigs=%u\n", w->now, i,
 		      a->u.commit.height, a->u.commit.cert->round, a->u.commit.cert->n);
