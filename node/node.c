@@ -1091,8 +1091,10 @@ static void on_peer_up(void *ctx, size_t peer)
 	if (cons_height(n->core) > 0) {
 		cons_msg st;
 		cm_wr w;
+		memset(&st, 0, sizeof st);
 		st.kind = CONS_MSG_STATUS;
 		st.u.status.height = cons_height(n->core);
+		st.u.status.round = cons_round(n->core);
 		cm_wr_init(&w);
 		cons_msg_encode(&st, &w);
 		if (!cm_wr_error(&w))
