@@ -343,6 +343,20 @@ int cli_address(wallet_cli *cli, const char *s, const char *what, ck_pubkey out)
 	return 0;
 }
 
+int cli_address_or_key(wallet_cli *cli, const char *s, const char *what, ck_pubkey out)
+{
+	if (strncmp(s, "cb1", 3) != 0 && strncmp(s, "CB1", 3) != 0 && wallet_key_name_check(s) == 0) {
+		wallet_keyref k = {s, NULL, NULL};
+		if (wallet_key_pubkey(&k, out) == 0)
+			return 0;
+		return cli_fail(cli, WALLET_EXIT_USAGE,
+				"%s \"%.70s\": neither an address nor a key in the wallet "
+				"(see 'carbon-wallet list')",
+				what, s);
+	}
+	return cli_address(cli, s, what, out);
+}
+
 int cli_hash(wallet_cli *cli, const char *s, const char *what, ck_hash out)
 {
 	if (strlen(s) != 2 * CK_HASH_BYTES || cm_hex_decode(out, CK_HASH_BYTES, s, strlen(s)) != 0)

@@ -101,6 +101,8 @@ int cli_load_key(wallet_cli *cli, ck_pubkey pk, uint8_t **sk);
 int cli_key_pubkey(wallet_cli *cli, ck_pubkey pk);
 /* An address argument (named what for errors). */
 int cli_address(wallet_cli *cli, const char *s, const char *what, ck_pubkey out);
+/* An address argument, or the name of a key in the wallet (its address). */
+int cli_address_or_key(wallet_cli *cli, const char *s, const char *what, ck_pubkey out);
 /* A 64-hex-digit hash argument. */
 int cli_hash(wallet_cli *cli, const char *s, const char *what, ck_hash out);
 /* An unsigned decimal argument <= max. */

@@ -10,7 +10,7 @@
 static int run(wallet_cli *cli)
 {
 	ck_pubkey pk;
-	int rc = cli->npos == 1 ? cli_address(cli, cli->pos[0], "ADDRESS", pk) : cli_key_pubkey(cli, pk);
+	int rc = cli->npos == 1 ? cli_address_or_key(cli, cli->pos[0], "ADDRESS", pk) : cli_key_pubkey(cli, pk);
 	if (rc != 0)
 		return rc;
 	wallet_node *nd;
@@ -56,7 +56,7 @@ static int run(wallet_cli *cli)
 const wallet_cmd wallet_cmd_balance = {
 	.name = "balance",
 	.run = run,
-	.args = "[ADDRESS]",
+	.args = "[ADDRESS|KEY-NAME]",
 	.summary = "show the balance and green tier of an address (default: your key's)",
 	.details = "The node's answer is shown as it is; 'verify-balance' checks a proof instead.\n"
 		   "Tiers: light green up to 50 kg, medium green up to 100 kg, deep green above.",

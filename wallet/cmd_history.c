@@ -85,7 +85,7 @@ static void print_entry(const json_t *e)
 static int run(wallet_cli *cli)
 {
 	ck_pubkey pk;
-	int rc = cli->npos == 1 ? cli_address(cli, cli->pos[0], "ADDRESS", pk) : cli_key_pubkey(cli, pk);
+	int rc = cli->npos == 1 ? cli_address_or_key(cli, cli->pos[0], "ADDRESS", pk) : cli_key_pubkey(cli, pk);
 	if (rc != 0)
 		return rc;
 	uint64_t cursor = 0, limit = 20;
@@ -161,7 +161,7 @@ done:
 const wallet_cmd wallet_cmd_history = {
 	.name = "history",
 	.run = run,
-	.args = "[ADDRESS]",
+	.args = "[ADDRESS|KEY-NAME]",
 	.summary = "list an account's transactions, newest first, with the trips behind credits",
 	.details = "Pages of --limit entries; the last line gives the --cursor of the next page\n"
 		   "(or use --all). Amounts are kg CO2e; a credit lists each trip with its mode,\n"

@@ -11,7 +11,7 @@ static int run(wallet_cli *cli)
 {
 	ck_pubkey to, pk;
 	uint64_t grams;
-	int rc = cli_address(cli, cli->pos[0], "TO", to);
+	int rc = cli_address_or_key(cli, cli->pos[0], "TO", to);
 	if (rc == 0)
 		rc = cli_amount(cli, cli->pos[1], "AMOUNT", true, &grams);
 	if (rc != 0)

@@ -10,7 +10,8 @@
 
 extern const wallet_cmd wallet_cmd_new, wallet_cmd_import, wallet_cmd_list, wallet_cmd_address,
 	wallet_cmd_export_public, wallet_cmd_balance, wallet_cmd_history, wallet_cmd_send,
-	wallet_cmd_offers, wallet_cmd_redeem, wallet_cmd_receipt;
+	wallet_cmd_offers, wallet_cmd_redeem, wallet_cmd_receipt, wallet_cmd_issue, wallet_cmd_trip,
+	wallet_cmd_reconcile;
 
 static const struct {
 	const char *group;
@@ -27,6 +28,9 @@ static const struct {
 	{"citizens", &wallet_cmd_offers},
 	{"citizens", &wallet_cmd_redeem},
 	{"citizens", &wallet_cmd_receipt},
+	{"operators", &wallet_cmd_issue},
+	{"operators", &wallet_cmd_trip},
+	{"operators", &wallet_cmd_reconcile},
 };
 #define NCMDS (sizeof table / sizeof table[0])
 

@@ -1,0 +1,188 @@
+/*
+ * carbon-wallet reconcile: an operator's books for one city day, as CSV:
+ * every trip it issued that day (credited or rejected) with block, result
+ * and grams. Given the trip file (--trips), each line also names the ref
+ * and line it came from, matched by recomputing the trip ids.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wallet/cli.h"
+
+typedef struct ref_of {
+	ck_hash id;
+	uint32_t row;
+} ref_of;
+
+static int cmp_ref(const void *a, const void *b)
+{
+	return memcmp(((const ref_of *)a)->id, ((const ref_of *)b)->id, CK_HASH_BYTES);
+}
+
+static void csv_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static int run(wallet_cli *cli)
+{
+	const char *day = cli_opt(cli, "day");
+	int64_t days;
+	if (day == NULL || wallet_date_parse(day, &days) != 0)
+		return cli_fail(cli, WALLET_EXIT_USAGE, "--day YYYY-MM-DD is required (the city's day)");
+	ck_pubkey op;
+	const char *opaddr = cli_opt(cli, "operator");
+	int rc = opaddr ? cli_address(cli, opaddr, "--operator", op) : cli_key_pubkey(cli, op);
+	if (rc != 0)
+		return rc;
+	wallet_node *nd;
+	if ((rc = cli_node(cli, &nd)) != 0)
+		return rc;
+
+	/* Optional: the refs of the trip file, by trip id. */
+	wallet_trip_file tf;
+	memset(&tf, 0, sizeof tf);
+	ref_of *refs = NULL;
+	const char *file = cli_opt(cli, "trips");
+	if (file != NULL) {
+		wallet_account a;
+		if ((rc = wallet_get_account(nd, op, &a, cli->msg, sizeof cli->msg)) != 0)
+			return cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+		FILE *in = fopen(file, "rb");
+		if (in == NULL)
+			return cli_fail(cli, WALLET_EXIT_USAGE, "cannot open %s: %s", file, strerror(errno));
+		char *buf = NULL;
+		size_t len = 0, cap = 0;
+		for (;;) {
+			if (len == cap) {
+				cap = cap ? 2 * cap : 1 << 16;
+				char *nb = cap > WALLET_CSV_BYTES_MAX + 1 ? NULL : realloc(buf, cap);
+				if (nb == NULL)
+					break;
+				buf = nb;
+			}
+			size_t r = fread(buf + len, 1, cap - len, in);
+			len += r;
+			if (r == 0)
+				break;
+		}
+		fclose(in);
+		rc = wallet_trips_parse(buf ? buf : "", len, &tf, cli->msg, sizeof cli->msg);
+		free(buf);
+		if (rc != 0)
+			return cli_fail(cli, WALLET_EXIT_USAGE, "%s: %s", file, cli->msg);
+		refs = malloc((size_t)(tf.nrows ? tf.nrows : 1) * sizeof *refs);
+		if (refs == NULL) {
+			wallet_trip_file_free(&tf);
+			return cli_fail(cli, WALLET_EXIT_USAGE, "out of memory");
+		}
+		for (uint32_t i = 0; i < tf.nrows; i++) {
+			ledger_trip_id(refs[i].id, a.member_id, tf.rows[i].ref, strlen(tf.rows[i].ref));
+			refs[i].row = i;
+		}
+		qsort(refs, tf.nrows, sizeof *refs, cmp_ref);
+	}
+
+	const char *outpath = cli_opt(cli, "out");
+	FILE *out = outpath ? fopen(outpath, "w") : stdout;
+	if (out == NULL) {
+		rc = cli_fail(cli, WALLET_EXIT_USAGE, "cannot write %s: %s", outpath, strerror(errno));
+		goto done;
+	}
+	fprintf(out, "trip_id,ref,line,height,tx_index,code,result,credited_g,credited_kg\n");
+	char addr[CK_ADDRESS_STRLEN + 1], path[256];
+	ck_address_encode(addr, op);
+	uint64_t cursor = 0, ntrips = 0, ncredited = 0, grams = 0;
+	do {
+		if (cursor)
+			snprintf(path, sizeof path, "/v1/operator/%s/trips?day=%s&limit=1000&cursor=%llu",
+				 addr, day, (unsigned long long)cursor);
+		else
+			snprintf(path, sizeof path, "/v1/operator/%s/trips?day=%s&limit=1000", addr, day);
+		json_t *j;
+		int status;
+		if ((rc = cli_get(cli, path, false, &status, &j)) != 0)
+			goto done;
+		size_t i;
+		const json_t *t;
+		json_array_foreach(json_object_get(j, "trips"), i, t)
+		{
+			ref_of key;
+			uint64_t h = 0, idx = 0, code = 0, g = 0;
+			if (wallet_json_hash(t, "trip_id", key.id) != 0 || wallet_json_u64(t, "height", &h) != 0 ||
+			    wallet_json_u64(t, "tx_index", &idx) != 0 || wallet_json_u64(t, "code", &code) != 0 ||
+			    wallet_json_u64(t, "credited_g", &g) != 0)
+				continue;
+			const ref_of *hit = refs ? bsearch(&key, refs, tf.nrows, sizeof *refs, cmp_ref) : NULL;
+			char hex[2 * CK_HASH_BYTES + 1], kg[WALLET_AMOUNT_STRLEN];
+			cm_hex_encode(hex, key.id, CK_HASH_BYTES);
+			wallet_amount_format(kg, g);
+			fprintf(out, "%s,", hex);
+			if (hit) {
+				csv_str(out, tf.rows[hit->row].ref);
+				fprintf(out, ",%u,", tf.rows[hit->row].line);
+			} else {
+				fprintf(out, ",,");
+			}
+			fprintf(out, "%llu,%llu,%llu,", (unsigned long long)h, (unsigned long long)idx,
+				(unsigned long long)code);
+			csv_str(out, ledger_result_str((int)code));
+			fprintf(out, ",%llu,%s\n", (unsigned long long)g, kg);
+			ntrips++;
+			ncredited += code == LEDGER_R_OK;
+			grams += g;
+		}
+		const char *nc = wallet_json_str(j, "next_cursor");
+		cursor = 0;
+		if (nc && cli_u64(cli, nc, "next_cursor", UINT64_MAX, &cursor) != 0)
+			cursor = 0;
+		json_decref(j);
+	} while (cursor != 0);
+	char kg[WALLET_AMOUNT_STRLEN];
+	wallet_amount_format(kg, grams);
+	if (outpath) {
+		if (fclose(out) != 0) {
+			rc = cli_fail(cli, WALLET_EXIT_USAGE, "cannot write %s", outpath);
+			goto done;
+		}
+		out = NULL;
+	}
+	if (cli->json)
+		cli_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "operator", addr, "day", day,
+				   (json_int_t)days, "trips", (json_int_t)ntrips, "credited",
+				   (json_int_t)ncredited, "credited_g", (json_int_t)grams, "credited_kg", kg));
+	else if (outpath)
+		printf("%s: %llu trips on %s, %llu credited, %s kg CO2e\n", outpath,
+		       (unsigned long long)ntrips, day, (unsigned long long)ncredited, kg);
+	rc = 0;
+done:
+	if (out != NULL && out != stdout)
+		fclose(out);
+	free(refs);
+	wallet_trip_file_free(&tf);
+	return rc;
+}
+
+const wallet_cmd wallet_cmd_reconcile = {
+	.name = "reconcile",
+	.run = run,
+	.args = "",
+	.summary = "export an operator's credited and rejected trips of one day as CSV",
+	.details = "Columns: trip_id,ref,line,height,tx_index,code,result,credited_g,credited_kg.\n"
+		   "ref and line are filled when --trips gives the file the trips came from.\n"
+		   "The day is the city's (the genesis time zone), as the ledger counts caps.",
+	.flags = CLI_NODE | CLI_KEY,
+	.min_pos = 0,
+	.max_pos = 0,
+	.opts = {{"day", "YYYY-MM-DD", "the city day to export (required)", false},
+		 {"trips", "FILE", "the trip file, to add each trip's ref and line", false},
+		 {"operator", "ADDRESS", "another operator's key (default: yours)", false},
+		 {"out", "FILE", "write the CSV to FILE instead of stdout", false}},
+};
