@@ -97,7 +97,8 @@ int st_flush(ledger *l)
 {
 	int rc = 0;
 	l->batching = false;
-	qsort(l->pend, l->npend, sizeof *l->pend, cmp_pending);
+	if (l->npend > 1)
+		qsort(l->pend, l->npend, sizeof *l->pend, cmp_pending);
 	for (size_t i = 0; i < l->npend && rc == 0; i++) {
 		const st_pending *e = &l->pend[i];
 		if (i + 1 < l->npend && memcmp(e->key, l->pend[i + 1].key, CK_HASH_BYTES) == 0)
