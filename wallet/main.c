@@ -12,7 +12,7 @@ extern const wallet_cmd wallet_cmd_new, wallet_cmd_import, wallet_cmd_list, wall
 	wallet_cmd_export_public, wallet_cmd_balance, wallet_cmd_history, wallet_cmd_send,
 	wallet_cmd_offers, wallet_cmd_redeem, wallet_cmd_receipt, wallet_cmd_issue, wallet_cmd_trip,
 	wallet_cmd_reconcile, wallet_cmd_offer, wallet_cmd_receipts, wallet_cmd_refund,
-	wallet_cmd_verify_balance, wallet_cmd_audit, wallet_cmd_supply;
+	wallet_cmd_verify_balance, wallet_cmd_audit, wallet_cmd_supply, wallet_cmd_govern;
 
 static const struct {
 	const char *group;
@@ -38,6 +38,7 @@ static const struct {
 	{"banks and auditors", &wallet_cmd_verify_balance},
 	{"banks and auditors", &wallet_cmd_audit},
 	{"banks and auditors", &wallet_cmd_supply},
+	{"governance", &wallet_cmd_govern},
 };
 #define NCMDS (sizeof table / sizeof table[0])
 
