@@ -280,7 +280,7 @@ int wallet_methodology_parse(const json_t *j, ledger_methodology *m, char *msg, 
 		return WALLET_E_METHODOLOGY;
 	}
 	int rc = only_keys(j, top, 6, "methodology.", msg, msglen);
-	uint64_t eh;
+	uint64_t eh = 0;
 	if (rc == 0)
 		rc = field_u32(j, "version", &m->version, "methodology.", msg, msglen);
 	if (rc == 0 && wallet_json_u64(j, "effective_height", &eh) != 0) {
