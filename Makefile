@@ -100,6 +100,22 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(call libs_of,$$(call mod_of,$$*))
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(CRIT_LIBS)
 
+# tests/fuzz/fuzz_<name>.c links the node's closure unless FUZZ_MOD_<name>
+# names another module (only the fuzz tree, built by `make fuzz`, uses it).
+FUZZ_MOD_trips    := wallet
+FUZZ_MOD_proposal := wallet
+fuzz_mod = $(or $(FUZZ_MOD_$(1)),node)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $$(call libs_of,$$(call fuzz_mod,$$*))
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# The seed corpus generator (a normal program; make fuzz-corpus).
+$(BUILD)/fuzz/gen_corpus: $(BUILD)/tests/fuzz/gen_corpus.o $(call libs_of,wallet)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 # bench/bench_<module>.c links its module's closure, as unit tests do.
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $$(call libs_of,$$(call mod_of,$$*))
 	$(call say,LD,$@)
@@ -144,7 +160,33 @@ integration: all
 	$(Q)set -e; for t in $(sort $(wildcard tests/integration/[0-9]*.sh)); do \
 		echo "== $$t"; sh $$t || exit 1; done
 
-test: unit simtest integration
+# libFuzzer targets (tests/fuzz/README.md), built with clang into their
+# own tree: module libraries with fuzzer coverage, ASan and UBSan. `fuzz`
+# replays every regression input, then runs each target FUZZ_SECONDS on a
+# temporary copy of its seed corpus (the committed corpus is never grown).
+FUZZ_SECONDS ?= 8
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_BUILD := build-fuzz
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/fuzz/fuzz_,$(FUZZ_NAMES))
+
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+		LDFLAGS="$(FUZZ_SAN)" fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+	@:
+
+# Rewrites tests/fuzz/corpus/ from the generator (deterministic output).
+fuzz-corpus: $(BUILD)/fuzz/gen_corpus
+	$(Q)$(BUILD)/fuzz/gen_corpus tests/fuzz/corpus
+
+fuzz: fuzz-build
+	$(Q)sh tests/fuzz/run.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+test: unit simtest integration fuzz
 	@echo "make test: all passed"
 
 test-asan:
@@ -161,14 +203,16 @@ soak: all
 
 check-full: test test-asan
 	$(Q)$(MAKE) --no-print-directory soak
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
 
 bench-ledger: all $(BENCH_BINS)
 	$(Q)$(BUILD)/bench/bench_ledger
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-fuzz bin
 
 .SECONDARY:
-.PHONY: all test unit simtest simmutant integration test-asan sim soak check-full clean bench-ledger
+.PHONY: all test unit simtest simmutant integration test-asan sim soak check-full clean bench-ledger \
+	fuzz fuzz-build fuzz-bins fuzz-corpus
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -5,7 +5,8 @@
 #
 # For each NAME: replays every file of tests/fuzz/regressions/NAME/ once
 # (inputs that crashed before), then fuzzes SECONDS from a temporary copy
-# of tests/fuzz/corpus/NAME/, so the committed corpus never grows during a
+# of tests/fuzz/corpus/NAME/ (with tests/fuzz/NAME.dict as libFuzzer
+# dictionary if there is one), so the committed corpus never grows during a
 # run. Logs go to BINDIR/logs/NAME.log, a crashing input to
 # BINDIR/artifacts/NAME-crash-<sha1>. Exits 1 if any target failed; a
 # summary line per target gives executions, rate, coverage and features.
@@ -37,8 +38,13 @@ for t in "$@"; do
 	if [ -d "tests/fuzz/corpus/$t" ]; then
 		cp tests/fuzz/corpus/"$t"/* "$tmp/$t"/ 2>/dev/null
 	fi
+	dict=""
+	if [ -f "tests/fuzz/$t.dict" ]; then
+		dict="-dict=tests/fuzz/$t.dict"
+	fi
+	# shellcheck disable=SC2086
 	if "$exe" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
-		-print_final_stats=1 -artifact_prefix="$bin/artifacts/$t-" \
+		-print_final_stats=1 -artifact_prefix="$bin/artifacts/$t-" $dict \
 		"$tmp/$t" >>"$log" 2>&1; then
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 		rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
