@@ -139,7 +139,8 @@ static void summary(wallet_cli *cli, const issue_run *r, const wallet_trip_file 
 		printf("nothing was credited twice: every trip of this input was already credited "
 		       "(it was sent before)\n");
 	else if (dups > 0)
-		printf("nothing was credited twice: %u trips were already credited or repeated\n", dups);
+		printf("nothing was credited twice: %u trip%s already credited or repeated\n", dups,
+		       dups == 1 ? " was" : "s were");
 	/* Rejected and unreadable rows, in line order, up to max_rows. */
 	uint64_t shown = 0, total = r->rejected + tf->nerrs;
 	uint32_t i = 0, e = 0;

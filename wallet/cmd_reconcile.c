@@ -15,9 +15,17 @@ typedef struct ref_of {
 	uint32_t row;
 } ref_of;
 
-static int cmp_ref(const void *a, const void *b)
+static int cmp_id(const void *a, const void *b)
 {
 	return memcmp(((const ref_of *)a)->id, ((const ref_of *)b)->id, CK_HASH_BYTES);
+}
+
+/* By id, then row: a ref repeated in the file maps to its first line. */
+static int cmp_ref(const void *a, const void *b)
+{
+	const ref_of *x = a, *y = b;
+	int c = cmp_id(x, y);
+	return c ? c : (x->row > y->row) - (x->row < y->row);
 }
 
 static void csv_str(FILE *f, const char *s)
@@ -120,7 +128,9 @@ static int run(wallet_cli *cli)
 			    wallet_json_u64(t, "tx_index", &idx) != 0 || wallet_json_u64(t, "code", &code) != 0 ||
 			    wallet_json_u64(t, "credited_g", &g) != 0)
 				continue;
-			const ref_of *hit = refs ? bsearch(&key, refs, tf.nrows, sizeof *refs, cmp_ref) : NULL;
+			const ref_of *hit = refs ? bsearch(&key, refs, tf.nrows, sizeof *refs, cmp_id) : NULL;
+			while (hit != NULL && hit > refs && cmp_id(hit - 1, &key) == 0)
+				hit--;
 			char hex[2 * CK_HASH_BYTES + 1], kg[WALLET_AMOUNT_STRLEN];
 			cm_hex_encode(hex, key.id, CK_HASH_BYTES);
 			wallet_amount_format(kg, g);

@@ -1,0 +1,203 @@
+#!/bin/sh
+# carbon-wallet end to end against a real single-validator node: keys,
+# operators issuing a trip file with every kind of bad row (twice: the
+# second run credits nothing), a second operator's overlapping trip,
+# citizens sending and redeeming, a merchant refunding, history, receipts,
+# reconciliation, supply and audit; a wrong passphrase and an unreachable
+# node each give their documented exit code. Run from the repository root
+# after building (make integration).
+set -eu
+
+W=bin/carbon-wallet
+for b in bin/carbon-wallet bin/carbon-node bin/carbon-genesis; do
+	[ -x "$b" ] || { echo "20-wallet-citizens: FAIL: $b not built" >&2; exit 1; }
+done
+tmp=$(mktemp -d)
+node_pid=
+cleanup() {
+	if [ -n "$node_pid" ]; then kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; fi
+	if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+	echo "20-wallet-citizens: FAIL: $*" >&2
+	[ -f "$tmp/node.log" ] && tail -5 "$tmp/node.log" >&2
+	exit 1
+}
+
+# A port nobody listens on (random, checked with ss).
+free_port() {
+	while :; do
+		p=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 ))
+		ss -ltn 2>/dev/null | grep -q ":$p " || { echo "$p"; return; }
+	done
+}
+
+# Expects exit code $1 from the rest of the command line.
+expect_rc() {
+	want=$1
+	shift
+	rc=0
+	"$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	[ "$rc" -eq "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $rc, expected $want"; }
+}
+
+export HOME="$tmp/home"
+export CARBON_PASSPHRASE=integration-wallet
+mkdir -p "$HOME"
+
+cat >"$tmp/desc.json" <<EOF
+{
+  "chain_id": "wallet-test-1",
+  "tz_offset_s": 28800,
+  "governor_threshold": 1,
+  "members": [
+    {"name": "city", "roles": ["validator", "governor", "issuer"], "modes": ["metro", "bus"]},
+    {"name": "bike", "roles": ["issuer"], "modes": ["cycle", "walk"]},
+    {"name": "store", "roles": ["merchant"]},
+    {"name": "bank", "roles": ["bank"]}
+  ]
+}
+EOF
+bin/carbon-genesis create --desc "$tmp/desc.json" --out "$tmp/net" >/dev/null || fail "genesis"
+P2P=$(free_port)
+API=$(free_port)
+NODE="http://127.0.0.1:$API"
+bin/carbon-node init --genesis "$tmp/net/genesis.json" --key "$tmp/net/keys/city.key" \
+	--home "$tmp/node" --p2p "127.0.0.1:$P2P" --api "127.0.0.1:$API" >/dev/null || fail "node init"
+
+# Before the node runs: an unreachable node is exit 3 with advice.
+expect_rc 3 $W supply --node "$NODE"
+grep -q "cannot reach any node" "$tmp/err" || fail "unreachable node message"
+
+bin/carbon-node start --home "$tmp/node" >"$tmp/node.log" 2>&1 &
+node_pid=$!
+i=0
+until $W supply --node "$NODE" >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || fail "node did not come up"
+	sleep 0.1
+done
+# A dead first URL fails over to the live one.
+DEAD="http://127.0.0.1:$(free_port)"
+$W supply --node "$DEAD" --node "$NODE" >/dev/null || fail "fail-over to the second --node"
+
+# ---- keys --------------------------------------------------------------
+for k in city bike store bank; do
+	$W import "$tmp/net/keys/$k.key" >/dev/null || fail "import $k"
+done
+for c in 0 1 2 3 4 5 6 7 8 9; do
+	$W new "c$c" --kdf interactive >/dev/null || fail "new c$c"
+done
+expect_rc 5 $W new c0 --kdf interactive
+$W list | grep -q '^city ' || fail "list"
+C0=$($W address c0)
+C1=$($W address c1)
+case "$C0" in cb1*) ;; *) fail "address: $C0" ;; esac
+$W export-public c0 --json | grep -q "\"address\":\"$C0\"" || fail "export-public"
+# A wrong passphrase is exit 5 and says so.
+expect_rc 5 env CARBON_PASSPHRASE=wrong $W send "$C1" 1 --key c0 --node "$NODE"
+grep -q "wrong passphrase" "$tmp/err" || fail "wrong passphrase message"
+# Bad amounts are usage errors, before any key is read.
+expect_rc 2 $W send "$C1" 1.2345 --key c0 --node "$NODE"
+expect_rc 2 $W send "$C1" -1 --key c0 --node "$NODE"
+
+# ---- an operator's trip file ----------------------------------------------
+now=$(date +%s)
+{
+	echo "ref,citizen,mode,distance_m,start,end"
+	for c in 0 1 2 3 4 5 6 7 8 9; do
+		a=$($W address "c$c")
+		echo "M$c-a,$a,metro,$((6000 + c * 100)),$((now - 10000)),$((now - 9000))"
+		echo "M$c-b,$a,bus,$((3000 + c * 100)),$((now - 8000)),$((now - 7000))"
+	done
+	echo "X-mode,$C0,plane,1000,$((now - 6000)),$((now - 5000))"          # line 22
+	echo "X-neg,$C0,bus,-5,$((now - 6000)),$((now - 5000))"               # 23
+	echo "X-addr,cb1notanaddress,bus,5000,$((now - 6000)),$((now - 5000))" # 24
+	echo "M0-a,$C0,metro,6000,$((now - 10000)),$((now - 9000))"           # 25 repeated
+	echo "X-fast,$C1,metro,900000,$((now - 6000)),$((now - 5000))"        # 26 implausible
+	echo "X-cycle,$C1,cycle,3000,$((now - 6000)),$((now - 5000))"         # 27 mode not allowed
+	echo "X-old,$C1,metro,6000,$((now - 40 * 86400)),$((now - 40 * 86400 + 900))" # 28 window
+} >"$tmp/trips.csv"
+
+expect_rc 1 $W issue --key city --trips "$tmp/trips.csv" --batch-size 7 --node "$NODE"
+cp "$tmp/out" "$tmp/issue1.out"
+grep -q "^credited   20 trips" "$tmp/issue1.out" || fail "first issue: credited"
+grep -q "^rejected   4 trips" "$tmp/issue1.out" || fail "first issue: rejected"
+grep -q "3 unreadable rows" "$tmp/issue1.out" || fail "first issue: unreadable"
+grep -q "line 22 .*unknown mode \"plane\"" "$tmp/issue1.out" || fail "line 22"
+grep -q "line 23 .*negative" "$tmp/issue1.out" || fail "line 23"
+grep -q "line 24 .*citizen" "$tmp/issue1.out" || fail "line 24"
+grep -q "line 25 .*same ref as line 2" "$tmp/issue1.out" || fail "line 25"
+grep -q "line 26 .*implausible" "$tmp/issue1.out" || fail "line 26"
+grep -q "line 27 .*may not issue this mode" "$tmp/issue1.out" || fail "line 27"
+grep -q "line 28 .*claim window" "$tmp/issue1.out" || fail "line 28"
+
+# The same file again: nothing credited twice, and it says so.
+expect_rc 1 $W issue --key city --trips "$tmp/trips.csv" --node "$NODE" --rejected-csv "$tmp/rej.csv"
+grep -q "^credited   0 trips" "$tmp/out" || fail "second issue credited something"
+grep -q "nothing was credited twice" "$tmp/out" || fail "second issue: no duplicate notice"
+grep -q "^2,\"M0-a\",5,\"trip id already credited" "$tmp/rej.csv" || fail "rejected CSV"
+
+# A second operator: an overlapping walk of c0 and a good ride of c1.
+cat >"$tmp/bike.csv" <<EOF
+ref,citizen,mode,distance_m,start,end
+W1,$C0,walk,1000,$((now - 9800)),$((now - 9200))
+B1,$C1,cycle,4000,$((now - 5000)),$((now - 4000))
+EOF
+expect_rc 1 $W issue --key bike --trips "$tmp/bike.csv" --node "$NODE"
+grep -q "line 2 .*overlapping" "$tmp/out" || fail "overlap across operators"
+grep -q "^credited   1 trips" "$tmp/out" || fail "bike credited"
+# One trip on the command line, all good: exit 0.
+expect_rc 0 $W issue --key bike --trip "B2,$C1,cycle,2000,$((now - 3000)),$((now - 2500))" \
+	--node "$NODE"
+# A citizen's key is no operator's.
+expect_rc 1 $W issue --key c0 --trip "Z,$C1,cycle,2000,$((now - 3000)),$((now - 2500))" \
+	--node "$NODE"
+
+$W trip --ref M0-a --key city --node "$NODE" | grep -q "^citizen     $C0" || fail "trip --ref"
+day=$(date -u -d "@$((now - 10000 + 28800))" +%Y-%m-%d)
+$W reconcile --key city --day "$day" --trips "$tmp/trips.csv" --node "$NODE" >"$tmp/rec.csv" ||
+	fail "reconcile"
+grep -q ',"M0-a",2,' "$tmp/rec.csv" || fail "reconcile: ref and line"
+
+# ---- citizens ------------------------------------------------------------
+bal0=$($W balance c0 --node "$NODE" --json | sed -n 's/.*"balance_g":\([0-9]*\).*/\1/p')
+[ "$bal0" -gt 300 ] || fail "c0 balance $bal0"
+$W send c1 0.2 --key c0 --node "$NODE" | grep -q "^committed in block" || fail "send"
+bal0b=$($W balance c0 --node "$NODE" --json | sed -n 's/.*"balance_g":\([0-9]*\).*/\1/p')
+[ "$bal0b" -eq $((bal0 - 200)) ] || fail "balance after send: $bal0b"
+expect_rc 1 $W send c1 100000 --key c0 --node "$NODE"
+grep -q "insufficient balance" "$tmp/err" || fail "insufficient balance message"
+$W history c0 --node "$NODE" --all >"$tmp/hist" || fail "history"
+grep -q "transfer .* -0.200 kg" "$tmp/hist" || fail "history: transfer"
+grep -q "trip metro" "$tmp/hist" || fail "history: trip details"
+$W audit c0 --node "$NODE" >/dev/null || fail "audit"
+
+# ---- merchants and the green store ---------------------------------------
+$W offer publish --key store --id 7 --name "Metro day pass" --price 0.25 --stock 2 \
+	--node "$NODE" >/dev/null || fail "offer publish"
+$W offers --node "$NODE" | grep -q "Metro day pass" || fail "offers"
+$W redeem 7 --key c1 --node "$NODE" >"$tmp/redeem" || fail "redeem"
+receipt=$(sed -n 's/^receipt  //p' "$tmp/redeem")
+[ ${#receipt} -eq 64 ] || fail "no receipt id"
+grep -q "^price    0.250 kg" "$tmp/redeem" || fail "receipt price"
+$W offer update --key store --id 7 --name "Metro day pass" --price 0.3 --stock 5 \
+	--node "$NODE" >/dev/null || fail "offer update"
+# A price above what the citizen agreed to is refused by the ledger.
+expect_rc 1 $W redeem 7 --max-price 0.2 --key c1 --node "$NODE"
+grep -q "price above" "$tmp/err" || fail "max price"
+$W refund "$receipt" --key store --node "$NODE" >/dev/null || fail "refund"
+$W receipt "$receipt" --node "$NODE" | grep -q "refunded in block" || fail "receipt after refund"
+expect_rc 1 $W refund "$receipt" --key store --node "$NODE"
+expect_rc 1 $W refund "$receipt" --key c1 --node "$NODE"
+$W offer withdraw --key store --id 7 --node "$NODE" >/dev/null || fail "withdraw"
+expect_rc 1 $W redeem 7 --key c1 --node "$NODE"
+
+# ---- totals ------------------------------------------------------------------
+$W supply --node "$NODE" >"$tmp/supply" || fail "supply check"
+grep -q "circulating: ok" "$tmp/supply" || fail "supply invariant"
+$W audit c1 --node "$NODE" --totals-only | grep -q "= the sum of the history" || fail "audit c1"
+
+echo "20-wallet-citizens: ok"
