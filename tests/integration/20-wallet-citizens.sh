@@ -36,11 +36,11 @@ free_port() {
 
 # Expects exit code $1 from the rest of the command line.
 expect_rc() {
-	want=$1
+	_want=$1
 	shift
-	rc=0
-	"$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-	[ "$rc" -eq "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $rc, expected $want"; }
+	_rc=0
+	"$@" >"$tmp/out" 2>"$tmp/err" || _rc=$?
+	[ "$_rc" -eq "$_want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $_rc, expected $_want"; }
 }
 
 export HOME="$tmp/home"
