@@ -12,7 +12,8 @@ extern const wallet_cmd wallet_cmd_new, wallet_cmd_import, wallet_cmd_list, wall
 	wallet_cmd_export_public, wallet_cmd_balance, wallet_cmd_history, wallet_cmd_send,
 	wallet_cmd_offers, wallet_cmd_redeem, wallet_cmd_receipt, wallet_cmd_issue, wallet_cmd_trip,
 	wallet_cmd_reconcile, wallet_cmd_offer, wallet_cmd_receipts, wallet_cmd_refund,
-	wallet_cmd_verify_balance, wallet_cmd_audit, wallet_cmd_supply, wallet_cmd_govern;
+	wallet_cmd_verify_balance, wallet_cmd_audit, wallet_cmd_supply, wallet_cmd_govern,
+	wallet_cmd_sample_trips;
 
 static const struct {
 	const char *group;
@@ -32,6 +33,7 @@ static const struct {
 	{"operators", &wallet_cmd_issue},
 	{"operators", &wallet_cmd_trip},
 	{"operators", &wallet_cmd_reconcile},
+	{"operators", &wallet_cmd_sample_trips},
 	{"merchants", &wallet_cmd_offer},
 	{"merchants", &wallet_cmd_receipts},
 	{"merchants", &wallet_cmd_refund},

@@ -188,6 +188,44 @@ WALLET_WUR int wallet_trip_parse_one(const char *s, wallet_trip_row *out, char *
 				     size_t msglen);
 void wallet_trip_file_free(wallet_trip_file *f);
 
+/* ---- sample trip files --------------------------------------------------- */
+
+/* A realistic day of trips for demos and tests: citizens (keys derived
+ * from the seed, plus any extra addresses given) make sequences of
+ * non-overlapping trips over the hours before now_s, with the mode mix,
+ * distances and speeds of docs/WALLET.md ("Sample trips"); each trip goes
+ * to the first operator allowed its mode. On top, per mille of the rows:
+ * repeats of an earlier ref of the same operator (duplicates), trips of
+ * another operator overlapping one the citizen already made, and trips too
+ * fast for their mode; the ledger must reject those. Integer PRNG
+ * (splitmix64): the same options give the same files. */
+typedef struct wallet_sample_opts {
+	uint64_t seed;
+	uint64_t now_s;                       /* trips end before this */
+	uint32_t hours;                       /* spread over this many hours (1..168) */
+	uint32_t ncitizens;                   /* derived citizens (extra ones come on top) */
+	uint32_t ntrips;                      /* good trips wanted */
+	uint32_t dup_permille, overlap_permille, fast_permille;
+	const ck_pubkey *extra;               /* may be NULL */
+	uint32_t nextra;
+} wallet_sample_opts;
+
+/* One operator's output: its member name and modes (bit 1u << mode) in,
+ * its CSV written to out, counts back. */
+typedef struct wallet_sample_op {
+	const char *name;
+	uint32_t modes;
+	FILE *out;
+	uint32_t rows, dups, overlaps, fast;
+	uint64_t by_mode[LEDGER_MODE_MAX + 1];
+} wallet_sample_op;
+
+/* Writes every operator's header and rows. Modes no operator may issue
+ * are not generated; WALLET_E_CSV if no operator can issue walk, cycle,
+ * bus or metro; WALLET_E_IO on a write error. */
+WALLET_WUR int wallet_sample_write(const wallet_sample_opts *o, wallet_sample_op *ops,
+				   uint32_t nops);
+
 /* ---- HTTP client and nodes ---------------------------------------------- */
 
 typedef struct wallet_http_resp {

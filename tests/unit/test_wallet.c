@@ -547,3 +547,63 @@ Test(wallet, methodology_from_genesis_json)
 	cr_assert(strstr(msg, "rail: missing") != NULL, "%s", msg);
 	json_decref(j);
 }
+
+/* ---- sample trip files --------------------------------------------------- */
+
+static char *sample(uint64_t seed, wallet_sample_op *ops, char **buf, size_t *len)
+{
+	for (int i = 0; i < 2; i++) {
+		buf[i] = NULL;
+		ops[i].out = open_memstream(&buf[i], &len[i]);
+		cr_assert(ops[i].out != NULL);
+	}
+	ck_pubkey extra;
+	memset(extra, 0x42, sizeof extra);
+	wallet_sample_opts o = {seed, 1800000000, 20, 50, 800, 20, 20, 10, &extra, 1};
+	cr_assert_eq(wallet_sample_write(&o, ops, 2), 0);
+	fclose(ops[0].out);
+	fclose(ops[1].out);
+	return buf[0];
+}
+
+Test(wallet, sample_trips_are_deterministic_and_readable)
+{
+	wallet_sample_op a[2] = {
+		{.name = "metro", .modes = 1u << LEDGER_MODE_METRO | 1u << LEDGER_MODE_BUS},
+		{.name = "bike", .modes = 1u << LEDGER_MODE_CYCLE | 1u << LEDGER_MODE_WALK}};
+	wallet_sample_op b[2] = {{.name = "metro", .modes = a[0].modes},
+				 {.name = "bike", .modes = a[1].modes}};
+	char *ba[2], *bb[2];
+	size_t la[2], lb[2];
+	sample(7, a, ba, la);
+	sample(7, b, bb, lb);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(la[i], lb[i]);
+		cr_assert_eq(memcmp(ba[i], bb[i], la[i]), 0, "same seed, other file");
+		wallet_trip_file tf;
+		char msg[256] = "";
+		cr_assert_eq(wallet_trips_parse(ba[i], la[i], &tf, msg, sizeof msg), 0, "%s", msg);
+		cr_assert_eq(tf.nerrs, 0, "%s", tf.nerrs ? tf.errs[0].msg : "");
+		cr_assert_eq(tf.nrows, a[i].rows);
+		cr_assert(tf.nrows > 100);
+		for (uint32_t r = 0; r < tf.nrows; r++) {
+			cr_assert(a[i].modes & (1u << tf.rows[r].mode), "mode of another operator");
+			cr_assert(tf.rows[r].end_s <= 1800000000);
+			cr_assert(tf.rows[r].start_s >= 1800000000 - 20 * 3600);
+		}
+		wallet_trip_file_free(&tf);
+		free(bb[i]);
+	}
+	cr_assert(a[0].dups + a[1].dups > 0);
+	cr_assert(a[0].overlaps + a[1].overlaps > 0);
+	cr_assert(a[0].fast + a[1].fast > 0);
+	/* Another seed, another day. */
+	wallet_sample_op c[2] = {{.name = "metro", .modes = a[0].modes},
+				 {.name = "bike", .modes = a[1].modes}};
+	sample(8, c, bb, lb);
+	cr_assert(lb[0] != la[0] || memcmp(bb[0], ba[0], la[0]) != 0);
+	for (int i = 0; i < 2; i++) {
+		free(ba[i]);
+		free(bb[i]);
+	}
+}
