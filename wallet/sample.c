@@ -67,14 +67,16 @@ static int op_for(const wallet_sample_op *ops, uint32_t nops, uint8_t mode, uint
 	return -1;
 }
 
-static int row(wallet_sample_op *op, uint32_t ref, const char *addr, uint8_t mode, uint32_t dist,
-	       uint64_t start, uint64_t end)
+/* Refs name the seed, so files made with other seeds never share a trip
+ * id (it is derived from the ref). */
+static int row(wallet_sample_op *op, uint64_t seed, uint32_t ref, const char *addr, uint8_t mode,
+	       uint32_t dist, uint64_t start, uint64_t end)
 {
 	op->rows++;
 	op->by_mode[mode]++;
-	return fprintf(op->out, "%s-%06u,%s,%s,%u,%llu,%llu\n", op->name, ref, addr,
-		       ledger_mode_name(mode), dist, (unsigned long long)start,
-		       (unsigned long long)end) < 0
+	return fprintf(op->out, "%.40s-s%llu-%06u,%s,%s,%u,%llu,%llu\n", op->name,
+		       (unsigned long long)seed, ref, addr, ledger_mode_name(mode), dist,
+		       (unsigned long long)start, (unsigned long long)end) < 0
 		       ? WALLET_E_IO
 		       : 0;
 }
@@ -145,7 +147,7 @@ int wallet_sample_write(const wallet_sample_opts *o, wallet_sample_op *ops, uint
 		cursor[c] = start + dur;
 		uint32_t op = (uint32_t)op_for(ops, nops, m->mode, UINT32_MAX);
 		uint32_t ref = seq[op]++;
-		rc = row(&ops[op], ref, addr[c], m->mode, dist, start, start + dur);
+		rc = row(&ops[op], o->seed, ref, addr[c], m->mode, dist, start, start + dur);
 		log[nlog++] = (made){c, op, start, start + dur, ref, dist, m->mode};
 
 		/* Bad rows a real export has. */
@@ -154,7 +156,7 @@ int wallet_sample_write(const wallet_sample_opts *o, wallet_sample_op *ops, uint
 			/* The same record sent twice. */
 			made *d = &log[between(&s, 0, nlog - 1)];
 			ops[d->op].dups++;
-			rc = row(&ops[d->op], d->ref, addr[d->citizen], d->mode, d->dist, d->start,
+			rc = row(&ops[d->op], o->seed, d->ref, addr[d->citizen], d->mode, d->dist, d->start,
 				 d->end);
 		} else if (rc == 0 && roll < o->dup_permille + o->overlap_permille) {
 			/* Another operator claims a walk or ride during this trip. */
@@ -167,7 +169,7 @@ int wallet_sample_write(const wallet_sample_opts *o, wallet_sample_op *ops, uint
 				uint64_t d = dur / 2 + 60;
 				uint32_t od = (uint32_t)(d * shapes[k].min_kmh * 10u / 36u);
 				ops[other].overlaps++;
-				rc = row(&ops[other], seq[other]++, addr[c], shapes[k].mode, od,
+				rc = row(&ops[other], o->seed, seq[other]++, addr[c], shapes[k].mode, od,
 					 start + dur / 4, start + dur / 4 + d);
 				break;
 			}
@@ -176,7 +178,7 @@ int wallet_sample_write(const wallet_sample_opts *o, wallet_sample_op *ops, uint
 			ops[op].fast++;
 			uint64_t fs = cursor[c] + 600;
 			if (fs + 300 < o->now_s) {
-				rc = row(&ops[op], seq[op]++, addr[c], m->mode, m->max_m * 4, fs, fs + 300);
+				rc = row(&ops[op], o->seed, seq[op]++, addr[c], m->mode, m->max_m * 4, fs, fs + 300);
 				cursor[c] = fs + 300;
 			}
 		}
