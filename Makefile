@@ -160,6 +160,13 @@ integration: all
 	$(Q)set -e; for t in $(sort $(wildcard tests/integration/[0-9]*.sh)); do \
 		echo "== $$t"; sh $$t || exit 1; done
 
+# The one-command demo (scripts/demo.sh): a fresh four-validator devnet on
+# 127.0.0.1, a city day through carbon-wallet, a report; it stops every node
+# it started, also on Ctrl-C.
+demo: all
+	$(Q)sh scripts/demo.sh
+.PHONY: demo
+
 # libFuzzer targets (tests/fuzz/README.md), built with clang into their
 # own tree: module libraries with fuzzer coverage, ASan and UBSan. `fuzz`
 # replays every regression input, then runs each target FUZZ_SECONDS on a

@@ -1,0 +1,132 @@
+#!/bin/sh
+# make demo: a city day on a fresh four-validator devnet, through the wallet.
+#
+# Creates a network from genesis/city.json (city, metro operator, bus
+# operator and partner bank as validators; a bike-share operator and a
+# merchant as members) on free ports of 127.0.0.1, starts the four nodes,
+# has the operators issue credits for a sample day of trips, citizens send
+# credits and redeem an offer, the bank verify a balance proof, prints a
+# report, and stops every node it started, also on Ctrl-C. Everything lives
+# in a temporary directory (kept with DEMO_KEEP=1); the wallet's keys too,
+# so the user's own ~/.config is never touched.
+set -eu
+cd "$(dirname "$0")/.."
+
+W=$PWD/bin/carbon-wallet
+NODEBIN=$PWD/bin/carbon-node
+GEN=$PWD/bin/carbon-genesis
+for b in "$W" "$NODEBIN" "$GEN"; do
+	[ -x "$b" ] || { echo "demo: $b is not built (run make)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/carbon-demo.XXXXXX)
+pids=
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	if [ -n "${DEMO_KEEP:-}" ]; then echo "demo: files kept in $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'echo; echo "demo: interrupted, stopping the nodes"; exit 130' INT TERM
+
+say() { printf '\n== %s\n' "$*"; }
+free_port() {
+	while :; do
+		p=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 ))
+		case " $used " in *" $p "*) continue ;; esac
+		ss -ltn 2>/dev/null | grep -q ":$p " && continue
+		used="$used $p"
+		echo "$p"
+		return
+	done
+}
+used=
+
+export HOME="$tmp/home"
+export CARBON_PASSPHRASE=demo-passphrase
+mkdir -p "$HOME"
+
+say "a fresh devnet"
+validators="city metro bus bank"
+desc="$tmp/city.json"
+cp genesis/city.json "$desc"
+for v in $validators; do
+	old=$(sed -n "s/.*\"name\": \"$v\".*\"p2p_addr\": \"127.0.0.1:\([0-9]*\)\".*/\1/p" genesis/city.json)
+	[ -n "$old" ] || old=$(grep -A1 "\"name\": \"$v\"" genesis/city.json |
+		sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' | head -1)
+	new=$(free_port)
+	sed -i "s/127.0.0.1:$old\"/127.0.0.1:$new\"/" "$desc"
+done
+"$GEN" create --desc "$desc" --out "$tmp/net" >"$tmp/genesis.out"
+sed -n 's/^hash /genesis hash /p' "$tmp/genesis.out"
+NODES=
+for v in $validators; do
+	api=$(free_port)
+	"$NODEBIN" init --genesis "$tmp/net/genesis.json" --key "$tmp/net/keys/$v.key" \
+		--home "$tmp/$v" --api "127.0.0.1:$api" >/dev/null
+	"$NODEBIN" start --home "$tmp/$v" >"$tmp/$v.log" 2>&1 &
+	pids="$pids $!"
+	NODES="$NODES --node http://127.0.0.1:$api"
+	echo "node $v: API http://127.0.0.1:$api"
+done
+FIRST=$(echo "$NODES" | awk '{print $2}')
+i=0
+until [ "$(curl -s "$FIRST/v1/status" 2>/dev/null | sed -n 's/.*"height":\([0-9]*\).*/\1/p')" -ge 2 ] 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || { echo "demo: the devnet did not start; see $tmp/*.log" >&2; DEMO_KEEP=1; exit 1; }
+	sleep 0.1
+done
+echo "four validators are committing blocks"
+
+say "keys"
+for k in city metro bus bikeshare bank green-store; do
+	$W import "$tmp/net/keys/$k.key" >/dev/null
+done
+for c in alice bob carol; do $W new "$c" --kdf interactive >/dev/null; done
+$W list
+
+say "a sample city day"
+$W sample-trips --genesis "$tmp/net/genesis.json" --out-dir "$tmp/trips" --citizens 1000 \
+	--trips 3000 --seed 2026 --citizen alice --citizen bob --citizen carol
+
+for op in metro bus bikeshare; do
+	say "operator $op issues its trips"
+	$W issue --key "$op" --trips "$tmp/trips/$op.csv" $NODES --max-rows 3 \
+		--rejected-csv "$tmp/$op-rejected.csv" || true
+done
+
+say "the same metro file again: nothing is credited twice"
+$W issue --key metro --trips "$tmp/trips/metro.csv" $NODES --max-rows 0 || true
+
+say "citizens"
+$W balance alice $NODES | head -2
+$W send bob 0.5 --key alice $NODES
+$W offer publish --key green-store --id 1 --name "Metro day pass" --price 0.8 --stock 100 \
+	--description "unlimited metro rides for one day" $NODES >/dev/null
+$W offers $NODES
+$W redeem 1 --key bob $NODES | tee "$tmp/receipt.out"
+
+say "the bank verifies carol's balance against the genesis"
+$W verify-balance carol --genesis "$tmp/net/genesis.json" $NODES
+
+say "report"
+height=$(curl -s "$FIRST/v1/status" | sed -n 's/.*"height":\([0-9]*\).*/\1/p')
+echo "block height      $height"
+for op in metro bus bikeshare; do
+	n=$(($(wc -l <"$tmp/trips/$op.csv") - 1))
+	r=$(($(wc -l <"$tmp/$op-rejected.csv") - 1))
+	echo "$op: $n trips sent, $((n - r)) credited, $r rejected"
+done
+echo "rejected, by reason:"
+cat "$tmp"/*-rejected.csv | grep -v '^line,' | sed 's/^[^,]*,"[^"]*",[0-9]*,"\(.*\)"$/\1/' |
+	sed 's/ (block [0-9]*)//; s/same ref as line [0-9]* of this input/record repeated in the file/' |
+	sort | uniq -c | sort -rn | sed 's/^/  /'
+$W supply $NODES
+echo "balances:"
+for c in alice bob carol; do
+	$W balance "$c" $NODES --json |
+		sed -n "s/.*\"balance\":\"\([0-9.]*\)\".*\"tier\":\"\([a-z ]*\)\".*/  $c  \1 kg  \2/p"
+done
+echo "receipt:"
+sed -n 's/^/  /; /receipt\|offer \|price\|status/p' "$tmp/receipt.out"
+say "stopping the devnet"
