@@ -724,6 +724,14 @@ static int do_redeem(ax *a, ledger_tx_result *res)
 	memcpy(r.citizen, tx->sender, CK_PUBKEY_BYTES);
 	if ((rc = put_receipt(a, a->txhash, &r)) != 0)
 		return rc;
+	/* The merchant finds its receipts through this index, not through
+	 * the history of its keys: its balance does not change (the credits
+	 * are burned) and a member may hold several keys. */
+	uint8_t rk[ST_RECEIPT_KEY_BYTES];
+	st_receipt_key(rk, o.merchant_id, a->height, a->txi);
+	if ((rc = local_put(a, a->l->db_receipts, rk, sizeof rk, a->txhash, CK_HASH_BYTES,
+			    "write receipts index")) != 0)
+		return rc;
 	a->sup = s;
 	a->sup_dirty = true;
 	assert(o.price_g <= INT64_MAX);

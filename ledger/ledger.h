@@ -427,7 +427,8 @@ LEDGER_WUR int ledger_check_block(ledger *l, const ledger_block *b, const bool *
  * durably unless opt.nosync: the consensus state, the state root, the block
  * bytes with its commit certificate (cert, certlen: opaque bytes of
  * consensus/, may be empty in tests) and its results, and the query indexes
- * (tx hash -> location, account history, issuer trips by day) all land in
+ * (tx hash -> location, account history, issuer trips by day, receipts
+ * by merchant) all land in
  * the same transaction, so a crash leaves the ledger exactly before or
  * exactly after the block. Does not re-check signatures (the block was
  * checked or is certified). results (optional) receives the results. */
@@ -477,6 +478,16 @@ typedef struct ledger_receipt {
 	bool refunded;
 } ledger_receipt;
 LEDGER_WUR int ledger_get_receipt(ledger *l, const ck_hash id, ledger_receipt *out);
+/* Receipts of redemptions at merchant member merchant_id (refunded ones
+ * included, with refunded set), newest first; cursor semantics as
+ * ledger_history; max <= LIM_HISTORY_PAGE_MAX. Read from the receipts
+ * index that each redemption writes (a query index, not in the state
+ * root): a redemption is not entered in the history of the merchant's
+ * keys, whose balances it does not change. An unknown merchant has no
+ * receipts (not an error). */
+LEDGER_WUR int ledger_list_receipts(ledger *l, uint32_t merchant_id, uint64_t cursor,
+				    ledger_receipt *out, uint32_t max, uint32_t *n,
+				    uint64_t *next_cursor);
 
 typedef struct ledger_trip_record {
 	uint64_t height;              /* block that credited it */

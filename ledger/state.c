@@ -820,7 +820,7 @@ static int open_dbs(ledger *l, MDB_txn *txn)
 		{ "chain", offsetof(ledger, db_chain) },   { "blocks", offsetof(ledger, db_blocks) },
 		{ "certs", offsetof(ledger, db_certs) },   { "results", offsetof(ledger, db_results) },
 		{ "txidx", offsetof(ledger, db_txidx) },   { "hist", offsetof(ledger, db_hist) },
-		{ "itrips", offsetof(ledger, db_itrips) },
+		{ "itrips", offsetof(ledger, db_itrips) }, { "receipts", offsetof(ledger, db_receipts) },
 	};
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
 		MDB_dbi *dbi = (MDB_dbi *)((char *)l + dbs[i].off);
@@ -1279,6 +1279,68 @@ int ledger_history(ledger *l, const ck_pubkey key, uint64_t cursor, ledger_histo
 	}
 	if (mrc != 0 && mrc != MDB_NOTFOUND)
 		rc = st_dberr(mrc, "read history");
+done:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* Cursors as ledger_history's: height << 16 | tx index of the next receipt.
+ * Each receipt is read from the state in the same snapshot, so `refunded`
+ * is current. */
+int ledger_list_receipts(ledger *l, uint32_t merchant_id, uint64_t cursor, ledger_receipt *out,
+			 uint32_t max, uint32_t *n, uint64_t *next_cursor)
+{
+	MDB_txn *txn;
+	MDB_cursor *c = NULL;
+	uint8_t kb[ST_RECEIPT_KEY_BYTES];
+	MDB_val k = { sizeof kb, kb }, v;
+	int rc, mrc;
+
+	*n = 0;
+	*next_cursor = 0;
+	if (max > LIM_HISTORY_PAGE_MAX)
+		max = LIM_HISTORY_PAGE_MAX;
+	if ((rc = st_rtxn(l, &txn)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, l->db_receipts, &c)) != 0) {
+		rc = st_dberr(mrc, "open cursor");
+		goto done;
+	}
+	if (cursor == 0)
+		memset(kb, 0, sizeof kb);
+	else
+		st_receipt_key(kb, 0, cursor >> 16, (uint32_t)(cursor & 0xffff));
+	st_be32(kb, merchant_id);
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		if (k.mv_size != ST_RECEIPT_KEY_BYTES || st_rd32(kp) != merchant_id)
+			break;
+		uint64_t h = ~st_rd64(kp + 4);
+		uint32_t idx = ~st_rd32(kp + 12);
+		if (*n == max) {
+			*next_cursor = h << 16 | idx;
+			break;
+		}
+		if (v.mv_size != CK_HASH_BYTES) {
+			rc = corrupt("receipts index");
+			goto done;
+		}
+		ledger_receipt *r = &out[*n];
+		MDB_val rv;
+		rc = st_get(l, txn, LEDGER_TABLE_RECEIPT, v.mv_data, CK_HASH_BYTES, &rv);
+		if (rc == LEDGER_E_NOTFOUND)
+			rc = corrupt("receipts index names a missing receipt");
+		if (rc != 0 || (rc = st_dec_receipt(&rv, r)) != 0)
+			goto done;
+		memcpy(r->id, v.mv_data, CK_HASH_BYTES);
+		assert(r->merchant_id == merchant_id);
+		(*n)++;
+	}
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = st_dberr(mrc, "read receipts index");
 done:
 	if (c != NULL)
 		mdb_cursor_close(c);

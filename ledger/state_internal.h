@@ -12,7 +12,8 @@
  *             not in the root.
  *   "chain"   local facts: genesis hash, tip (height, time, hash, roots).
  *   "blocks", "certs", "results": height -> bytes.
- *   "txidx", "hist", "itrips": query indexes, rebuildable from blocks.
+ *   "txidx", "hist", "itrips", "receipts": query indexes, rebuildable from
+ *             blocks.
  */
 #ifndef CARBON_LEDGER_STATE_INTERNAL_H
 #define CARBON_LEDGER_STATE_INTERNAL_H
@@ -54,7 +55,7 @@ typedef struct st_pending {
 struct ledger {
 	MDB_env *env;
 	MDB_dbi db_state, db_tripday, db_chain, db_blocks, db_certs, db_results;
-	MDB_dbi db_txidx, db_hist, db_itrips;
+	MDB_dbi db_txidx, db_hist, db_itrips, db_receipts;
 	smt *tree;               /* the state root map; guarded by mu */
 	pthread_mutex_t mu;      /* serialises tree use between apply and prove */
 	bool nosync;
@@ -106,6 +107,15 @@ static inline uint32_t st_rd32(const uint8_t *p)
 	for (int i = 0; i < 4; i++)
 		v = (v << 8) | p[i];
 	return v;
+}
+/* Receipts index key: merchant member id || ~height || ~tx index, so a
+ * forward walk lists one merchant's receipts newest first. */
+#define ST_RECEIPT_KEY_BYTES 16u
+static inline void st_receipt_key(uint8_t *k, uint32_t merchant_id, uint64_t height, uint32_t txi)
+{
+	st_be32(k, merchant_id);
+	st_be64(k + 4, ~height);
+	st_be32(k + 12, ~txi);
 }
 static inline uint64_t st_day_key(int64_t day) { return (uint64_t)day ^ (1ull << 63); }
 static inline int64_t st_day_unkey(uint64_t k) { return (int64_t)(k ^ (1ull << 63)); }

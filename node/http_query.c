@@ -527,34 +527,42 @@ static void get_offers(node_http *h, struct evhttp_request *req, const node_http
 
 static void get_receipts(node_http *h, struct evhttp_request *req, const node_http_target *t)
 {
+	ledger_account a;
+	int rc = ledger_get_account(h->cfg.ledger, t->merchant, &a);
+	if (rc != 0) {
+		reply_ledger_error(h, req, rc, "account");
+		return;
+	}
+	/* Receipts are indexed by member, so any current key of the merchant
+	 * lists them all; a former merchant still sees its old receipts. */
+	if (a.member_id == 0) {
+		http_reply_error(h, req, 404, "not_a_member",
+				 "address is not a key of a member organisation");
+		return;
+	}
 	uint32_t limit = t->limit ? t->limit : PAGE_DEFAULT, n = 0;
 	uint64_t next = 0;
-	ledger_history_entry *e = malloc((size_t)limit * sizeof *e);
-	if (e == NULL) {
+	ledger_receipt *r = malloc((size_t)limit * sizeof *r);
+	if (r == NULL) {
 		http_reply_error(h, req, 503, "nomem", "out of memory");
 		return;
 	}
-	int rc = ledger_history(h->cfg.ledger, t->merchant, t->cursor, e, limit, &n, &next);
+	rc = ledger_list_receipts(h->cfg.ledger, a.member_id, t->cursor, r, limit, &n, &next);
 	if (rc != 0) {
-		free(e);
-		reply_ledger_error(h, req, rc, "history");
+		free(r);
+		reply_ledger_error(h, req, rc, "receipts");
 		return;
 	}
 	json_t *arr = json_array();
-	for (uint32_t i = 0; i < n; i++) {
-		ledger_receipt r;
-		if (e[i].kind != LEDGER_TX_REDEEM || e[i].code != LEDGER_R_OK ||
-		    ledger_get_receipt(h->cfg.ledger, e[i].txhash, &r) != 0)
-			continue;
+	for (uint32_t i = 0; i < n; i++)
 		json_array_append_new(
 			arr, json_pack("{s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:b}", "id",
-				       http_hex(r.id, CK_HASH_BYTES), "offer_id", http_u64(r.offer_id),
-				       "merchant_id", (json_int_t)r.merchant_id, "citizen",
-				       http_addr(r.citizen), "price_g", http_u64(r.price_g), "price",
-				       http_kg(r.price_g), "height", http_u64(r.height), "refunded",
-				       r.refunded));
-	}
-	free(e);
+				       http_hex(r[i].id, CK_HASH_BYTES), "offer_id",
+				       http_u64(r[i].offer_id), "merchant_id",
+				       (json_int_t)r[i].merchant_id, "citizen", http_addr(r[i].citizen),
+				       "price_g", http_u64(r[i].price_g), "price", http_kg(r[i].price_g),
+				       "height", http_u64(r[i].height), "refunded", r[i].refunded));
+	free(r);
 	http_reply(h, req, 200,
 		   json_pack("{s:o, s:o, s:o}", "merchant", http_addr(t->merchant), "receipts", arr,
 			     "next_cursor", cursor_json(next)));

@@ -595,6 +595,87 @@ Test(ledger_rules, offers_redeem_and_refund)
 	fx_audit(&F);
 }
 
+/* Hash of transaction i of the stored block at height. */
+static void stored_tx_hash(uint64_t height, uint32_t i, ck_hash out)
+{
+	uint8_t *blk, *cert;
+	size_t blen, clen;
+	ledger_block *b;
+	cr_assert_eq(ledger_get_block(F.l, height, &blk, &blen, &cert, &clen), 0);
+	cr_assert_eq(ledger_block_decode(blk, blen, FX_CHAIN, &b), 0);
+	cr_assert(i < b->ntxs);
+	ledger_tx_hash(out, b->txs[i], b->tx_lens[i]);
+	ledger_block_free(b);
+	free(blk);
+	free(cert);
+}
+
+Test(ledger_rules, receipts_by_merchant)
+{
+	ledger_receipt list[4];
+	uint32_t n;
+	uint64_t next;
+
+	fund(0, 2); /* 934 g */
+	fund(1, 1); /* 467 g */
+	offer(LEDGER_OFFER_PUBLISH, 7, 100, 10, FX_STORE);
+	offer(LEDGER_OFFER_PUBLISH, 8, 50, 10, FX_STORE);
+	fx_commit(&F, NULL);
+	ledger_info info;
+	cr_assert_eq(ledger_get_info(F.l, &info), 0);
+	uint64_t h1 = info.height + 1;
+	redeem(0, 7, 100);
+	redeem(1, 8, 50);
+	redeem(1, 7, 10);    /* price above the limit: no receipt */
+	fx_commit(&F, NULL);
+	redeem(0, 8, 50);
+	fx_commit(&F, NULL);
+	ck_hash r0, r1, r2;
+	stored_tx_hash(h1, 0, r0);
+	stored_tx_hash(h1, 1, r1);
+	stored_tx_hash(h1 + 1, 0, r2);
+
+	/* Newest first, in pages. */
+	cr_assert_eq(ledger_list_receipts(F.l, FX_STORE, 0, list, 2, &n, &next), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(memcmp(list[0].id, r2, CK_HASH_BYTES), 0);
+	cr_assert_eq(list[0].height, h1 + 1);
+	cr_assert_eq(list[0].offer_id, 8);
+	cr_assert_eq(list[0].price_g, 50);
+	cr_assert_eq(memcmp(list[0].citizen, F.citizen[0].pk, CK_PUBKEY_BYTES), 0);
+	cr_assert_eq(memcmp(list[1].id, r1, CK_HASH_BYTES), 0);
+	cr_assert_eq(memcmp(list[1].citizen, F.citizen[1].pk, CK_PUBKEY_BYTES), 0);
+	cr_assert_eq(next, h1 << 16 | 0);
+	cr_assert_eq(ledger_list_receipts(F.l, FX_STORE, next, list, 2, &n, &next), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(memcmp(list[0].id, r0, CK_HASH_BYTES), 0);
+	cr_assert_eq(list[0].merchant_id, FX_STORE);
+	cr_assert_eq(list[0].refunded, false);
+	cr_assert_eq(next, 0);
+
+	/* A refund shows in the listing; the merchant's own history holds its
+	 * offers and refund, not the citizens' redemptions. */
+	refund(FX_STORE, r0);
+	fx_commit(&F, NULL);
+	cr_assert_eq(ledger_list_receipts(F.l, FX_STORE, 0, list, 4, &n, &next), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(list[2].refunded, true);
+	cr_assert_eq(list[0].refunded, false);
+	ledger_history_entry hist[8];
+	cr_assert_eq(ledger_history(F.l, F.member[FX_STORE].pk, 0, hist, 8, &n, &next), 0);
+	cr_assert_eq(n, 3);
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert_neq(hist[i].kind, LEDGER_TX_REDEEM);
+
+	/* Other members and unknown ids have none. */
+	cr_assert_eq(ledger_list_receipts(F.l, FX_METRO, 0, list, 4, &n, &next), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(next, 0);
+	cr_assert_eq(ledger_list_receipts(F.l, 999, 0, list, 4, &n, &next), 0);
+	cr_assert_eq(n, 0);
+	fx_audit(&F);
+}
+
 /* ---- govern --------------------------------------------------------------------------- */
 
 Test(ledger_rules, governor_threshold)

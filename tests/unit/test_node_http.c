@@ -627,6 +627,56 @@ Test(http, reads)
 	resp_free(&r);
 }
 
+Test(http, receipts_by_merchant)
+{
+	/* A 10 km metro trip for citizen 0 and an offer, then a redemption. */
+	ledger_tx *tx = fx_tx(&F, LEDGER_TX_ISSUE, &F.member[FX_METRO], 1);
+	ledger_trip *t = &tx->u.issue.trips[0];
+	ledger_trip_id(t->trip_id, FX_METRO, "R-1", 3);
+	memcpy(t->citizen, F.citizen[0].pk, CK_PUBKEY_BYTES);
+	t->mode = LEDGER_MODE_METRO;
+	t->distance_m = 10000;
+	t->start_s = fx_now_s(&F) - 3600;
+	t->end_s = t->start_s + 1200;
+	fx_add(&F, tx, &F.member[FX_METRO]);
+	tx = fx_tx(&F, LEDGER_TX_OFFER, &F.member[FX_STORE], 0);
+	tx->u.offer.action = LEDGER_OFFER_PUBLISH;
+	tx->u.offer.offer_id = 7;
+	tx->u.offer.price_g = 100;
+	tx->u.offer.stock = 5;
+	snprintf(tx->u.offer.name, sizeof tx->u.offer.name, "ride");
+	fx_add(&F, tx, &F.member[FX_STORE]);
+	fx_commit(&F, NULL);
+	tx = fx_tx(&F, LEDGER_TX_REDEEM, &F.citizen[0], 0);
+	tx->u.redeem.offer_id = 7;
+	tx->u.redeem.max_price_g = 100;
+	fx_add(&F, tx, &F.citizen[0]);
+	fx_commit(&F, NULL);
+
+	char addr[CK_ADDRESS_STRLEN + 1], citizen[CK_ADDRESS_STRLEN + 1], target[200];
+	ck_address_encode(addr, F.member[FX_STORE].pk);
+	ck_address_encode(citizen, F.citizen[0].pk);
+	snprintf(target, sizeof target, "/v1/receipts?merchant=%s", addr);
+	resp r = get(target);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	json_t *list = json_object_get(r.json, "receipts");
+	cr_assert_eq(json_array_size(list), 1, "%s", r.body);
+	json_t *e = json_array_get(list, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(e, "citizen")), citizen);
+	cr_assert_eq(json_integer_value(json_object_get(e, "price_g")), 100);
+	cr_assert_eq(json_integer_value(json_object_get(e, "merchant_id")), FX_STORE);
+	cr_assert(json_is_false(json_object_get(e, "refunded")));
+	cr_assert(json_is_null(json_object_get(r.json, "next_cursor")));
+	resp_free(&r);
+
+	/* A citizen's address names no merchant. */
+	snprintf(target, sizeof target, "/v1/receipts?merchant=%s", citizen);
+	r = get(target);
+	cr_assert_eq(r.status, 404, "%s", r.body);
+	cr_assert_str_eq(jstr(&r, "error"), "not_a_member");
+	resp_free(&r);
+}
+
 /* ---- connection limits ------------------------------------------------------------- */
 
 Test(http, connection_cap_and_slow_sender_deadline)
