@@ -132,9 +132,12 @@ static void summary(wallet_cli *cli, const issue_run *r, const wallet_trip_file 
 		printf(" (blocks %llu-%llu)", (unsigned long long)r->first_height,
 		       (unsigned long long)r->last_height);
 	printf("\nrejected   %u trips\n", r->rejected);
-	if (unsent)
-		printf("not sent   %u trips: %s; run the same input again (credited trips are "
-		       "skipped)\n", unsent, cli->no_wait ? "submitted without waiting" : "stopped early");
+	if (unsent && cli->no_wait)
+		printf("submitted  %u trips, not followed (--no-wait): see 'carbon-wallet reconcile' "
+		       "once they are in a block\n", unsent);
+	else if (unsent)
+		printf("not sent   %u trips: stopped early; run the same input again (credited trips "
+		       "are skipped)\n", unsent);
 	if (r->nrows > 0 && dups == r->nrows)
 		printf("nothing was credited twice: every trip of this input was already credited "
 		       "(it was sent before)\n");

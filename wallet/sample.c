@@ -137,7 +137,10 @@ int wallet_sample_write(const wallet_sample_opts *o, wallet_sample_op *ops, uint
 			if (pick <= acc)
 				m = &shapes[k];
 		}
-		uint32_t c = between(&s, 0, ncit - 1);
+		/* The citizens named on purpose (a demo's) travel a lot: one
+		 * trip in ten is theirs. */
+		uint32_t c = o->nextra > 0 && between(&s, 0, 9) == 0 ? between(&s, 0, o->nextra - 1)
+								      : between(&s, 0, ncit - 1);
 		uint32_t dist = around(&s, m->min_m, m->max_m);
 		uint32_t kmh = around(&s, m->min_kmh, m->max_kmh);
 		uint64_t dur = (uint64_t)dist * 36u / (kmh * 10u) + 60u;

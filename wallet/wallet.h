@@ -191,7 +191,8 @@ void wallet_trip_file_free(wallet_trip_file *f);
 /* ---- sample trip files --------------------------------------------------- */
 
 /* A realistic day of trips for demos and tests: citizens (keys derived
- * from the seed, plus any extra addresses given) make sequences of
+ * from the seed, plus any extra addresses given, who make one trip in ten
+ * between them) make sequences of
  * non-overlapping trips over the hours before now_s, with the mode mix,
  * distances and speeds of docs/WALLET.md ("Sample trips"); each trip goes
  * to the first operator allowed its mode. On top, per mille of the rows:
