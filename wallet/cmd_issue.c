@@ -220,7 +220,8 @@ static int run(wallet_cli *cli)
 		}
 		snprintf(source, sizeof source, "%u --trip argument%s", nspecs, nspecs == 1 ? "" : "s");
 	}
-	qsort(tf.errs, tf.nerrs, sizeof *tf.errs, cmp_err);
+	if (tf.nerrs > 1)
+		qsort(tf.errs, tf.nerrs, sizeof *tf.errs, cmp_err);
 
 	issue_run r;
 	memset(&r, 0, sizeof r);
