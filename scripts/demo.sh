@@ -8,7 +8,9 @@
 # credits and redeem an offer, the bank verify a balance proof, prints a
 # report, and stops every node it started, also on Ctrl-C. Everything lives
 # in a temporary directory (kept with DEMO_KEEP=1); the wallet's keys too,
-# so the user's own ~/.config is never touched.
+# so the user's own ~/.config is never touched. With DEMO_RUN=1 the devnet
+# keeps running after the report, with the wallet commands to try, until
+# Ctrl-C.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -133,4 +135,17 @@ for c in alice bob carol; do
 done
 echo "receipt:"
 sed -n 's/^/  /; /receipt\|offer \|price\|status/p' "$tmp/receipt.out"
+if [ -n "${DEMO_RUN:-}" ]; then
+	say "the devnet keeps running until Ctrl-C; try, in another terminal:"
+	echo "  export HOME=$HOME CARBON_PASSPHRASE=$CARBON_PASSPHRASE"
+	echo "  export CARBON_NODE=$FIRST"
+	echo "  $W list"
+	echo "  $W balance alice"
+	echo "  $W history alice --limit 5"
+	echo "  $W send bob 0.1 --key alice"
+	echo "  $W offers"
+	echo "  $W verify-balance bob --genesis $tmp/net/genesis.json"
+	echo "  $W supply"
+	wait
+fi
 say "stopping the devnet"

@@ -96,7 +96,7 @@ static int run(wallet_cli *cli)
 	}
 	/* A checkpoint past this proof (an older, saved proof) cannot step
 	 * back: start from the genesis. */
-	if (lc.height >= bp->header.height)
+	if (lc.height > bp->header.height)
 		lc = fresh;
 	wallet_node *nd;
 	if ((rc = cli_node(cli, &nd)) != 0)
