@@ -12,11 +12,13 @@
  * sign with their genesis keystores, read with $CARBON_PASSPHRASE.
  *
  * Trips stay inside the methodology's rules so that every credit is real:
- * each citizen gets one 40 km metro trip (1,868 g) as funding, in its first
- * hour slot of the claim window; issuance gives it one 1 km trip per later
- * hour slot (at most 24 x 46 g a day, under every daily cap), so no two of
- * its trips overlap and none is rejected. The window is taken from the
- * node's latest block time, with an hour of margin at the old end.
+ * each citizen gets one 40 km metro trip (1,868 g) as funding at the start
+ * of the claim window; issuance gives it one short trip per later
+ * half-hour slot, from a day after the funding trip (1 km by metro or bus,
+ * 500 m by bike: at most 48 x 46 g a day by metro, 48 x 20 g by bike, so
+ * under every daily cap), so no two of its trips overlap and none is
+ * rejected. The window is taken from the node's latest block time, with an
+ * hour of margin at the old end.
  *
  * Closed-loop workloads keep at most --window transactions submitted but
  * not yet committed (admitted minus carbon_txs_committed_total of node 0);
@@ -66,9 +68,10 @@
 #define DRAIN_S_MAX       60u     /* wait for the mempool to empty */
 #define FUND_TRIP_M       40000u  /* 1,868 g by metro */
 #define ISSUE_TRIP_M      1000u   /* minimum metro/bus distance */
-#define SLOT_S            3600u   /* one trip per citizen per hour */
-#define SLOTS_FIRST_ISSUE 24u     /* slots 0..23 hold the funding trip's day */
-#define SLOTS_MAX         160u    /* 7 days minus margins */
+#define BIKE_TRIP_M       500u    /* minimum cycling distance */
+#define SLOT_S            1800u   /* one trip per citizen per half hour */
+#define SLOTS_FIRST_ISSUE 48u     /* a day after the funding trip */
+#define SLOTS_MAX         320u    /* 7 days minus the margins (1 h old end, 7 h new) */
 #define OFFER_ID          1u
 #define OFFER_PRICE_G     50u
 #define THREADS_MAX       16u
@@ -538,7 +541,7 @@ static void encode_spec(const spec *s, scratch *sc, uint32_t *units)
 			} else {
 				t->mode = op->mode;
 				memcpy(t->citizen, B.acct[n % B.nacct].pk, CK_PUBKEY_BYTES);
-				t->distance_m = ISSUE_TRIP_M;
+				t->distance_m = op->mode == LEDGER_MODE_CYCLE ? BIKE_TRIP_M : ISSUE_TRIP_M;
 				trip_times(SLOTS_FIRST_ISSUE + n / B.nacct, 300, &t->start_s,
 					   &t->end_s);
 				rl = snprintf(ref, sizeof ref, "ride-%llu", (unsigned long long)n);
@@ -810,6 +813,14 @@ static void sample_cb(struct evhttp_request *req, void *arg)
 	} else if (code == 202) {
 		/* Admitted but not committed within wait_ms. */
 		B.sample_timeouts++;
+	} else if (code == 0) {
+		/* No answer: whether the node took it is unknown, so it goes
+		 * again as an ordinary transaction ("duplicate" or "nonce_used"
+		 * then says it was there). */
+		B.sample_failed++;
+		B.accepted--;
+		B.ld->items[sr->idx].sample = false;
+		retry_push(sr->idx);
 	} else {
 		B.sample_failed++;
 		B.accepted--;

@@ -14,10 +14,13 @@
 #   BENCH_ACCOUNTS      citizen accounts of the 4-validator run (default 100000)
 #   BENCH_ACCOUNTS_N1   citizen accounts of the single-node run (default 20000)
 #   BENCH_SINGLE=0      skip the single-node run (no admission_per_s then)
+#   BENCH_LEDGER=0      skip bench_ledger (no ledger_apply_per_s then)
 #   BENCH_CONFIG        jq filter applied to every node's config.json
 #                       (default "."; the shipped defaults)
 #   BENCH_PERF=1        perf record -e cpu-clock -g on the first validator
 #                       during the transfers workload; report in the output dir
+#   BENCH_WORKLOADS     of the 4-validator run (default: all of them)
+#   BENCH_LOG_LEVEL     of the nodes (default warn)
 #   BENCH_OUT           output directory (default bench/results)
 #   BENCH_KEEP=1        keep the temporary directory (logs, data) for a look
 set -eu
@@ -30,10 +33,13 @@ ACCOUNTS=${BENCH_ACCOUNTS:-100000}
 ACCOUNTS_N1=${BENCH_ACCOUNTS_N1:-20000}
 SINGLE=${BENCH_SINGLE:-1}
 CONFIG_FILTER=${BENCH_CONFIG:-.}
+WORKLOADS=${BENCH_WORKLOADS:-transfers,issue,mixed,open50,open80}
+LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 OUT=${BENCH_OUT:-bench/results}
-LOAD="$ROOT/build/bench/bench_node_load"
-NODE="$ROOT/bin/carbon-node"
-GENESIS="$ROOT/bin/carbon-genesis"
+BUILD=${BUILD:-build}
+LOAD="$ROOT/$BUILD/bench/bench_node_load"
+NODE="$ROOT/$BUILD/bench/carbon-node"
+GENESIS="$ROOT/$BUILD/bench/carbon-genesis"
 export CARBON_PASSPHRASE="bench-passphrase"
 
 T=$(mktemp -d /tmp/carbon-bench.XXXXXX)
@@ -70,6 +76,10 @@ fail() { echo "bench: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
 
 for b in "$LOAD" "$NODE" "$GENESIS"; do [ -x "$b" ] || fail "$b not built (make bench builds it)"; done
+# A sanitizer build would measure the sanitizer.
+if nm "$NODE" 2> /dev/null | grep -q __asan_init; then
+	fail "$NODE is built with AddressSanitizer; build with BUILD=build and plain CFLAGS"
+fi
 command -v jq >/dev/null || fail "jq missing (scripts/deps.sh installs it)"
 
 # A TCP port nobody listens on now and that this run has not handed out.
@@ -98,7 +108,7 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 note "machine: $cpu_model, $cores cores; load average $load_before; commit $commit"
 
 note "limits: Ed25519 verify (build/bench/bench_crypto --seconds 2)"
-"$ROOT/build/bench/bench_crypto" --seconds 2 > "$T/crypto.txt"
+"$ROOT/$BUILD/bench/bench_crypto" --seconds 2 > "$T/crypto.txt"
 verify_1=$(sed -n 's/^ed25519 verify.*, 1 thread: *\([0-9]*\) \/s.*/\1/p' "$T/crypto.txt")
 verify_all=$(sed -n 's/^ed25519 verify.*, [0-9]* threads: *\([0-9]*\) \/s.*/\1/p' "$T/crypto.txt")
 [ -n "$verify_1" ] && [ -n "$verify_all" ] || fail "cannot parse bench_crypto's output"
@@ -113,9 +123,11 @@ note "  LMDB: $lmdb_sync synced commits/s"
 ledger_apply=null
 ledger_credits=null
 ledger_note="build/bench/bench_ledger not built"
-if [ -x "$ROOT/build/bench/bench_ledger" ]; then
+if [ "${BENCH_LEDGER:-1}" = 0 ]; then
+	ledger_note="skipped (BENCH_LEDGER=0)"
+elif [ -x "$ROOT/$BUILD/bench/bench_ledger" ]; then
 	note "limits: ledger apply (build/bench/bench_ledger --quick)"
-	if "$ROOT/build/bench/bench_ledger" --quick > "$T/ledger.txt" 2>&1; then
+	if "$ROOT/$BUILD/bench/bench_ledger" --quick > "$T/ledger.txt" 2>&1; then
 		ledger_apply=$(sed -n 's/.*synced commit: \([0-9]*\) transfers\/s.*/\1/p' "$T/ledger.txt" | head -n 1)
 		ledger_credits=$(sed -n 's/.*synced commit: \([0-9]*\) trip credits\/s.*/\1/p' "$T/ledger.txt" | head -n 1)
 		ledger_note="bench_ledger --quick: durable block apply on one core, signatures pre-verified"
@@ -159,7 +171,7 @@ start_net() {
 	NPIDS=""
 	i=1
 	while [ $i -le "$n" ]; do
-		"$NODE" start --home "$T/$name-$i" --log-level warn 2> "$T/$name-$i.log" &
+		"$NODE" start --home "$T/$name-$i" --log-level "$LOG_LEVEL" 2> "$T/$name-$i.log" &
 		PIDS="$PIDS $!"
 		NPIDS="$NPIDS${NPIDS:+,}$!"
 		i=$((i + 1))
@@ -167,7 +179,8 @@ start_net() {
 	# Every node answers and the chain has committed a block.
 	for a in $(echo "$API" | tr ',' ' '); do
 		i=0
-		until h=$(curl -sf --max-time 2 "http://$a/v1/status" | jq -e '.height') && [ "$h" -ge 1 ]; do
+		until h=$(curl -sf --max-time 2 "http://$a/v1/status" | jq -e '.height') &&
+			[ "${h:-0}" -ge 1 ] 2> /dev/null; do
 			i=$((i + 1))
 			[ $i -lt 300 ] || fail "$a did not commit a block in 30 s"
 			sleep 0.1
@@ -214,19 +227,29 @@ if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
 	first=$(echo "$NPIDS" | cut -d, -f1)
 	(
 		until grep -q '^transfers window' "$T/mark" 2>/dev/null; do sleep 0.2; done
-		perf record -e cpu-clock -g -p "$first" -o "$T/perf.data" -- sleep "$W" 2> "$T/perf.log"
+		perf record -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$first" \
+			-o "$T/perf.data" -- sleep "$W" 2> "$T/perf.log"
 	) &
 	PERF_PID=$!
 fi
 "$LOAD" run --net "$T/n4" --api "$API" --pids "$NPIDS" --homes "$HOMES" \
 	--accounts "$ACCOUNTS" --seconds "$W" --warmup "$WARM" --rate-max "$rate4" \
-	--out "$T/cluster.json" --series "$T/series4.tsv" --mark "$T/mark"
+	--workloads "$WORKLOADS" --out "$T/cluster.json" --series "$T/series4.tsv" --mark "$T/mark"
 if [ -n "$PERF_PID" ]; then
 	wait "$PERF_PID" || true
 	PERF_PID=""
 	mkdir -p "$OUT"
-	perf report -i "$T/perf.data" --stdio --no-children --percent-limit 0.5 -g none \
-		2> /dev/null | grep -v '^$' | head -n 80 > "$OUT/perf-transfers.txt" || true
+	# Self time by library, by function, then time including callees.
+	{
+		perf report -i "$T/perf.data" --stdio --no-children --sort dso -g none 2> /dev/null |
+			grep -v '^#' | grep -v '^$' | head -n 12
+		echo
+		perf report -i "$T/perf.data" --stdio --no-children --sort dso,sym -g none \
+			--percent-limit 0.5 2> /dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+		echo
+		perf report -i "$T/perf.data" --stdio --children --sort sym -g none \
+			--percent-limit 2 2> /dev/null | grep -v '^#' | grep -v '^$' | head -n 60
+	} > "$OUT/perf-transfers.txt" || true
 	note "profile of the first validator during transfers: $OUT/perf-transfers.txt"
 fi
 stop_net
@@ -261,7 +284,7 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	  ledger_apply_note: $apply_note,
 	  admission_per_s: ($s.workloads.admit.admission_per_s // null),
 	  limit_transfers_per_s: $limit,
-	  ratio_to_limit: ($w.transfers.committed_tx_per_s / $limit),
+	  ratio_to_limit: (if $w.transfers then $w.transfers.committed_tx_per_s / $limit else null end),
 	  mixed_tx_per_s: $w.mixed.committed_tx_per_s,
 	  mixed_credits_per_s: $w.mixed.credits_per_s,
 	  blocks_per_s: $w.transfers.blocks_per_s,
@@ -317,5 +340,5 @@ jq -r '
 	"    open loop 50%    p99 \(f(.commit_p99_ms_at_50pct)) ms; 80%: p99 \(f(.commit_p99_ms_at_80pct)) ms",
 	"    per node max     heap \(f(.heap_mb_max)) MB, RSS \(f(.rss_mb_max)) MB; \(f(.disk_bytes_per_tx)) bytes on disk per transfer",
 	(if .single_node then "  1 validator: transfers \(f(.single_node.transfers_per_s)) tx/s (\(f(.single_node.ratio_to_verify_all_cores * 100))% of verify), credits \(f(.single_node.credits_per_s))/s, admission \(f(.single_node.admission_per_s)) tx/s (\(f(.single_node.admission_ratio_to_verify_all_cores * 100))%)" else empty end),
-	"  results: bench/results/latest.json"
-' "$OUT/latest.json"
+	"  results: \($out)/latest.json"
+' --arg out "$OUT" "$OUT/latest.json"
