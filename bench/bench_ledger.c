@@ -25,25 +25,12 @@
  * synced commit costs two of those, which on a shared virtual disk can be
  * most of a block's time.
  *
- * Each figure is given on the wall clock and on the process's CPU time
- * (user + system) spent inside ledger_apply_block(): on a shared machine
- * the CPU figure is the steadier one, the wall figure includes waiting for
- * the disk and for the core.
- *
- *   build/bench/bench_ledger [--quick] [--blocks N] [--no-audit] [transfers|trips]
- *
- * --blocks sets the number of measured blocks of every run; --no-audit
- * skips the audit after the trip run. To profile only the measured blocks,
- * set BENCH_PERF_CTL to the control FIFO of a perf started disabled:
- *
- *   mkfifo /tmp/ctl && BENCH_PERF_CTL=/tmp/ctl perf record -e cpu-clock -g \
- *       -D -1 --control fifo:/tmp/ctl build/bench/bench_ledger trips
+ *   build/bench/bench_ledger [--quick] [transfers|trips]
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,19 +50,6 @@ static uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-
-static uint64_t cpu_ns(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
-	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
-}
-
-/* Time spent in ledger_apply_block(), wall and CPU. */
-typedef struct cost {
-	uint64_t wall_ns, cpu_ns;
-} cost;
 
 static void die(const char *what, int rc)
 {
@@ -299,18 +273,9 @@ static ledger_block *transfer_block(bench *b, uint32_t n, cm_wr *w)
 
 /* ---- applying (timed) ----------------------------------------------------------- */
 
-/* perf's control FIFO (BENCH_PERF_CTL), or -1. */
-static int perf_ctl = -1;
-
-static void perf_say(const char *cmd)
-{
-	if (perf_ctl >= 0 && write(perf_ctl, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
-		perror("BENCH_PERF_CTL");
-}
-
-/* Completes the header against the current state and applies; adds the
- * time ledger_apply_block() took to *c (if not NULL). */
-static void apply(bench *b, ledger_block *blk, cost *c)
+/* Completes the header against the current state and applies; returns the
+ * nanoseconds ledger_apply_block() took. */
+static uint64_t apply(bench *b, ledger_block *blk)
 {
 	int rc = ledger_next_header(b->l, &blk->header);
 	if (rc != 0)
@@ -320,25 +285,9 @@ static void apply(bench *b, ledger_block *blk, cost *c)
 	memcpy(blk->header.proposer, b->members[0].keys[0], CK_PUBKEY_BYTES);
 	ledger_block_txs_root(blk, blk->header.txs_root);
 	ledger_results res;
-	uint64_t t0 = now_ns(), c0 = cpu_ns();
+	uint64_t t0 = now_ns();
 	rc = ledger_apply_block(b->l, blk, NULL, 0, &res);
-	{
-		static uint64_t last;
-		FILE *f = fopen("/proc/self/io", "r");
-		char line[128];
-		uint64_t wb = 0;
-		while (fgets(line, sizeof line, f))
-			if (sscanf(line, "wchar: %lu", &wb) == 1)
-				break;
-		fclose(f);
-		if (c != NULL)
-			fprintf(stderr, "DBG wchar %.1f MB\n", (double)(wb - last) / 1e6);
-		last = wb;
-	}
-	if (c != NULL) {
-		c->cpu_ns += cpu_ns() - c0;
-		c->wall_ns += now_ns() - t0;
-	}
+	uint64_t dt = now_ns() - t0;
 	if (rc != 0)
 		die("apply", rc);
 	for (uint32_t i = 0; i < res.ntxs; i++)
@@ -349,16 +298,7 @@ static void apply(bench *b, ledger_block *blk, cost *c)
 		}
 	ledger_results_free(&res);
 	ledger_block_free(blk);
-}
-
-/* The measured blocks' figures after what, on one line (bench/run.sh reads
- * "synced commit: N transfers/s" and "... N trip credits/s"). */
-static void report(const char *what, const cost *c, uint64_t n, const char *unit, uint32_t blocks)
-{
-	double wall = (double)c->wall_ns / 1e9, cpu = (double)c->cpu_ns / 1e9;
-	printf("%s: %.0f %s/s (%.1f ms per block); CPU time: %.0f per second (%.1f ms per block)\n",
-	       what, (double)n / wall, unit, wall * 1000 / blocks, (double)n / cpu,
-	       cpu * 1000 / blocks);
+	return dt;
 }
 
 /* Credits one 1 km trip to every account so transfers have funds. */
@@ -367,7 +307,7 @@ static void fund_all(bench *b, cm_wr *w)
 	uint64_t base_s = b->time_ms / 1000 - 3 * 86400;
 	uint32_t next = 0;
 	for (uint32_t done = 0; done < ACCOUNTS; done += 10 * TRIPS_PER_TX)
-		apply(b, issue_block(b, 10, 0, &next, base_s, w), NULL);
+		apply(b, issue_block(b, 10, 0, &next, base_s, w));
 }
 
 static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t blocks, cm_wr *w)
@@ -376,19 +316,17 @@ static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t bl
 	b->trip_seq = 0;
 	b->time_ms += 7ull * 86400 * 1000;
 	fund_all(b, w);
-	cost c = { 0, 0 };
-	perf_say("enable\n");
+	uint64_t total = 0;
 	for (uint32_t i = 0; i < blocks; i++)
-		apply(b, transfer_block(b, per_block, w), &c);
-	perf_say("disable\n");
-	char what[160];
-	snprintf(what, sizeof what, "  %u blocks x %u transfers, %u accounts, %s", blocks, per_block,
-		 ACCOUNTS, nosync ? "commit not synced" : "synced commit");
-	report(what, &c, (uint64_t)blocks * per_block, "transfers", blocks);
+		total += apply(b, transfer_block(b, per_block, w));
+	double s = (double)total / 1e9;
+	printf("  %u blocks x %u transfers, %u accounts, %s: %.0f transfers/s (%.2f ms per block)\n",
+	       blocks, per_block, ACCOUNTS, nosync ? "commit not synced" : "synced commit",
+	       (double)blocks * per_block / s, s * 1000 / blocks);
 	bench_close(b);
 }
 
-static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, cm_wr *w)
+static void run_trips(bench *b, uint32_t preload, uint32_t blocks, cm_wr *w)
 {
 	bench_open(b, false);
 	b->trip_seq = 0;
@@ -401,7 +339,7 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, c
 		uint32_t ntx = 100;
 		if ((preload - loaded) / TRIPS_PER_TX < ntx)
 			ntx = (preload - loaded) / TRIPS_PER_TX;
-		apply(b, issue_block(b, ntx, k, &next, base_s, w), NULL);
+		apply(b, issue_block(b, ntx, k, &next, base_s, w));
 		loaded += ntx * TRIPS_PER_TX;
 		if (next == 0)
 			k++;
@@ -413,22 +351,15 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, c
 		die("supply", rc);
 	printf("  preloaded %llu trips in the window (%.1f s, blocks of 100,000 trips)\n",
 	       (unsigned long long)sup.trips_credited, load_s);
-	cost c = { 0, 0 };
-	perf_say("enable\n");
+	uint64_t total = 0;
 	for (uint32_t i = 0; i < blocks; i++) {
-		apply(b, issue_block(b, 10, k, &next, base_s, w), &c);
+		total += apply(b, issue_block(b, 10, k, &next, base_s, w));
 		if (next == 0)
 			k++;
 	}
-	perf_say("disable\n");
-	char what[160];
-	snprintf(what, sizeof what, "  %u blocks x 10 issue txs x %u trips, synced commit", blocks,
-		 TRIPS_PER_TX);
-	report(what, &c, (uint64_t)blocks * 10 * TRIPS_PER_TX, "trip credits", blocks);
-	if (!audit) {
-		bench_close(b);
-		return;
-	}
+	double s = (double)total / 1e9;
+	printf("  %u blocks x 10 issue txs x %u trips, synced commit: %.0f trip credits/s (%.1f ms per block)\n",
+	       blocks, TRIPS_PER_TX, (double)blocks * 10 * TRIPS_PER_TX / s, s * 1000 / blocks);
 	rc = ledger_get_supply(b->l, &sup);
 	if (rc != 0)
 		die("supply", rc);
@@ -446,31 +377,20 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, c
 
 int main(int argc, char **argv)
 {
-	bool quick = false, transfers = true, trips = true, audit = true;
-	uint32_t blocks = 0;
+	bool quick = false, transfers = true, trips = true;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			quick = true;
-		} else if (strcmp(argv[i], "--no-audit") == 0) {
-			audit = false;
-		} else if (strcmp(argv[i], "--blocks") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
-			blocks = (uint32_t)atoi(argv[++i]);
 		} else if (strcmp(argv[i], "transfers") == 0) {
 			trips = false;
 		} else if (strcmp(argv[i], "trips") == 0) {
 			transfers = false;
 		} else {
-			fprintf(stderr, "usage: bench_ledger [--quick] [--blocks N] [--no-audit] "
-					"[transfers|trips]\n");
+			fprintf(stderr, "usage: bench_ledger [--quick] [transfers|trips]\n");
 			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	const char *ctl = getenv("BENCH_PERF_CTL");
-	if (ctl != NULL && (perf_ctl = open(ctl, O_WRONLY)) < 0) {
-		perror(ctl);
-		return 1;
-	}
 	if (ck_init() != 0)
 		die("ck_init", LEDGER_E_NOMEM);
 	static bench b;
@@ -484,16 +404,14 @@ int main(int argc, char **argv)
 	bench_close(&b);
 	if (transfers) {
 		printf("transfers, durable (state + root + block store + indexes + synced commit):\n");
-		run_transfers(&b, false, 1000, blocks ? blocks : quick ? 5 : 30, &w);
+		run_transfers(&b, false, 1000, quick ? 5 : 30, &w);
 		printf("transfers, state-only (the same without the disk flush):\n");
-		run_transfers(&b, true, 5000, blocks ? blocks : quick ? 2 : 10, &w);
+		run_transfers(&b, true, 5000, quick ? 2 : 10, &w);
 	}
 	if (trips) {
 		printf("trip credits, durable:\n");
-		run_trips(&b, quick ? 200000 : 2000000, blocks ? blocks : quick ? 2 : 5, audit, &w);
+		run_trips(&b, quick ? 200000 : 2000000, quick ? 2 : 5, &w);
 	}
-	if (perf_ctl >= 0)
-		close(perf_ctl);
 	cm_wr_free(&w);
 	free(b.acct);
 	free(b.nonce);
