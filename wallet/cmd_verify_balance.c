@@ -94,9 +94,9 @@ static int run(wallet_cli *cli)
 		rc = cli_fail(cli, WALLET_EXIT_VERIFY, "REFUSED: %s", why);
 		goto done;
 	}
-	/* A checkpoint past this proof (an older, saved proof) cannot step
-	 * back: start from the genesis. */
-	if (lc.height > bp->header.height)
+	/* A checkpoint at or past this proof's header (an older, saved
+	 * proof) cannot step back: start from the genesis. */
+	if (lc.height >= bp->header.height)
 		lc = fresh;
 	wallet_node *nd;
 	if ((rc = cli_node(cli, &nd)) != 0)

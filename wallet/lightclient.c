@@ -240,19 +240,12 @@ int wallet_verify_balance(wallet_lc *lc, const wallet_lc_source *src, const ck_p
 		wallet_msgf(why, whylen, "the header does not carry the proof's state root");
 		return WALLET_E_VERIFY;
 	}
-	if (lc->height == bp->header.height) {
-		/* Already verified this very header (a checkpoint at it). */
-		ck_hash id;
-		ledger_header_hash(id, &bp->header);
-		if (memcmp(id, lc->last_hash, CK_HASH_BYTES) == 0)
-			return 0;
-		wallet_msgf(why, whylen, "header %llu is not the one this light client verified",
-			    (unsigned long long)lc->height);
-		return WALLET_E_VERIFY;
-	}
-	if (lc->height > bp->header.height) {
+	/* Even the header lc verified last is checked again with the
+	 * proof's certificate, which needs the set of its height: start
+	 * from the genesis for it. */
+	if (lc->height >= bp->header.height) {
 		wallet_msgf(why, whylen,
-			    "the light client is already at height %llu, past this header: start "
+			    "the light client is already at height %llu, at or past this header: start "
 			    "again from the genesis",
 			    (unsigned long long)lc->height);
 		return WALLET_E_VERIFY;

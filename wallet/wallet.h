@@ -461,10 +461,10 @@ WALLET_WUR int wallet_balance_proof_from_json(const json_t *j, const char *chain
 /* Verifies bp for account: the Merkle proof, that header height is
  * proof height + 1 and its state root the proof's, and, by stepping lc from
  * its position through bp's header (src supplies the headers in between),
- * that the header is certified by the validator set of its height (or is
- * the very header lc last verified). lc ends at the proof's header; one
- * already past it fails (start again from the genesis). WALLET_E_VERIFY /
- * WALLET_E_VALSET_GAP with the reason in why. */
+ * that the header is certified by the validator set of its height. lc ends
+ * at the proof's header; an lc already at or past it fails (start again
+ * from the genesis). WALLET_E_VERIFY / WALLET_E_VALSET_GAP with the reason
+ * in why. */
 WALLET_WUR int wallet_verify_balance(wallet_lc *lc, const wallet_lc_source *src,
 				     const ck_pubkey account, const wallet_balance_proof *bp,
 				     char *why, size_t whylen);
