@@ -449,6 +449,26 @@ static double proc_cpu_s(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Jiffies of the whole machine since boot: busy (everything but idle and
+ * iowait) and total, from /proc/stat's first line. */
+static void machine_jiffies(uint64_t *busy, uint64_t *total)
+{
+	unsigned long long v[10] = {0};
+	*busy = *total = 0;
+	FILE *f = fopen("/proc/stat", "r");
+	if (f == NULL)
+		return;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+		       &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+	fclose(f);
+	if (n < 8)
+		return;
+	/* user nice system idle iowait irq softirq steal (guest is in user). */
+	for (int i = 0; i < 8; i++)
+		*total += v[i];
+	*busy = *total - v[3] - v[4];
+}
+
 static uint64_t du_total;
 
 static int du_visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -1129,6 +1149,7 @@ typedef struct window_figs {
 	double seconds;
 	double tx_per_s, credits_per_s, blocks_per_s, txs_per_block;
 	double cpu_s[NODES_MAX];
+	double machine_busy;         /* fraction of all cores busy, any process */
 	uint64_t disk_delta, committed;
 	bool exhausted;
 } window_figs;
@@ -1205,6 +1226,8 @@ static void drive(window_figs *f, bool measure_disk)
 	double cpu0[NODES_MAX];
 	for (unsigned i = 0; i < B.nnodes; i++)
 		cpu0[i] = proc_cpu_s(B.node[i].pid);
+	uint64_t busy0, total0, busy1, total1;
+	machine_jiffies(&busy0, &total0);
 	B.in_window = true;
 	B.win_start_ns = now_ns();
 	if (B.mark != NULL && B.wname != NULL) {
@@ -1232,6 +1255,8 @@ static void drive(window_figs *f, bool measure_disk)
 	credit_snap c1 = B.last_credit;
 	for (unsigned i = 0; i < B.nnodes; i++)
 		f->cpu_s[i] = proc_cpu_s(B.node[i].pid) - cpu0[i];
+	machine_jiffies(&busy1, &total1);
+	f->machine_busy = total1 > total0 ? (double)(busy1 - busy0) / (double)(total1 - total0) : 0;
 	B.closed = true;
 	if (B.open_loop)
 		evtimer_del(B.open_tick);
@@ -1273,7 +1298,14 @@ static json_t *figs_json(const window_figs *f)
 	json_t *why = json_object();
 	for (unsigned i = 0; i < B.nreasons; i++)
 		json_object_set_new(why, B.reasons[i].name, json_integer((json_int_t)B.reasons[i].n));
-	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:o}",
+	/* CPU per committed transaction on an average node: what the figures
+	 * would be on an idle machine depends on it, not on the neighbours. */
+	double cpu_all = 0;
+	for (unsigned i = 0; i < B.nnodes; i++)
+		cpu_all += f->cpu_s[i];
+	double us_per_tx = f->committed ? cpu_all / B.nnodes / (double)f->committed * 1e6 : 0;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:o}",
 			 "window_s", f->seconds, "committed_tx_per_s", f->tx_per_s, "credits_per_s",
 			 f->credits_per_s, "blocks_per_s", f->blocks_per_s, "txs_per_block",
 			 f->txs_per_block, "committed_in_window", (json_int_t)f->committed,
@@ -1281,6 +1313,11 @@ static json_t *figs_json(const window_figs *f)
 			 "accepted", (json_int_t)B.accepted, "rejected", (json_int_t)B.rejected,
 			 "retried", (json_int_t)B.retried, "http_errors", (json_int_t)B.http_errors,
 			 "rejected_by_reason", why);
+	json_object_set_new(o, "node_cpu_us_per_tx", json_real(us_per_tx));
+	json_object_set_new(o, "cpu_bound_tx_per_s",
+			    json_real(us_per_tx > 0 ? (double)ncpu * 1e6 / (us_per_tx * B.nnodes) : 0));
+	json_object_set_new(o, "machine_busy", json_real(f->machine_busy));
+	return o;
 }
 
 static void print_figs(const char *name, const window_figs *f)
@@ -1291,6 +1328,14 @@ static void print_figs(const char *name, const window_figs *f)
 	    pct_ms(B.lat_us, B.nlat, 0.5), pct_ms(B.lat_us, B.nlat, 0.99),
 	    pct_ms(B.lat_us, B.nlat, 1.0), B.nlat, (unsigned long long)B.sample_timeouts,
 	    f->exhausted ? " [load ran out before the window ended]" : "");
+	double cpu_all = 0;
+	for (unsigned i = 0; i < B.nnodes; i++)
+		cpu_all += f->cpu_s[i];
+	say("  %s: nodes used %.2f of %ld cores (%.0f us CPU per tx per node); the machine was "
+	    "%.0f%% busy\n",
+	    name, cpu_all / f->seconds, sysconf(_SC_NPROCESSORS_ONLN),
+	    f->committed ? cpu_all / B.nnodes / (double)f->committed * 1e6 : 0,
+	    f->machine_busy * 100);
 	if (B.rejected)
 		say("  %s: %llu transactions rejected (see rejected_by_reason)\n", name,
 		    (unsigned long long)B.rejected);
@@ -1606,7 +1651,7 @@ static void usage(FILE *f)
 		"  --warmup S          before each window (default 5)\n"
 		"  --rate-max R        transfers/s to pre-sign for (default 10000)\n"
 		"  --credits-max R     trip credits/s to pre-sign for (default 40000)\n"
-		"  --window N          transfers in flight, closed loop (default 15000)\n"
+		"  --window N          transfers in flight, closed loop (default 10000)\n"
 		"  --admit N           transfers of the admission burst (default 60000)\n"
 		"  --sample-every K    one latency sample per K transactions (default 100)\n"
 		"  --threads T         signing threads (default: online CPUs)\n"
@@ -1667,7 +1712,7 @@ static int cmd_limits(int argc, char **argv)
 	unlink(path);
 	rmdir(tmpl);
 	double rate = (double)n / ((double)(t - t0) / 1e9);
-	printf("{\"lmdb_synced_commits_per_s\": %.0f}\n", rate);
+	printf("{\"lmdb_synced_commits_per_s\": %.1f}\n", rate);
 	return 0;
 }
 
@@ -1683,7 +1728,7 @@ static int cmd_run(int argc, char **argv)
 	B.warmup_s = 5;
 	B.rate_max = 10000;
 	B.credits_max = 40000;
-	B.window_transfers = 15000;
+	B.window_transfers = 10000;
 	B.window_issue = 40;
 	B.window_mixed = 4000;
 	B.sample_every = 100;
