@@ -128,8 +128,6 @@ struct node {
 	bool pumping;
 	qaction *outq_head, *outq_tail;
 	bool persist_inflight;
-	bool stored_valid;            /* the valid record holds stored_valid_id */
-	cons_id stored_valid_id;
 
 	/* proposer */
 	bool build_wanted;
@@ -378,8 +376,8 @@ static void persist_done(void *arg)
 }
 
 /* The valid record, [valid_id, block, proof of lock or nil], is written
- * only when validValue changes: it can be a large block, the state record
- * is written on every vote. */
+ * only when validValue or its proof of lock changes: it can be a large
+ * block, the state record is written on every vote. */
 static void do_persist(node *n, const cons_action *a)
 {
 	const cons_safety *s = &a->u.persist.safety;
@@ -392,8 +390,10 @@ static void do_persist(node *n, const cons_action *a)
 	cm_wr_init(&j->w);
 	cm_wr_init(&j->valid);
 	cons_safety_encode(s, &j->w);
-	if (s->valid_round >= 0 && a->u.persist.valid_block &&
-	    (!n->stored_valid || memcmp(n->stored_valid_id, s->valid_id, CONS_ID_BYTES) != 0)) {
+	/* The core hands out validValue (block and proof of lock) whenever
+	 * either changed since its last PERSIST: the same value with a newer
+	 * polka must be stored too, or a restart would find a stale proof. */
+	if (s->valid_round >= 0 && a->u.persist.valid_block) {
 		cm_wr_array(&j->valid, 3);
 		cm_wr_bin(&j->valid, s->valid_id, CONS_ID_BYTES);
 		cm_wr_bin(&j->valid, a->u.persist.valid_block, a->u.persist.valid_len);
@@ -409,8 +409,6 @@ static void do_persist(node *n, const cons_action *a)
 			cm_wr_nil(&j->valid);
 		}
 		j->has_valid = true;
-		memcpy(n->stored_valid_id, s->valid_id, CONS_ID_BYTES);
-		n->stored_valid = true;
 	}
 	if (cm_wr_error(&j->w) || cm_wr_error(&j->valid) ||
 	    node_work_submit(n->w_safety, persist_run, persist_done, j)) {
@@ -1429,8 +1427,6 @@ static int restore_valid(node *n, qevent *q)
 	q->ev.u.restart.valid_block = q->bytes;
 	q->ev.u.restart.valid_len = blen;
 	q->ev.u.restart.valid_pol = pol ? &q->cert : NULL;
-	memcpy(n->stored_valid_id, id, CONS_ID_BYTES);
-	n->stored_valid = true;
 out:
 	free(vbuf);
 	return rc;
