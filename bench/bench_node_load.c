@@ -75,6 +75,7 @@
 #define OFFER_ID          1u
 #define OFFER_PRICE_G     50u
 #define THREADS_MAX       16u
+#define SERIES_SPAN_S     5u      /* series rates: trailing window, seconds */
 #define REASONS_MAX       16u
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -297,8 +298,12 @@ typedef struct bench {
 	bool in_window;
 	uint64_t win_start_ns, win_end_ns;
 	/* per-second series */
-	poll_snap sec_prev;
-	credit_snap sec_prev_credit;
+	/* The last SERIES_SPAN_S per-second snapshots: blocks commit
+	 * thousands of transactions at once, so a rate over one second is
+	 * all or nothing. */
+	poll_snap hist[SERIES_SPAN_S];
+	credit_snap chist[SERIES_SPAN_S];
+	unsigned nhist;
 	uint32_t *sec_lat;
 	size_t nsec_lat, sec_lat_cap;
 	struct event *tick, *open_tick;
@@ -1058,15 +1063,18 @@ static double pct_ms(const uint32_t *v, size_t n, double q)
 
 static void series_row(void)
 {
-	if (B.series == NULL || B.wname == NULL || B.sec_prev.t_ns == 0) {
-		B.sec_prev = B.last;
-		B.sec_prev_credit = B.last_credit;
+	if (B.series == NULL || B.wname == NULL)
 		return;
-	}
-	double dt = (double)(B.last.t_ns - B.sec_prev.t_ns) / 1e9;
-	double dtc = (double)(B.last_credit.t_ns - B.sec_prev_credit.t_ns) / 1e9;
-	double txs = dt > 0 ? (double)(B.last.committed - B.sec_prev.committed) / dt : 0;
-	double cr = dtc > 0 ? (double)(B.last_credit.trips - B.sec_prev_credit.trips) / dtc : 0;
+	unsigned k = B.nhist % SERIES_SPAN_S;
+	const poll_snap *old = &B.hist[B.nhist >= SERIES_SPAN_S ? k : 0];
+	const credit_snap *cold = &B.chist[B.nhist >= SERIES_SPAN_S ? k : 0];
+	double dt = B.nhist ? (double)(B.last.t_ns - old->t_ns) / 1e9 : 0;
+	double dtc = B.nhist ? (double)(B.last_credit.t_ns - cold->t_ns) / 1e9 : 0;
+	double txs = dt > 0 ? (double)(B.last.committed - old->committed) / dt : 0;
+	double cr = dtc > 0 ? (double)(B.last_credit.trips - cold->trips) / dtc : 0;
+	B.hist[k] = B.last;
+	B.chist[k] = B.last_credit;
+	B.nhist++;
 	qsort(B.sec_lat, B.nsec_lat, sizeof *B.sec_lat, cmp_u32);
 	double p50 = pct_ms(B.sec_lat, B.nsec_lat, 0.5), p99 = pct_ms(B.sec_lat, B.nsec_lat, 0.99);
 	/* gnuplot skips NaN: seconds without a sample leave a gap. */
@@ -1075,8 +1083,6 @@ static void series_row(void)
 		(unsigned long long)B.last.mempool);
 	fflush(B.series);
 	B.nsec_lat = 0;
-	B.sec_prev = B.last;
-	B.sec_prev_credit = B.last_credit;
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -1212,7 +1218,7 @@ static void drive(window_figs *f, bool measure_disk)
 	B.in_window = false;
 	B.committed_base = B.last.committed;
 	B.t0_ns = now_ns();
-	B.sec_prev.t_ns = 0;
+	B.nhist = 0;
 	uint64_t disk0 = measure_disk ? home_bytes(&B.node[0]) : 0;
 	struct timeval otv = {0, OPEN_TICK_MS * 1000};
 	if (B.open_loop)
