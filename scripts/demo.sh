@@ -25,11 +25,24 @@ tmp=$(mktemp -d /tmp/carbon-demo.XXXXXX)
 pids=
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	# KILL what has not stopped within 5 s: the demo must never hang.
+	i=0
+	while [ $i -lt 50 ]; do
+		alive=
+		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -n "$alive" ] || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
 	if [ -n "${DEMO_KEEP:-}" ]; then echo "demo: files kept in $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'echo; echo "demo: interrupted, stopping the nodes"; exit 130' INT TERM
+# A closed terminal or pipe (make demo | head) must stop the nodes too.
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 say() { printf '\n== %s\n' "$*"; }
 free_port() {

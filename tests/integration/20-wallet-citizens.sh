@@ -14,8 +14,17 @@ for b in bin/carbon-wallet bin/carbon-node bin/carbon-genesis; do
 done
 tmp=$(mktemp -d)
 node_pid=
+# TERM, then KILL if the node has not stopped within 5 s (a test must
+# never hang on a daemon).
+stop_node() {
+	kill "$1" 2>/dev/null || return 0
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
 cleanup() {
-	if [ -n "$node_pid" ]; then kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; fi
+	if [ -n "$node_pid" ]; then stop_node "$node_pid"; fi
 	if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT INT TERM

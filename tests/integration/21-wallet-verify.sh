@@ -13,8 +13,17 @@ for b in bin/carbon-wallet bin/carbon-node bin/carbon-genesis; do
 done
 tmp=$(mktemp -d)
 node_pid=
+# TERM, then KILL if the node has not stopped within 5 s (a test must
+# never hang on a daemon).
+stop_node() {
+	kill "$1" 2>/dev/null || return 0
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
 cleanup() {
-	if [ -n "$node_pid" ]; then kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; fi
+	if [ -n "$node_pid" ]; then stop_node "$node_pid"; fi
 	if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT INT TERM
@@ -148,8 +157,7 @@ grep -q "another account" "$tmp/err" || fail "another account: reason"
 expect_rc 4 $W verify-balance alice --genesis "$tmp/other/genesis.json" --node "$NODE" --no-cache
 grep -q "REFUSED" "$tmp/err" || fail "other genesis: no reason"
 # A node that is down: exit 3, not a verdict on the proof.
-kill "$node_pid"
-wait "$node_pid" 2>/dev/null || true
+stop_node "$node_pid"
 node_pid=
 expect_rc 3 $W verify-balance alice --genesis "$tmp/net/genesis.json" --node "$NODE"
 
