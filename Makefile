@@ -165,7 +165,12 @@ integration: all
 # it started, also on Ctrl-C.
 demo: all
 	$(Q)sh scripts/demo.sh
-.PHONY: demo
+
+# The demo's devnet, kept running in the foreground until Ctrl-C, with the
+# wallet commands to try against it.
+run: all
+	$(Q)DEMO_RUN=1 sh scripts/demo.sh
+.PHONY: demo run
 
 # libFuzzer targets (tests/fuzz/README.md), built with clang into their
 # own tree: module libraries with fuzzer coverage, ASan and UBSan. `fuzz`
