@@ -104,8 +104,13 @@ commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 dirty=false
 git diff --quiet HEAD -- 2>/dev/null || dirty=true
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# How busy the machine is before we start (every process, 2 s): the limits
+# below are wall-clock rates and drop when others share the cores.
+busy_before=$({ head -n 1 /proc/stat; sleep 2; head -n 1 /proc/stat; } | awk '
+	{ idle = $5 + $6; tot = 0; for (i = 2; i <= 9; i++) tot += $i }
+	NR == 1 { i0 = idle; t0 = tot } NR == 2 { printf "%.2f", 1 - (idle - i0) / (tot - t0) }')
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-note "machine: $cpu_model, $cores cores; load average $load_before; commit $commit"
+note "machine: $cpu_model, $cores cores; load average $load_before, $busy_before busy; commit $commit"
 
 note "limits: Ed25519 verify (build/bench/bench_crypto --seconds 2)"
 "$ROOT/$BUILD/bench/bench_crypto" --seconds 2 > "$T/crypto.txt"
@@ -116,9 +121,11 @@ verify_all=$(sed -n 's/^ed25519 verify.*, [0-9]* threads: *\([0-9]*\) \/s.*/\1/p
 [ "$cores" -gt 1 ] || verify_all=$verify_1
 note "  verify: $verify_1 /s on 1 core, $verify_all /s on $cores cores"
 
-note "limits: synced LMDB commits (bench_node_load limits)"
-lmdb_sync=$("$LOAD" limits --seconds 2 --dir "$T" | jq '.lmdb_synced_commits_per_s')
-note "  LMDB: $lmdb_sync synced commits/s"
+note "limits: synced LMDB commits, verify per CPU second (bench_node_load limits)"
+"$LOAD" limits --seconds 2 --dir "$T" > "$T/limits.json"
+lmdb_sync=$(jq '.lmdb_synced_commits_per_s' "$T/limits.json")
+verify_cpu=$(jq '.verify_per_cpu_s' "$T/limits.json")
+note "  LMDB: $lmdb_sync synced commits/s; verify: $verify_cpu per CPU second"
 
 ledger_apply=null
 ledger_credits=null
@@ -261,6 +268,7 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	--arg cpu "$cpu_model" --argjson cores "$cores" --arg commit "$commit" \
 	--argjson dirty "$dirty" --arg load "$load_before" --arg stamp "$stamp" \
 	--argjson v1 "$verify_1" --argjson vall "$verify_all" --argjson lmdb "$lmdb_sync" \
+	--argjson vcpu "$verify_cpu" --argjson busy "$busy_before" \
 	--argjson apply "$ledger_apply" --argjson credits_apply "$ledger_credits" \
 	--arg apply_note "$ledger_note" --argjson seconds "$W" --argjson warmup "$WARM" \
 	--arg config "$CONFIG_FILTER" '
@@ -285,6 +293,10 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	  admission_per_s: ($s.workloads.admit.admission_per_s // null),
 	  limit_transfers_per_s: $limit,
 	  ratio_to_limit: (if $w.transfers then $w.transfers.committed_tx_per_s / $limit else null end),
+	  verify_per_cpu_s: $vcpu,
+	  verify_per_s_all_cores_idle_estimate: ($vcpu * $cores),
+	  limit_transfers_per_s_idle_estimate: ($vcpu * $cores / 4),
+	  ratio_to_idle_limit: (if $w.transfers then $w.transfers.committed_tx_per_s / ($vcpu * $cores / 4) else null end),
 	  mixed_tx_per_s: $w.mixed.committed_tx_per_s,
 	  mixed_credits_per_s: $w.mixed.credits_per_s,
 	  node_cpu_us_per_transfer: $w.transfers.node_cpu_us_per_tx,
@@ -310,7 +322,7 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	  node_config_filter: $config,
 	  seconds: $seconds,
 	  warmup_s: $warmup,
-	  machine: { cpu_model: $cpu, cores: $cores, load_average_before: $load },
+	  machine: { cpu_model: $cpu, cores: $cores, load_average_before: $load, busy_before: $busy },
 	  git_commit: $commit,
 	  git_dirty: $dirty,
 	  date_utc: $stamp,
@@ -332,12 +344,12 @@ fi
 # ---- table --------------------------------------------------------------------
 
 jq -r '
-	def f(x): if x == null then "-" else (x * 10 | round / 10 | tostring) end;
+	def f(x): try (if x == null then "-" else (x * 10 | round / 10 | tostring) end) catch "-";
 	"",
 	"Carbon Ledger bench, \(.date_utc), \(.machine.cpu_model) x \(.machine.cores), commit \(.git_commit[0:10])",
-	"  machine: Ed25519 verify \(.verify_per_s_one_core)/s (1 core), \(.verify_per_s_all_cores)/s (all); synced LMDB commits \(f(.lmdb_synced_commits_per_s))/s; ledger apply \(f(.ledger_apply_per_s)) transfers/s",
+	"  machine: \(f(.machine.busy_before * 100))% busy before the run (load \(.machine.load_average_before)); Ed25519 verify \(.verify_per_s_one_core)/s (1 core), \(.verify_per_s_all_cores)/s (all), \(.verify_per_cpu_s) per CPU second; synced LMDB commits \(f(.lmdb_synced_commits_per_s))/s; ledger apply \(f(.ledger_apply_per_s)) transfers/s",
 	"  4 validators, \(.accounts) accounts, \(.seconds) s windows:",
-	"    transfers        \(f(.transfers_per_s)) tx/s = \(f(.ratio_to_limit * 100))% of the limit \(f(.limit_transfers_per_s)); p50 \(f(.commit_p50_ms)) p99 \(f(.commit_p99_ms)) ms; \(f(.blocks_per_s)) blocks/s x \(f(.txs_per_block)) tx",
+	"    transfers        \(f(.transfers_per_s)) tx/s = \(f(.ratio_to_limit * 100))% of the limit \(f(.limit_transfers_per_s)) (\(f(.ratio_to_idle_limit * 100))% of \(f(.limit_transfers_per_s_idle_estimate)) from CPU time); p50 \(f(.commit_p50_ms)) p99 \(f(.commit_p99_ms)) ms; \(f(.blocks_per_s)) blocks/s x \(f(.txs_per_block)) tx",
 	"    CPU              \(f(.node_cpu_us_per_transfer)) us per transfer per node: \(f(.cpu_bound_transfers_per_s)) transfers/s if CPU were the only limit; machine \(f(.machine_busy_during_transfers * 100))% busy (all processes)",
 	"    issuance         \(f(.credits_per_s)) trip credits/s",
 	"    mixed day        \(f(.mixed_tx_per_s)) tx/s, \(f(.mixed_credits_per_s)) credits/s",
