@@ -513,7 +513,15 @@ static void build_now(node *n)
 		free(refs);
 		return;
 	}
-	assert(b.header.height == n->build_height);
+	if (b.header.height != n->build_height) {
+		/* The request went stale: the height was decided meanwhile (a
+		 * certificate arrived) and the core has moved on. */
+		NLOG_DEBUG("build_stale", "asked=%llu next=%llu",
+			   (unsigned long long)n->build_height,
+			   (unsigned long long)b.header.height);
+		free(refs);
+		return;
+	}
 	b.header.time_ms = now_ms();
 	{
 		ledger_info info;
@@ -573,6 +581,10 @@ static void arm_build(node *n)
 	uint64_t now = now_ms(), due;
 	struct timeval tv;
 
+	if (n->build_height != n->applied_height + 1) {
+		n->build_wanted = false; /* stale: that height is decided */
+		return;
+	}
 	node_mempool_get_stats(n->mp, &st);
 	due = n->last_commit_ms + (st.txs ? n->cfg.block_interval_ms : n->cfg.empty_block_ms);
 	if (n->build_round > 0 || st.txs >= n->cfg.block_txs_max || now >= due) {

@@ -31,7 +31,10 @@ ok() { echo "ok - $*"; }
 free_port() {
 	while :; do
 		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000 ))
+		# Never hand out a port twice in one run, nor one in use now.
+		grep -qx "$p" "$T/.ports" 2>/dev/null && continue
 		if ! ss -ltn 2>/dev/null | awk '{print $4}' | grep -q ":$p\$"; then
+			echo "$p" >> "$T/.ports"
 			echo "$p"
 			return
 		fi
@@ -314,3 +317,23 @@ check_cluster() {
 
 # rss_anon_kb NODE: the node's anonymous resident memory (its heap).
 rss_anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$(cat "$T/$1.pid")/status" 2>/dev/null || echo 0; }
+
+# free_port, redefined: the first definition draws from 20000-49999, which
+# overlaps the kernel's ephemeral range (32768-60999 by default), so an
+# outgoing connection or a TIME_WAIT socket of an earlier client could hold
+# the port a node is about to bind ("cannot start the API server", about
+# one script in ten once the fault scripts leave thousands of TIME_WAIT
+# sockets). This one draws below the ephemeral range and never hands out
+# the same port twice in one script.
+free_port() {
+	_lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$_lo" -gt 12000 ] 2>/dev/null || _lo=32768
+	while :; do
+		_p=$(( 10000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % (_lo - 10000) ))
+		grep -qx "$_p" "$T/ports.used" 2>/dev/null && continue
+		ss -ltn 2>/dev/null | awk '{print $4}' | grep -q ":$_p\$" && continue
+		echo "$_p" >> "$T/ports.used"
+		echo "$_p"
+		return
+	done
+}
