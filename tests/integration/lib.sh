@@ -26,20 +26,6 @@ trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok - $*"; }
 
-# A TCP port nobody listens on now (bind test through /dev/tcp is not
-# possible in sh, so ask the kernel via a short-lived listener in ss).
-free_port() {
-	while :; do
-		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000 ))
-		# Never hand out a port twice in one run, nor one in use now.
-		grep -qx "$p" "$T/.ports" 2>/dev/null && continue
-		if ! ss -ltn 2>/dev/null | awk '{print $4}' | grep -q ":$p\$"; then
-			echo "$p" >> "$T/.ports"
-			echo "$p"
-			return
-		fi
-	done
-}
 
 # make_net NAME DESC: genesis + keys into $T/NAME from a description in
 # which the placeholders P1..P4 are replaced by free ports.
