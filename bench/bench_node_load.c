@@ -1663,7 +1663,8 @@ static void usage(FILE *f)
 		"  --warmup S          before each window (default 5)\n"
 		"  --rate-max R        transfers/s to pre-sign for (default 10000)\n"
 		"  --credits-max R     trip credits/s to pre-sign for (default 40000)\n"
-		"  --window N          transfers in flight, closed loop (default 10000)\n"
+		"  --window N          transfers in flight, closed loop (default 10000, two\n"
+		"                      full blocks; issuance keeps 80 batches, mixed 4000)\n"
 		"  --admit N           transfers of the admission burst (default 60000)\n"
 		"  --sample-every K    one latency sample per K transactions (default 100)\n"
 		"  --threads T         signing threads (default: online CPUs)\n"
@@ -1770,7 +1771,7 @@ static int cmd_run(int argc, char **argv)
 	B.rate_max = 10000;
 	B.credits_max = 40000;
 	B.window_transfers = 10000;
-	B.window_issue = 40;
+	B.window_issue = 80;
 	B.window_mixed = 4000;
 	B.sample_every = 100;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
