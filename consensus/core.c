@@ -14,9 +14,19 @@
 
 /* Mutants for the simulator's mutation check (Makefile target simmutant):
  * each breaks one rule so that the simulator must find a violation. Never
- * defined in a normal build. */
+ * defined in a normal build.
+ *   IGNORE_LOCK           lines 23 and 29 ignore the lock
+ *   QUORUM                quorum floor(2n/3) instead of floor(2n/3)+1
+ *   SEND_BEFORE_PERSIST   the persist barrier after the message it covers
+ *   SKIP_POL_CHECK        line 28 without its 2f+1 PREVOTE(vr, id(v))
+ *   UNLOCK_ANY_VR         line 29 without lockedRound <= vr
+ *   FORGET_LOCK           a restart drops the persisted lock
+ *   LOCK_AFTER_PRECOMMIT  the lock is set after the precommit's persist
+ *   NO_VERIFY             signatures of proposals and votes not verified */
 #if defined(CONS_MUTANT_IGNORE_LOCK) + defined(CONS_MUTANT_QUORUM) + \
-	defined(CONS_MUTANT_SEND_BEFORE_PERSIST) > 1
+		defined(CONS_MUTANT_SEND_BEFORE_PERSIST) + defined(CONS_MUTANT_SKIP_POL_CHECK) + \
+		defined(CONS_MUTANT_UNLOCK_ANY_VR) + defined(CONS_MUTANT_FORGET_LOCK) + \
+		defined(CONS_MUTANT_LOCK_AFTER_PRECOMMIT) + defined(CONS_MUTANT_NO_VERIFY) > 1
 #error "one mutant at a time"
 #endif
 
@@ -281,8 +291,8 @@ static void collect(const cons *c, const struct cons_voteset *vs, uint32_t round
 	}
 }
 
-/* Keeps validValue's bytes; false if out of memory (then validValue is not
- * changed: a missed update costs liveness at most). */
+/* Keeps validValue's bytes; false if out of memory (the caller then holds
+ * no bytes for validValue: a missed copy costs liveness at most). */
 static bool keep_valid_block(cons *c, const uint8_t *block, uint32_t len)
 {
 	if (c->valid_cap < len) {
@@ -364,10 +374,17 @@ static bool rule_proposal(cons *c)
 	} else {
 		assert(p->pol_round < (int64_t)c->safe.round);
 		const struct cons_slot *pol = cons_slot_find(c, (uint32_t)p->pol_round);
+#ifndef CONS_MUTANT_SKIP_POL_CHECK
 		if (!pol || cons_voteset_count_id(&pol->votes[0], p->id) < c->quorum)
 			return false;
+#else
+		(void)pol;
+#endif
 		locked_ok = c->safe.locked_round <= p->pol_round ||
 			    memcmp(c->safe.locked_id, p->id, CONS_ID_BYTES) == 0;
+#ifdef CONS_MUTANT_UNLOCK_ANY_VR
+		locked_ok = true;
+#endif
 	}
 #ifdef CONS_MUTANT_IGNORE_LOCK
 	locked_ok = true;
@@ -417,23 +434,37 @@ static bool rule_polka(cons *c)
 		    cons_voteset_count_id(&s->votes[0], p->id) < c->quorum)
 			continue;
 		s->polka_done = true;
-		if (c->safe.step == CONS_STEP_PREVOTE) {
-			c->safe.locked_round = (int32_t)c->safe.round;
-			memcpy(c->safe.locked_id, p->id, CONS_ID_BYTES);
-			c->safe.step = CONS_STEP_PRECOMMIT;
-			cast_vote(c, CONS_STEP_PRECOMMIT, true, p->id);
-		}
-		if (memcmp(c->safe.valid_id, p->id, CONS_ID_BYTES) == 0 ||
-		    keep_valid_block(c, p->block, p->len)) {
-			c->safe.valid_round = (int32_t)c->safe.round;
-			memcpy(c->safe.valid_id, p->id, CONS_ID_BYTES);
-			collect(c, &s->votes[0], s->round, p->id, &c->valid_pol);
-			c->valid_dirty = true;
-		}
+		/* Line 42 (validValue, validRound) goes first, so that the
+		 * persist barrier of the precommit carries it together with the
+		 * lock: a validator restarted between the two would hold a lock
+		 * it cannot propose, and a quorum of such locks waits forever.
+		 * validValue and validRound always move, so the lock is never
+		 * ahead of them; only keeping the bytes can fail, and without them
+		 * line 16 proposes a fresh value (liveness only). Bytes already
+		 * held for this id are kept. */
+		if (!(c->valid_len > 0 && memcmp(c->safe.valid_id, p->id, CONS_ID_BYTES) == 0) &&
+		    !keep_valid_block(c, p->block, p->len))
+			c->valid_len = 0;
+		c->safe.valid_round = (int32_t)c->safe.round;
+		memcpy(c->safe.valid_id, p->id, CONS_ID_BYTES);
+		collect(c, &s->votes[0], s->round, p->id, &c->valid_pol);
+		c->valid_dirty = true;
 		/* Liveness state: stored with the next persist, or at the end of
 		 * this step. */
 		if (c->me >= 0)
 			c->need_persist = true;
+		if (c->safe.step == CONS_STEP_PREVOTE) {
+#ifndef CONS_MUTANT_LOCK_AFTER_PRECOMMIT
+			c->safe.locked_round = (int32_t)c->safe.round;
+			memcpy(c->safe.locked_id, p->id, CONS_ID_BYTES);
+#endif
+			c->safe.step = CONS_STEP_PRECOMMIT;
+			cast_vote(c, CONS_STEP_PRECOMMIT, true, p->id);
+#ifdef CONS_MUTANT_LOCK_AFTER_PRECOMMIT
+			c->safe.locked_round = (int32_t)c->safe.round;
+			memcpy(c->safe.locked_id, p->id, CONS_ID_BYTES);
+#endif
+		}
 		return true;
 	}
 	return false;
@@ -630,6 +661,10 @@ static int verify(cons *c, uint32_t validator, enum cons_step step, const uint8_
 		  const ck_sig sig)
 {
 	c->stats.sigs_checked++;
+#ifdef CONS_MUTANT_NO_VERIFY
+	(void)validator, (void)step, (void)sb, (void)n, (void)sig;
+	return 0;
+#endif
 	if (c->verifier.verify(c->verifier.ctx, c->vs.keys[validator], cons_step_domain(step),
 			       c->chain_id, sb, n, sig) != 0)
 		return CONS_E_BADSIG;
@@ -934,6 +969,9 @@ static int on_start_height(cons *c, uint64_t height, const cons_valset *vs)
 	 * already). The bytes of our own last proposal were not persisted: if
 	 * it was not validValue, the round moves on by timeout. */
 	c->safe = c->restore;
+#ifdef CONS_MUTANT_FORGET_LOCK
+	c->safe.locked_round = -1;
+#endif
 	if (c->safe.valid_round < 0)
 		c->valid_len = 0;
 	/* validValue's proof of lock counts again: it was verified when it

@@ -33,9 +33,11 @@ bool rng_chance(sim_rng *r, uint32_t per_mille);
 
 /* The public key of simulated identity k. The fake scheme: a signature is
  * SipHash keyed by the first 16 bytes of the public key over the domain,
- * chain and message, zero-padded to 64 bytes. Anyone could forge it, but
- * nothing in the simulator signs except through sim_sign with its own key:
- * Byzantine code included. */
+ * chain and message, zero-padded to 64 bytes. Anyone could compute it; the
+ * simulator's convention is that a node signs a message only with its own
+ * key. Byzantine forgers break the convention only in ways a real
+ * signature would not survive either (their own key under another
+ * validator's name, another validator's signature of other bytes, noise). */
 void sim_pubkey(uint32_t k, ck_pubkey out);
 void sim_sign(const ck_pubkey pk, enum ck_domain dom, const char *chain, const uint8_t *msg,
 	      size_t len, ck_sig sig);
@@ -93,16 +95,32 @@ enum sim_byz {
 	BYZ_SILENT = 1u << 5,         /* sends nothing */
 	BYZ_YES = 1u << 6,            /* prevotes and precommits every proposal */
 	BYZ_TWIN = 1u << 7,           /* two nodes with one key */
+	BYZ_FORGE = 1u << 8,          /* proposals and votes in honest names, forged */
+	BYZ_POL = 1u << 9,            /* proposals with a fake or stale vr */
+};
+
+enum sim_scenario {
+	/* Everything drawn from the seed: sizes, faults, Byzantine mixes,
+	 * crashes, set changes. */
+	SIM_RANDOM = 0,
+	/* The dangerous schedule for locks, with random variations: one
+	 * honest node commits while the others time out locked; Byzantine
+	 * proposers then offer them other values with a fake, a stale or no
+	 * proof of lock; some restart right after locking; forged votes and
+	 * proposals in honest names (lock.c). */
+	SIM_LOCK = 1,
 };
 
 typedef struct sim_opts {
 	uint64_t seed;
+	enum sim_scenario scenario;
 	bool verbose;
-	bool quiet;
 } sim_opts;
 
 /* Runs one seed; 0 if every invariant held, else 1 after printing the
- * failure and the replay command. */
-int sim_run(const sim_opts *o);
+ * failure and the replay command. *trace (if not NULL) gets a hash of
+ * every event of the run: two runs of one seed are the same run exactly
+ * when their traces are equal. */
+int sim_run(const sim_opts *o, uint64_t *trace);
 
 #endif

@@ -1,10 +1,12 @@
 /*
  * One simulated run: the scenario drawn from the seed, the event queue, the
- * driver that carries out the cores' actions (the same contract the node
- * follows, persist barrier included), the network with its faults, crashes
- * and restarts, Byzantine behaviour, and the invariants checked as every
- * step's actions are carried out. Everything is a function of the seed: no
- * clock, no address-dependent order, no unseeded randomness.
+ * network with its faults, the driver that carries out the cores' actions
+ * (the same contract the node follows, persist barrier included), crashes
+ * and restarts, and the run loop. The invariants are in check.c, the
+ * Byzantine behaviours in byz.c and lock.c. Everything is a function of the
+ * seed: no clock, no address-dependent order, no unseeded randomness, and
+ * never two draws of the PRNG in one expression (the order in which C
+ * evaluates function arguments is unspecified: gcc and clang differ).
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -12,145 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tests/sim/sim.h"
+#include "tests/sim/world.h"
 
-/* ---- events ------------------------------------------------------------ */
-
-/* The kind is part of the total order (time, node, kind, sequence). */
-enum ev_kind {
-	EV_CRASH = 1,
-	EV_RESTART,
-	EV_PERSIST,
-	EV_START,     /* the driver finished applying a block */
-	EV_DELIVER,
-	EV_TIMER,
-	EV_CHECK,
-	EV_BUILD,
-	EV_BYZ,
-	EV_PARTITION,
-	EV_HEAL,
-	EV_END,
-};
-
-static const char *ev_name[] = {"?", "crash", "restart", "persist", "start", "deliver",
-				"timer", "check", "build", "byz", "partition", "heal", "end"};
-
-struct sev {
-	uint64_t t;
-	uint64_t seq;
-	uint32_t node;
-	uint32_t kind;
-	uint32_t inc;     /* node incarnation when scheduled (stale if changed) */
-	uint32_t from;
-	uint8_t *bytes;
-	size_t len;
-	uint32_t timer;
-	uint64_t height;
-	uint32_t round;
-	cons_id id;
-	bool valid;
-	uint32_t groups;  /* EV_PARTITION: bit i = group of node i */
-};
-
-/* An action copied out of the core to wait behind a persist barrier. */
-struct pact {
-	cons_action a;
-	uint8_t *own;     /* owned copy of message or block bytes */
-	cons_cert *cert;  /* owned copy for COMMIT */
-};
-
-struct node {
-	uint32_t key;
-	ck_pubkey pk;
-	bool byz;
-	uint32_t modes;
-	uint32_t sendmask;  /* twins: which nodes their broadcasts reach */
-	cons *core;
-	bool up;
-	uint32_t inc;
-	bool has_durable;
-	cons_safety durable;
-	uint8_t *durable_block;   /* validValue's bytes persisted with it */
-	size_t durable_len;
-	cons_cert durable_pol;    /* and its proof of lock */
-	bool inflight;
-	cons_safety pending;
-	uint8_t *pending_block;
-	size_t pending_len;
-	cons_cert pending_pol;
-	/* validValue as of the last PERSIST carried out (a PERSIST without
-	 * bytes means "unchanged") */
-	uint8_t *cur_block;
-	size_t cur_len;
-	cons_cert cur_pol;
-	struct pact *q;
-	size_t qhead, qlen, qcap;
-	sim_model led;
-	cons_id seen_prop;  /* last proposal id seen (Byzantine double votes) */
-	uint64_t commits;
-};
-
-struct sigrec {
-	uint64_t key;     /* 0 = empty */
-	uint64_t height;
-	uint32_t round;
-	uint8_t step;
-	uint8_t content[CONS_SIGN_BYTES_MAX];
-	uint8_t clen;
-};
-
-#define REPLAY_RING 64u
-
-struct world {
-	sim_opts o;
-	sim_rng rng;
-	uint64_t now;
-	uint64_t seq;
-	uint64_t steps;
-	bool failed;
-
-	uint32_t n_val, n_nodes, f;
-	struct node nodes[SIM_NODES_MAX];
-	sim_gov gov[SIM_GOV_MAX];
-	uint32_t ngov;
-	cons_valset genesis;
-	cons_timeouts to;
-
-	/* the event heap */
-	struct sev *h;
-	size_t hn, hcap;
-
-	/* network */
-	uint32_t delay_min_us, jitter_us, loss_pm, dup_pm;
-	bool partitioned;
-	uint32_t groups;
-	bool crash_at_persist;
-
-	/* phases */
-	uint64_t t_heal, t_end;
-	uint64_t commit_pause_us;
-	bool healed;
-	uint64_t heal_height;
-
-	/* invariants */
-	cons_id *committed;
-	bool *committed_set;
-	size_t committed_cap;
-	struct sigrec *sigs;
-	size_t sig_cap, sig_n;
-
-	/* Byzantine replay material */
-	uint8_t *ring[REPLAY_RING];
-	size_t ring_len[REPLAY_RING];
-	uint32_t ring_next;
-
-	cons_actions acts;
-	cons_verifier verifier;
-};
+static const char *ev_name[] = {"?",       "crash", "restart", "persist", "start",
+				"deliver", "timer", "check",   "build",   "byz",
+				"adv",     "partition", "heal",  "end"};
 
 /* ---- failure reporting ------------------------------------------------- */
 
-static void fail(struct world *w, const char *what, uint32_t node, uint64_t height)
+void fail(struct world *w, const char *what, uint32_t node, uint64_t height)
 {
 	if (w->failed)
 		return;
@@ -158,15 +30,10 @@ static void fail(struct world *w, const char *what, uint32_t node, uint64_t heig
 	fprintf(stderr,
 		"carbon-sim: INVARIANT VIOLATED: %s (node %" PRIu32 ", height %" PRIu64
 		", t=%" PRIu64 " us, step %" PRIu64 ")\n"
-		"carbon-sim: seed %" PRIu64 "; replay with: make sim SEED=%" PRIu64 "\n",
-		what, node, height, w->now, w->steps, w->o.seed, w->o.seed);
+		"carbon-sim: seed %" PRIu64 "; replay with: make sim SEED=%" PRIu64 "%s\n",
+		what, node, height, w->now, w->steps, w->o.seed, w->o.seed,
+		w->o.scenario == SIM_LOCK ? " SCENARIO=lock" : "");
 }
-
-#define TRACE(w, ...)                                 \
-	do {                                          \
-		if ((w)->o.verbose)                   \
-			fprintf(stdout, __VA_ARGS__); \
-	} while (0)
 
 /* ---- heap -------------------------------------------------------------- */
 
@@ -181,7 +48,7 @@ static bool ev_less(const struct sev *a, const struct sev *b)
 	return a->seq < b->seq;
 }
 
-static struct sev *ev_new(struct world *w, uint64_t t, uint32_t node, uint32_t kind)
+struct sev *ev_new(struct world *w, uint64_t t, uint32_t node, uint32_t kind)
 {
 	if (w->hn == w->hcap) {
 		w->hcap = w->hcap ? 2 * w->hcap : 1024;
@@ -199,7 +66,7 @@ static struct sev *ev_new(struct world *w, uint64_t t, uint32_t node, uint32_t k
 }
 
 /* Called after filling the event returned by ev_new. */
-static void ev_push(struct world *w)
+void ev_push(struct world *w)
 {
 	size_t i = w->hn++;
 	while (i > 0) {
@@ -235,13 +102,13 @@ static struct sev ev_pop(struct world *w)
 }
 
 /* An event without payload. */
-static void ev_plain(struct world *w, uint64_t t, uint32_t node, uint32_t kind)
+void ev_plain(struct world *w, uint64_t t, uint32_t node, uint32_t kind)
 {
 	ev_new(w, t, node, kind);
 	ev_push(w);
 }
 
-static uint8_t *dup_bytes(const uint8_t *p, size_t n)
+uint8_t *dup_bytes(const uint8_t *p, size_t n)
 {
 	uint8_t *c = malloc(n ? n : 1);
 	assert(c);
@@ -259,9 +126,11 @@ static void ring_put(struct world *w, const uint8_t *b, size_t len)
 	w->ring_len[i] = len;
 }
 
-static void net_send(struct world *w, uint32_t from, uint32_t to, const uint8_t *b, size_t len)
+void net_send(struct world *w, uint32_t from, uint32_t to, const uint8_t *b, size_t len)
 {
 	if (to == from || to >= w->n_nodes)
+		return;
+	if (w->lock_on && !w->healed && !w->injecting && !lock_filter(w, from, to, b, len))
 		return;
 	if (w->partitioned && ((w->groups >> from) & 1) != ((w->groups >> to) & 1))
 		return;
@@ -276,312 +145,46 @@ static void net_send(struct world *w, uint32_t from, uint32_t to, const uint8_t 
 		e->len = len;
 		ev_push(w);
 	}
+	observe_delivery(w, to, b, len);
 	if (rng_chance(&w->rng, 20))
 		ring_put(w, b, len);
 }
 
-static void net_broadcast(struct world *w, uint32_t from, const uint8_t *b, size_t len,
-			  uint32_t mask)
+void net_broadcast(struct world *w, uint32_t from, const uint8_t *b, size_t len, uint32_t mask)
 {
 	for (uint32_t j = 0; j < w->n_nodes; j++)
 		if ((mask >> j) & 1)
 			net_send(w, from, j, b, len);
 }
 
-/* ---- invariants -------------------------------------------------------- */
-
-static uint64_t mix(uint64_t a, uint64_t b)
+void crash_later(struct world *w, uint32_t i, uint64_t t, uint64_t down_us)
 {
-	uint64_t x = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull + (a << 6) + (a >> 2));
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ull;
-	return x ^ (x >> 29);
+	ev_plain(w, t, i, EV_CRASH);
+	ev_plain(w, t + down_us, i, EV_RESTART);
 }
 
-/* "No honest validator ever signed two conflicting messages", checked on
- * what leaves the node: a signature made but lost in a crash before its
- * persist completed was never sent and cannot conflict with anything. */
-static void check_no_equivocation(struct world *w, uint32_t node, uint32_t key, uint64_t height,
-				  uint32_t round, uint8_t step, const uint8_t *sb, size_t sblen)
+uint32_t byz_keys_in(const struct world *w, const cons_valset *vs)
 {
-	if (2 * (w->sig_n + 1) > w->sig_cap) {
-		size_t ncap = w->sig_cap ? 2 * w->sig_cap : 4096;
-		struct sigrec *ns = calloc(ncap, sizeof *ns);
-		assert(ns);
-		for (size_t i = 0; i < w->sig_cap; i++) {
-			if (!w->sigs[i].key)
-				continue;
-			size_t j = w->sigs[i].key & (ncap - 1);
-			while (ns[j].key)
-				j = (j + 1) & (ncap - 1);
-			ns[j] = w->sigs[i];
-		}
-		free(w->sigs);
-		w->sigs = ns;
-		w->sig_cap = ncap;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < w->n_nodes; i++) {
+		const struct node *n = &w->nodes[i];
+		if (!n->byz || cons_valset_index(vs, n->pk) < 0)
+			continue;
+		bool twin_of_earlier = false;
+		for (uint32_t j = 0; j < i; j++)
+			twin_of_earlier |= w->nodes[j].byz && w->nodes[j].key == n->key;
+		k += !twin_of_earlier;
 	}
-	uint64_t k = mix(mix(key, height), (uint64_t)round << 2 | step) | 1;
-	size_t j = k & (w->sig_cap - 1);
-	for (;; j = (j + 1) & (w->sig_cap - 1)) {
-		struct sigrec *r = &w->sigs[j];
-		if (!r->key) {
-			r->key = k;
-			r->height = height;
-			r->round = round;
-			r->step = step;
-			memcpy(r->content, sb, sblen);
-			r->clen = (uint8_t)sblen;
-			w->sig_n++;
-			return;
-		}
-		if (r->key == k && r->height == height && r->round == round && r->step == step) {
-			if (r->clen != sblen || memcmp(r->content, sb, sblen) != 0)
-				fail(w, "honest validator signed two conflicting messages", node,
-				     height);
-			return;
-		}
-	}
-}
-
-/* Checks an honest node's outgoing message: if it is its own signed
- * message, the safety state that covers it must already be durable
- * (persist barrier), and it must not conflict with anything it sent. */
-static void check_sent(struct world *w, uint32_t i, const uint8_t *b, size_t len)
-{
-	struct node *n = &w->nodes[i];
-	cons_msg m;
-	if (cons_msg_decode(&m, b, len) != 0) {
-		fail(w, "honest node sent an undecodable message", i, 0);
-		return;
-	}
-	uint8_t sb[CONS_SIGN_BYTES_MAX];
-	size_t sblen;
-	uint8_t step;
-	uint64_t height;
-	uint32_t round, signer;
-	int32_t pol = -1;
-	bool has_id = true;
-	const uint8_t *id;
-	if (m.kind == CONS_MSG_PROPOSAL) {
-		step = CONS_STEP_PROPOSE;
-		height = m.u.proposal.height;
-		round = m.u.proposal.round;
-		signer = m.u.proposal.proposer;
-		pol = m.u.proposal.pol_round;
-		id = m.u.proposal.id;
-		sblen = cons_proposal_sign_bytes(sb, height, round, pol, id);
-	} else if (m.kind == CONS_MSG_PREVOTE || m.kind == CONS_MSG_PRECOMMIT) {
-		step = m.u.vote.step;
-		height = m.u.vote.height;
-		round = m.u.vote.round;
-		signer = m.u.vote.validator;
-		has_id = m.u.vote.has_id;
-		id = m.u.vote.id;
-		sblen = cons_vote_sign_bytes(sb, height, round, has_id, id);
-	} else {
-		return;
-	}
-	if (height != n->led.height + 1) {
-		fail(w, "honest node sent a signed message for another height", i, height);
-		return;
-	}
-	if ((int)signer != cons_valset_index(&n->led.vs_cur, n->pk))
-		return; /* a forwarded vote (proof of lock) */
-	TRACE(w, "%10" PRIu64 " n%u sends %s h=%" PRIu64 " r=%u pol=%d %02x%02x\n", w->now, i,
-	      step == 0 ? "proposal" : step == 1 ? "prevote" : "precommit", height, round, pol,
-	      has_id ? id[0] : 0, has_id ? id[1] : 0);
-	/* Covered: the durable state holds this very message, or a later one
-	 * of the same step (a vote of ours forwarded as proof of lock). */
-	const cons_signed *d = &n->durable.last[step];
-	bool later = n->has_durable &&
-		     (d->height > height || (d->height == height && d->round > round));
-	bool same = n->has_durable && d->height == height && d->round == round &&
-		    d->pol_round == pol && d->has_id == has_id &&
-		    (!has_id || memcmp(d->id, id, CONS_ID_BYTES) == 0);
-	if (!later && !same) {
-		fail(w, "signed message sent before its safety state was durable", i, height);
-		return;
-	}
-	check_no_equivocation(w, i, n->key, height, round, step, sb, sblen);
-}
-
-static void check_commit(struct world *w, uint32_t i, uint64_t height, const cons_id id,
-			 const uint8_t *block, size_t len, const cons_cert *cert)
-{
-	struct node *n = &w->nodes[i];
-	cons_id bid;
-	sim_block_id(block, len, bid);
-	if (height != n->led.height + 1)
-		fail(w, "commit of a height other than the next", i, height);
-	if (memcmp(bid, id, CONS_ID_BYTES) != 0 || memcmp(cert->id, id, CONS_ID_BYTES) != 0 ||
-	    cert->height != height)
-		fail(w, "committed block does not match its id or certificate", i, height);
-	if (cons_cert_check(cert, &n->led.vs_cur, SIM_CHAIN, id, &w->verifier) != 0)
-		fail(w, "committed block has no valid commit certificate", i, height);
-	if (model_check(&n->led, height, block, len) != 0)
-		fail(w, "committed block is not valid", i, height);
-	while (height >= w->committed_cap) {
-		size_t ncap = w->committed_cap ? 2 * w->committed_cap : 256;
-		w->committed = realloc(w->committed, ncap * sizeof *w->committed);
-		w->committed_set = realloc(w->committed_set, ncap * sizeof *w->committed_set);
-		assert(w->committed && w->committed_set);
-		memset(w->committed_set + w->committed_cap, 0,
-		       (ncap - w->committed_cap) * sizeof *w->committed_set);
-		w->committed_cap = ncap;
-	}
-	if (!w->committed_set[height]) {
-		w->committed_set[height] = true;
-		memcpy(w->committed[height], id, CONS_ID_BYTES);
-	} else if (memcmp(w->committed[height], id, CONS_ID_BYTES) != 0) {
-		fail(w, "two honest validators committed different blocks at one height", i,
-		     height);
-	}
-}
-
-/* ---- Byzantine behaviour ----------------------------------------------- */
-
-static uint32_t all_mask(const struct world *w)
-{
-	return (uint32_t)((1ull << w->n_nodes) - 1);
-}
-
-static uint32_t random_half(struct world *w)
-{
-	uint32_t m = 0;
-	for (uint32_t j = 0; j < w->n_nodes; j++)
-		if (rng_below(&w->rng, 2))
-			m |= 1u << j;
-	return m;
-}
-
-static void byz_send_signed(struct world *w, uint32_t i, const cons_msg *m, uint32_t mask)
-{
-	cm_wr wr;
-	cm_wr_init(&wr);
-	cons_msg_encode(m, &wr);
-	assert(cm_wr_error(&wr) == 0);
-	net_broadcast(w, i, cm_wr_data(&wr), cm_wr_len(&wr), mask);
-	cm_wr_free(&wr);
-}
-
-static void byz_vote(struct world *w, uint32_t i, cons_msg *m, bool has_id, const cons_id id)
-{
-	struct node *n = &w->nodes[i];
-	uint8_t sb[CONS_SIGN_BYTES_MAX];
-	cons_vote *v = &m->u.vote;
-	v->has_id = has_id;
-	if (has_id)
-		memcpy(v->id, id, CONS_ID_BYTES);
-	else
-		memset(v->id, 0, CONS_ID_BYTES);
-	size_t l = cons_vote_sign_bytes(sb, v->height, v->round, has_id, v->id);
-	sim_sign(n->pk, cons_step_domain((enum cons_step)v->step), SIM_CHAIN, sb, l, v->sig);
-}
-
-/* A Byzantine node's broadcast: equivocate, double-vote, or stay silent. */
-static void byz_broadcast(struct world *w, uint32_t i, const uint8_t *b, size_t len)
-{
-	struct node *n = &w->nodes[i];
-	cons_msg m;
-	if (n->modes & BYZ_SILENT)
-		return;
-	if (cons_msg_decode(&m, b, len) != 0) {
-		net_broadcast(w, i, b, len, n->sendmask);
-		return;
-	}
-	uint32_t half = random_half(w);
-	if (m.kind == CONS_MSG_PROPOSAL && (n->modes & BYZ_EQUIV_PROPOSAL)) {
-		cm_wr blk;
-		cm_wr_init(&blk);
-		n->led.now_us = w->now;
-		model_build(&n->led, w->now, n->key, m.u.proposal.round, rng_next(&w->rng),
-			    rng_below(&w->rng, 3) == 0, &blk);
-		cons_msg alt = m;
-		cons_proposal *p = &alt.u.proposal;
-		uint8_t sb[CONS_SIGN_BYTES_MAX];
-		p->block = cm_wr_data(&blk);
-		p->block_len = (uint32_t)cm_wr_len(&blk);
-		p->pol_round = -1;
-		sim_block_id(p->block, p->block_len, p->id);
-		size_t l = cons_proposal_sign_bytes(sb, p->height, p->round, -1, p->id);
-		sim_sign(n->pk, CK_DOM_PROPOSAL, SIM_CHAIN, sb, l, p->sig);
-		net_broadcast(w, i, b, len, half & n->sendmask);
-		byz_send_signed(w, i, &alt, ~half & n->sendmask);
-		cm_wr_free(&blk);
-		return;
-	}
-	if ((m.kind == CONS_MSG_PREVOTE || m.kind == CONS_MSG_PRECOMMIT) &&
-	    (n->modes & BYZ_DOUBLE_VOTE) && m.u.vote.validator == (uint32_t)cons_valset_index(&n->led.vs_cur, n->pk)) {
-		cons_msg alt = m;
-		if (m.u.vote.has_id)
-			byz_vote(w, i, &alt, false, n->seen_prop);
-		else
-			byz_vote(w, i, &alt, true, n->seen_prop);
-		net_broadcast(w, i, b, len, half & n->sendmask);
-		byz_send_signed(w, i, &alt, ~half & n->sendmask);
-		return;
-	}
-	net_broadcast(w, i, b, len, n->sendmask);
-}
-
-/* What a Byzantine node does with a proposal it receives: remember it, and
- * (BYZ_YES) prevote and precommit it at once to a random subset, lock or
- * no lock, valid or not: the votes that make a broken lock rule fatal. */
-static void byz_on_deliver(struct world *w, uint32_t i, const uint8_t *b, size_t len)
-{
-	struct node *n = &w->nodes[i];
-	cons_msg m;
-	if (cons_msg_decode(&m, b, len) != 0 || m.kind != CONS_MSG_PROPOSAL)
-		return;
-	memcpy(n->seen_prop, m.u.proposal.id, CONS_ID_BYTES);
-	int me = cons_valset_index(&n->led.vs_cur, n->pk);
-	if (!(n->modes & BYZ_YES) || me < 0 || m.u.proposal.height != n->led.height + 1 ||
-	    (n->modes & BYZ_SILENT))
-		return;
-	for (int step = CONS_STEP_PREVOTE; step <= CONS_STEP_PRECOMMIT; step++) {
-		cons_msg v;
-		v.kind = step == CONS_STEP_PREVOTE ? CONS_MSG_PREVOTE : CONS_MSG_PRECOMMIT;
-		v.u.vote.step = (uint8_t)step;
-		v.u.vote.height = m.u.proposal.height;
-		v.u.vote.round = m.u.proposal.round;
-		v.u.vote.validator = (uint32_t)me;
-		byz_vote(w, i, &v, true, m.u.proposal.id);
-		byz_send_signed(w, i, &v, random_half(w));
-	}
-}
-
-/* Periodic mischief: garbage, bit-flipped and replayed messages. */
-static void byz_tick(struct world *w, uint32_t i)
-{
-	struct node *n = &w->nodes[i];
-	uint32_t to = rng_below(&w->rng, w->n_nodes);
-	uint32_t r = rng_below(&w->rng, REPLAY_RING);
-	if ((n->modes & BYZ_GARBAGE)) {
-		uint8_t g[128];
-		size_t len = rng_below(&w->rng, sizeof g);
-		for (size_t k = 0; k < len; k++)
-			g[k] = (uint8_t)rng_next(&w->rng);
-		if (len > 0 && rng_below(&w->rng, 2))
-			g[0] = (uint8_t)(0x90 | rng_below(&w->rng, 9)); /* looks like an array */
-		net_send(w, i, to, g, len);
-		if (w->ring[r] && w->ring_len[r] > 0) {
-			uint8_t *c = dup_bytes(w->ring[r], w->ring_len[r]);
-			size_t pos = rng_below(&w->rng, (uint32_t)w->ring_len[r]);
-			c[pos] ^= (uint8_t)(1u << rng_below(&w->rng, 8));
-			net_send(w, i, to, c, w->ring_len[r]);
-			free(c);
-		}
-	}
-	if ((n->modes & BYZ_REPLAY) && w->ring[r])
-		net_send(w, i, to, w->ring[r], w->ring_len[r]);
+	return k;
 }
 
 /* ---- the driver -------------------------------------------------------- */
 
 static void feed(struct world *w, uint32_t i, const cons_event *ev);
 
-static void persist_done(struct node *n)
+static void persist_done(struct world *w, uint32_t i)
 {
+	struct node *n = &w->nodes[i];
 	n->durable = n->pending;
 	free(n->durable_block);
 	n->durable_block = n->pending_block;
@@ -591,6 +194,7 @@ static void persist_done(struct node *n)
 	n->pending_block = NULL;
 	n->has_durable = true;
 	n->inflight = false;
+	check_durable(w, i);
 }
 
 static void exec_action(struct world *w, uint32_t i, const cons_action *a)
@@ -601,6 +205,8 @@ static void exec_action(struct world *w, uint32_t i, const cons_action *a)
 		/* Usually synchronous; sometimes the write takes a while, and
 		 * then everything after it waits (and a crash may hit). */
 		uint32_t d = rng_chance(&w->rng, 300) ? 200 + rng_below(&w->rng, 3000) : 0;
+		if (!n->byz)
+			check_persist(w, i, a);
 		if (a->u.persist.safety.valid_round < 0 || a->u.persist.valid_block) {
 			free(n->cur_block);
 			n->cur_block = NULL;
@@ -617,15 +223,14 @@ static void exec_action(struct world *w, uint32_t i, const cons_action *a)
 		n->pending_len = n->cur_len;
 		n->pending_pol = n->cur_pol;
 		if (d == 0) {
-			persist_done(n);
+			persist_done(w, i);
 			return;
 		}
 		n->inflight = true;
 		ev_plain(w, w->now + d, i, EV_PERSIST);
-		if (w->crash_at_persist && !n->byz && rng_chance(&w->rng, 20)) {
-			ev_plain(w, w->now + d / 2, i, EV_CRASH);
-			ev_plain(w, w->now + d + 20000 + rng_below(&w->rng, 200000), i, EV_RESTART);
-		}
+		if (w->crash_at_persist && !n->byz && rng_chance(&w->rng, 20))
+			crash_later(w, i, w->now + d / 2,
+				    d / 2 + 20000 + rng_below(&w->rng, 200000));
 		return;
 	}
 	case CONS_ACT_BROADCAST:
@@ -909,15 +514,6 @@ static void node_crash(struct world *w, uint32_t i)
 
 /* ---- scenario ---------------------------------------------------------- */
 
-static uint32_t byz_count_in(const struct world *w, const cons_valset *vs, uint32_t n_keys)
-{
-	uint32_t k = 0;
-	for (uint32_t i = 0; i < n_keys; i++)
-		if (w->nodes[i].byz && cons_valset_index(vs, w->nodes[i].pk) >= 0)
-			k++;
-	return k;
-}
-
 /* Governance changes that keep the Byzantine validators at most f of the
  * set at every height. */
 static void plan_gov(struct world *w, uint32_t n_keys)
@@ -966,7 +562,7 @@ static void plan_gov(struct world *w, uint32_t n_keys)
 			if (cons_valset_sort(&next) != 0)
 				continue;
 		}
-		if (next.n < 1 || byz_count_in(w, &next, n_keys) > (next.n - 1) / 3)
+		if (next.n < 1 || byz_keys_in(w, &next) > (next.n - 1) / 3)
 			continue;
 		op.release_us = rng_below(&w->rng, (uint32_t)w->t_heal);
 		w->gov[w->ngov++] = op;
@@ -974,7 +570,25 @@ static void plan_gov(struct world *w, uint32_t n_keys)
 	}
 }
 
-static void plan(struct world *w)
+/* Keys 0..n_keys-1 and the genesis set of the first n_val of them. */
+static void plan_keys(struct world *w, uint32_t n_keys)
+{
+	for (uint32_t i = 0; i < n_keys; i++) {
+		struct node *n = &w->nodes[i];
+		n->key = i;
+		sim_pubkey(i, n->pk);
+	}
+	w->genesis.n = w->n_val;
+	for (uint32_t i = 0; i < w->n_val; i++)
+		memcpy(w->genesis.keys[i], w->nodes[i].pk, CK_PUBKEY_BYTES);
+	int rc = cons_valset_sort(&w->genesis);
+	assert(rc == 0);
+	(void)rc;
+	for (uint32_t i = 0; i < SIM_NODES_MAX; i++)
+		w->nodes[i].sendmask = (uint32_t)((1ull << SIM_NODES_MAX) - 1);
+}
+
+static void plan_random(struct world *w)
 {
 	uint32_t pick = rng_below(&w->rng, 10);
 	w->n_val = pick < 2 ? 1 : pick < 7 ? 4 : 7;
@@ -983,7 +597,6 @@ static void plan(struct world *w)
 	uint32_t n_keys = w->n_val + spares;
 	w->n_nodes = n_keys;
 	w->t_heal = 800000 + rng_below(&w->rng, 1200000);
-	w->t_end = w->t_heal + 3000000;
 
 	/* Timeouts grow with the round and are capped (scaled to the
 	 * simulated network's milliseconds). */
@@ -996,18 +609,7 @@ static void plan(struct world *w)
 	w->to.cap_ms = 600;
 	w->to.gossip_ms = 150;
 	w->commit_pause_us = 60000;
-
-	for (uint32_t i = 0; i < n_keys; i++) {
-		struct node *n = &w->nodes[i];
-		n->key = i;
-		sim_pubkey(i, n->pk);
-	}
-	w->genesis.n = w->n_val;
-	for (uint32_t i = 0; i < w->n_val; i++)
-		memcpy(w->genesis.keys[i], w->nodes[i].pk, CK_PUBKEY_BYTES);
-	int rc = cons_valset_sort(&w->genesis);
-	assert(rc == 0);
-	(void)rc;
+	plan_keys(w, n_keys);
 
 	/* f Byzantine validators (usually exactly f), each with a random mix
 	 * of behaviours; one may be a twin. */
@@ -1019,14 +621,13 @@ static void plan(struct world *w)
 		struct node *n = &w->nodes[k];
 		n->byz = true;
 		n->modes = (uint32_t)rng_below(&w->rng, 1u << 7) & ~(uint32_t)BYZ_SILENT;
+		n->modes |= rng_below(&w->rng, 4) << 8; /* BYZ_FORGE, BYZ_POL */
 		if (n->modes == 0)
 			n->modes = BYZ_YES;
 		if (rng_chance(&w->rng, 150))
 			n->modes = BYZ_SILENT;
 		b++;
 	}
-	for (uint32_t i = 0; i < w->n_nodes; i++)
-		w->nodes[i].sendmask = (uint32_t)((1ull << SIM_NODES_MAX) - 1);
 	/* Twins: a second node with the same key as a Byzantine validator;
 	 * each copy talks to its own random part of the network. */
 	for (uint32_t k = 0; k < w->n_val && w->n_nodes < SIM_NODES_MAX; k++) {
@@ -1051,6 +652,7 @@ static void plan(struct world *w)
 	w->loss_pm = rng_chance(&w->rng, 500) ? rng_below(&w->rng, 300) : 0;
 	w->dup_pm = rng_chance(&w->rng, 400) ? rng_below(&w->rng, 150) : 0;
 	w->crash_at_persist = rng_chance(&w->rng, 400);
+	w->crash_lock_pm = rng_chance(&w->rng, 300) ? 300 : 0;
 
 	if ((w->n_val >= 4 && rng_chance(&w->rng, 700)) || (w->n_val == 1 && spares > 0 &&
 							  rng_chance(&w->rng, 500)))
@@ -1086,13 +688,24 @@ static void plan(struct world *w)
 		}
 	}
 	for (uint32_t i = 0; i < w->n_nodes; i++)
-		if (w->nodes[i].byz && (w->nodes[i].modes & (BYZ_GARBAGE | BYZ_REPLAY))) {
+		if (w->nodes[i].byz && (w->nodes[i].modes & (BYZ_GARBAGE | BYZ_REPLAY | BYZ_FORGE)))
 			ev_plain(w, rng_below(&w->rng, 50000), i, EV_BYZ);
-		}
 	ev_plain(w, w->t_heal, SIM_NODES_MAX, EV_HEAL);
-	ev_plain(w, w->t_end, SIM_NODES_MAX, EV_END);
+}
 
-	if (!w->o.quiet || w->o.verbose) {
+static void plan(struct world *w)
+{
+	if (w->o.scenario == SIM_LOCK) {
+		w->lock_on = true;
+		w->n_val = rng_chance(&w->rng, 500) ? 4 : 7;
+		w->f = (w->n_val - 1) / 3;
+		w->n_nodes = w->n_val;
+		plan_keys(w, w->n_nodes);
+		lock_plan(w);
+	} else {
+		plan_random(w);
+	}
+	if (w->o.verbose) {
 		char byz[128] = "";
 		size_t bl = 0;
 		for (uint32_t i = 0; i < w->n_nodes; i++)
@@ -1101,22 +714,37 @@ static void plan(struct world *w)
 						       w->nodes[i].modes);
 		TRACE(w,
 		      "seed %" PRIu64 ": n=%u nodes=%u byz=[%s ] loss=%u dup=%u delay=%u+%u us "
-		      "gov=%u heal=%" PRIu64 " end=%" PRIu64 "\n",
+		      "gov=%u heal=%" PRIu64 "\n",
 		      w->o.seed, w->n_val, w->n_nodes, byz, w->loss_pm, w->dup_pm, w->delay_min_us,
-		      w->jitter_us, w->ngov, w->t_heal, w->t_end);
+		      w->jitter_us, w->ngov, w->t_heal);
 	}
 }
 
 /* ---- the run ----------------------------------------------------------- */
 
+/* After the heal (the paper's GST) every honest node must commit
+ * LIVE_BLOCKS blocks above the highest height any honest node had then.
+ * The bound on the time allowed is the paper's: a validator locked on a
+ * value only the proposers holding validValue can unlock may wait until
+ * such a proposer's turn, n rounds at the capped timeouts, plus a second
+ * for catching up and deciding. The run ends as soon as the condition
+ * holds. */
+#define LIVE_BLOCKS 3u
+
 static void heal(struct world *w)
 {
+	if (w->healed)
+		return;
 	w->healed = true;
 	w->partitioned = false;
 	w->loss_pm = 0;
 	w->dup_pm = 0;
 	w->jitter_us = w->jitter_us > 20000 ? 20000 : w->jitter_us;
 	w->crash_at_persist = false;
+	w->t_heal = w->now;
+	uint64_t round_us = 3ull * w->to.cap_ms * 1000;
+	w->t_end = w->now + 1000000 + w->n_val * round_us;
+	ev_plain(w, w->t_end, SIM_NODES_MAX, EV_END);
 	for (uint32_t i = 0; i < w->n_nodes; i++) {
 		struct node *n = &w->nodes[i];
 		if (!n->up)
@@ -1124,26 +752,31 @@ static void heal(struct world *w)
 		if (!n->byz && n->led.height > w->heal_height)
 			w->heal_height = n->led.height;
 	}
-	TRACE(w, "%10" PRIu64 " HEAL at height %" PRIu64 "\n", w->now, w->heal_height);
+	TRACE(w, "%10" PRIu64 " HEAL at height %" PRIu64 ", deadline %" PRIu64 "\n", w->now,
+	      w->heal_height, w->t_end);
 }
 
-/* After the network heals, every honest node must commit a block above the
- * highest height any honest node had then, within the liveness window. */
+static bool live(const struct world *w)
+{
+	for (uint32_t i = 0; i < w->n_nodes; i++)
+		if (!w->nodes[i].byz && w->nodes[i].led.height < w->heal_height + LIVE_BLOCKS)
+			return false;
+	return true;
+}
+
 static void check_liveness(struct world *w)
 {
 	for (uint32_t i = 0; i < w->n_nodes; i++) {
 		struct node *n = &w->nodes[i];
-		if (n->byz)
+		if (n->byz || n->led.height >= w->heal_height + LIVE_BLOCKS)
 			continue;
-		if (n->led.height <= w->heal_height) {
-			char what[160];
-			snprintf(what, sizeof what,
-				 "liveness: no new block within %" PRIu64
-				 " ms after the network healed (at %" PRIu64 ", now %" PRIu64 ")",
-				 (w->t_end - w->t_heal) / 1000, w->heal_height, n->led.height);
-			fail(w, what, i, n->led.height);
-			return;
-		}
+		char what[192];
+		snprintf(what, sizeof what,
+			 "liveness: not %u new blocks within %" PRIu64
+			 " ms after the network healed (at %" PRIu64 ", now %" PRIu64 ")",
+			 LIVE_BLOCKS, (w->t_end - w->t_heal) / 1000, w->heal_height, n->led.height);
+		fail(w, what, i, n->led.height);
+		return;
 	}
 }
 
@@ -1162,6 +795,9 @@ static void dispatch(struct world *w, struct sev *e)
 		return;
 	case EV_HEAL:
 		heal(w);
+		return;
+	case EV_ADV:
+		lock_tick(w);
 		return;
 	case EV_END:
 		check_liveness(w);
@@ -1183,7 +819,7 @@ static void dispatch(struct world *w, struct sev *e)
 	memset(&ev, 0, sizeof ev);
 	switch (e->kind) {
 	case EV_PERSIST:
-		persist_done(n);
+		persist_done(w, i);
 		drain(w, i);
 		return;
 	case EV_START:
@@ -1228,12 +864,28 @@ static void dispatch(struct world *w, struct sev *e)
 	feed(w, i, &ev);
 }
 
-int sim_run(const sim_opts *o)
+/* FNV-1a over the fields that make an event, its bytes included. */
+static void trace_event(struct world *w, const struct sev *e)
+{
+	const uint64_t prime = 0x100000001b3ull;
+	const uint64_t f[6] = {e->t, e->node, e->kind, e->seq, e->len, e->timer};
+	for (int k = 0; k < 6; k++) {
+		w->trace ^= f[k];
+		w->trace *= prime;
+	}
+	for (size_t k = 0; k < e->len; k++) {
+		w->trace ^= e->bytes[k];
+		w->trace *= prime;
+	}
+}
+
+int sim_run(const sim_opts *o, uint64_t *trace)
 {
 	struct world *w = calloc(1, sizeof *w);
 	assert(w);
 	w->o = *o;
 	rng_seed(&w->rng, o->seed);
+	w->trace = 0xcbf29ce484222325ull;
 	sim_verifier(&w->verifier);
 	plan(w);
 	for (uint32_t i = 0; i < w->n_nodes; i++) {
@@ -1245,6 +897,7 @@ int sim_run(const sim_opts *o)
 		struct sev e = ev_pop(w);
 		w->now = e.t;
 		w->steps++;
+		trace_event(w, &e);
 		if (o->verbose && e.kind != EV_DELIVER && e.kind != EV_TIMER)
 			TRACE(w, "%10" PRIu64 " n%u %s\n", w->now, e.node, ev_name[e.kind]);
 		if (o->verbose && e.kind == EV_TIMER && e.node < SIM_NODES_MAX)
@@ -1252,7 +905,7 @@ int sim_run(const sim_opts *o)
 			      e.timer, e.height, e.round);
 		dispatch(w, &e);
 		free(e.bytes);
-		if (e.kind == EV_END)
+		if (e.kind == EV_END || (w->healed && live(w)))
 			break;
 		if (w->steps > steps_max)
 			fail(w, "step limit reached (livelock?)", 0, 0);
@@ -1268,9 +921,11 @@ int sim_run(const sim_opts *o)
 			       w->nodes[i].commits, st.msgs_in, st.msgs_bad, st.sigs_checked,
 			       st.evidence);
 		}
-		printf("steps %" PRIu64 "\n", w->steps);
+		printf("steps %" PRIu64 " trace %016" PRIx64 "\n", w->steps, w->trace);
 	}
 	int failed = w->failed;
+	if (trace)
+		*trace = w->trace;
 	/* teardown */
 	while (w->hn > 0) {
 		struct sev e = ev_pop(w);
@@ -1286,13 +941,15 @@ int sim_run(const sim_opts *o)
 		free(n->durable_block);
 		free(n->pending_block);
 		free(n->cur_block);
+		free(n->seen_block);
 		model_free(&n->led);
 	}
+	check_free(w);
+	lock_free(w);
 	for (uint32_t i = 0; i < REPLAY_RING; i++)
 		free(w->ring[i]);
 	free(w->committed);
 	free(w->committed_set);
-	free(w->sigs);
 	free(w);
 	return failed ? 1 : 0;
 }

@@ -368,8 +368,11 @@ Test(cons, one_validator_commits_through_the_same_path)
 	cons_free(c);
 }
 
-static void feed_vote(cons *c, cons_actions *out, int who, enum cons_step step, uint64_t h,
-		      uint32_t r, bool has_id, const cons_id id, int expect)
+/* Feeds a vote claiming validator who, signed with sk_signer (a forgery
+ * unless it is who's key), and expects rc. */
+static void feed_vote_signed(cons *c, cons_actions *out, int who, const ck_seckey sk_signer,
+			     enum cons_step step, uint64_t h, uint32_t r, bool has_id,
+			     const cons_id id, int expect)
 {
 	cons_msg m;
 	memset(&m, 0, sizeof m);
@@ -383,7 +386,7 @@ static void feed_vote(cons *c, cons_actions *out, int who, enum cons_step step, 
 	m.u.vote.validator = (uint32_t)who;
 	uint8_t sb[CONS_SIGN_BYTES_MAX];
 	size_t n = cons_vote_sign_bytes(sb, h, r, has_id, id);
-	ck_sign(m.u.vote.sig, sk[who], cons_step_domain(step), CHAIN, sb, n);
+	ck_sign(m.u.vote.sig, sk_signer, cons_step_domain(step), CHAIN, sb, n);
 	cm_wr w;
 	cm_wr_init(&w);
 	cons_msg_encode(&m, &w);
@@ -393,6 +396,12 @@ static void feed_vote(cons *c, cons_actions *out, int who, enum cons_step step, 
 	ev.u.message.len = cm_wr_len(&w);
 	cr_assert_eq(cons_step(c, &ev, out), expect);
 	cm_wr_free(&w);
+}
+
+static void feed_vote(cons *c, cons_actions *out, int who, enum cons_step step, uint64_t h,
+		      uint32_t r, bool has_id, const cons_id id, int expect)
+{
+	feed_vote_signed(c, out, who, sk[who], step, h, r, has_id, id, expect);
 }
 
 Test(cons, equivocation_becomes_verifiable_evidence)
@@ -428,8 +437,125 @@ Test(cons, equivocation_becomes_verifiable_evidence)
 	d = e;
 	d.b = d.a;
 	cr_assert_eq(cons_evidence_verify(&d, &vs4, CHAIN), CONS_E_EVIDENCE);
-	/* a vote signed by a key outside the set, and a forged one */
+	/* A vote signed by a key outside the set in a member's name, one
+	 * signed by another member, one from an index outside the set: none
+	 * is counted, and the member's real vote still is. */
+	ck_pubkey pk_out;
+	ck_seckey sk_out;
+	uint8_t seed[CK_SEED_BYTES];
+	memset(seed, 0x50, sizeof seed);
+	ck_keypair_from_seed(pk_out, sk_out, seed);
+	cons_stats st0, st1;
+	cons_stats_get(c, &st0);
+	feed_vote_signed(c, out, 1, sk_out, CONS_STEP_PRECOMMIT, 3, 5, false, a, CONS_E_BADSIG);
+	feed_vote_signed(c, out, 1, sk[2], CONS_STEP_PRECOMMIT, 3, 5, false, a, CONS_E_BADSIG);
+	feed_vote_signed(c, out, 4, sk[1], CONS_STEP_PRECOMMIT, 3, 5, false, a,
+			 CONS_E_NOT_VALIDATOR);
+	cons_stats_get(c, &st1);
+	cr_assert_eq(st1.msgs_bad - st0.msgs_bad, 3);
 	feed_vote(c, out, 1, CONS_STEP_PRECOMMIT, 3, 5, false, a, 0);
+	free(out);
+	cons_free(c);
+}
+
+static void feed_proposal(cons *c, cons_actions *out, const cons_proposal *p, int expect)
+{
+	cons_msg m = {.kind = CONS_MSG_PROPOSAL};
+	m.u.proposal = *p;
+	cm_wr w;
+	cm_wr_init(&w);
+	cons_msg_encode(&m, &w);
+	cons_event ev = {.kind = CONS_EV_MESSAGE};
+	ev.u.message.peer = p->proposer;
+	ev.u.message.bytes = cm_wr_data(&w);
+	ev.u.message.len = cm_wr_len(&w);
+	cr_assert_eq(cons_step(c, &ev, out), expect);
+	cm_wr_free(&w);
+}
+
+static void sign_proposal(cons_proposal *p, const ck_seckey signer)
+{
+	uint8_t sb[CONS_SIGN_BYTES_MAX];
+	size_t n = cons_proposal_sign_bytes(sb, p->height, p->round, p->pol_round, p->id);
+	ck_sign(p->sig, signer, CK_DOM_PROPOSAL, CHAIN, sb, n);
+}
+
+static bool has_action(const cons_actions *out, enum cons_action_kind kind)
+{
+	for (uint32_t i = 0; i < out->n; i++)
+		if (out->a[i].kind == kind)
+			return true;
+	return false;
+}
+
+Test(cons, forged_proposals_and_votes_are_never_counted)
+{
+	/* Validator 0 of 4 at height 3; the proposer of round 0 is 3. */
+	cons *c = new_core(0, NULL);
+	cons_actions *out = malloc(sizeof *out);
+	cons_event ev = {.kind = CONS_EV_START_HEIGHT};
+	ev.u.start.height = 3;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	const uint8_t block[] = "block three";
+	cons_proposal p = {.height = 3, .round = 0, .pol_round = -1, .proposer = 3};
+	block_id(NULL, block, sizeof block, p.id);
+	p.block = block;
+	p.block_len = sizeof block;
+
+	/* In the proposer's name, signed by another validator; from a
+	 * validator that is not the round's proposer; from an index outside
+	 * the set; and signed right but carrying other bytes than the id. */
+	sign_proposal(&p, sk[1]);
+	feed_proposal(c, out, &p, CONS_E_BADSIG);
+	cr_assert(!has_action(out, CONS_ACT_CHECK_BLOCK) && !has_action(out, CONS_ACT_BROADCAST));
+	p.proposer = 1;
+	feed_proposal(c, out, &p, CONS_E_NOT_PROPOSER);
+	p.proposer = 4;
+	feed_proposal(c, out, &p, CONS_E_NOT_VALIDATOR);
+	p.proposer = 3;
+	sign_proposal(&p, sk[3]);
+	const uint8_t other[] = "block four!";
+	p.block = other;
+	p.block_len = sizeof other;
+	feed_proposal(c, out, &p, CONS_E_BLOCK_ID);
+	cr_assert(!has_action(out, CONS_ACT_CHECK_BLOCK));
+	cr_assert_eq(cons_current_step(c), CONS_STEP_PROPOSE);
+
+	/* The real proposal: checked, then prevoted. */
+	p.block = block;
+	p.block_len = sizeof block;
+	feed_proposal(c, out, &p, 0);
+	cr_assert(has_action(out, CONS_ACT_CHECK_BLOCK));
+	ev.kind = CONS_EV_BLOCK_CHECKED;
+	ev.u.checked.height = 3;
+	memcpy(ev.u.checked.id, p.id, CONS_ID_BYTES);
+	ev.u.checked.valid = true;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cr_assert_eq(cons_current_step(c), CONS_STEP_PREVOTE);
+
+	/* Forged prevotes and precommits of the others for it: no lock, no
+	 * decision. */
+	for (int who = 1; who < 4; who++) {
+		feed_vote_signed(c, out, who, sk[(who % 3) + 1], CONS_STEP_PREVOTE, 3, 0, true, p.id,
+				 CONS_E_BADSIG);
+		feed_vote_signed(c, out, who, sk[0], CONS_STEP_PRECOMMIT, 3, 0, true, p.id,
+				 CONS_E_BADSIG);
+		cr_assert(!has_action(out, CONS_ACT_COMMIT));
+	}
+	cons_safety s;
+	cons_safety_get(c, &s);
+	cr_assert_eq(s.locked_round, -1, "a forged polka must not lock");
+	cr_assert_eq(cons_current_step(c), CONS_STEP_PREVOTE);
+
+	/* The real votes lock and decide. */
+	feed_vote(c, out, 1, CONS_STEP_PREVOTE, 3, 0, true, p.id, 0);
+	feed_vote(c, out, 3, CONS_STEP_PREVOTE, 3, 0, true, p.id, 0);
+	cons_safety_get(c, &s);
+	cr_assert_eq(s.locked_round, 0);
+	feed_vote(c, out, 1, CONS_STEP_PRECOMMIT, 3, 0, true, p.id, 0);
+	feed_vote(c, out, 3, CONS_STEP_PRECOMMIT, 3, 0, true, p.id, 0);
+	cr_assert(has_action(out, CONS_ACT_COMMIT));
 	free(out);
 	cons_free(c);
 }
