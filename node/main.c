@@ -52,6 +52,9 @@ static void usage_start(FILE *f)
 		"  --replica               follow the chain without voting\n"
 		"  --passphrase-file FILE  read the keystore passphrase from FILE\n"
 		"                          (else $CARBON_PASSPHRASE, else a prompt)\n"
+		"  --fresh-safety          allow a validator with no stored safety state to\n"
+		"                          start on a ledger past genesis (a new key, or one\n"
+		"                          that has not signed at these heights)\n"
 		"  --help                  this text\n");
 }
 
@@ -146,9 +149,10 @@ static int cmd_start(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},
 		{"replica", no_argument, NULL, 'r'},
 		{"passphrase-file", required_argument, NULL, 'f'},
+		{"fresh-safety", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	node_overrides ov = {NULL, NULL, -1, -1};
+	node_overrides ov = {NULL, NULL, -1, -1, false};
 	const char *home = NULL, *passfile = NULL;
 	char *pass;
 	int c, plen, rc;
@@ -166,6 +170,7 @@ static int cmd_start(int argc, char **argv)
 			break;
 		case 'r': ov.validator = 0; break;
 		case 'f': passfile = optarg; break;
+		case 'F': ov.fresh_safety = true; break;
 		case 'h': usage_start(stdout); return 0;
 		default: usage_start(stderr); return 2;
 		}

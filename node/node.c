@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,11 @@
 #define VERIFY_THREADS 2u
 #define WORK_QUEUE_MAX 65536u
 #define NODE_VERSION "0.1.0"
+/* Actions waiting behind an unfinished persist. A safety store that falls
+ * this far behind is broken (a synced write takes milliseconds): stop. */
+#define NODE_OUTQ_MAX 100000u
+/* Ready transactions sent to a peer when it connects. */
+#define NODE_REGOSSIP_TXS_MAX LIM_BLOCK_TXS_MAX
 
 const char *node_strerror(int rc)
 {
@@ -118,6 +124,11 @@ struct node {
 	node_mempool_view view;
 	node_http *http;
 	node_work *w_safety, *w_store, *w_verify;
+	/* Proposal checks have their own lane: a burst of admissions in the
+	 * verify pool must never delay a vote. */
+	node_work *w_check;
+	struct timer_job *timers;     /* armed consensus timers (freed at exit) */
+	size_t outq_len;
 	cons_actions acts;
 	/* The mempool belongs to the loop; the HTTP thread's two read-only
 	 * questions (pending? next nonce?) take this lock, as does every
@@ -148,6 +159,8 @@ struct node {
 	struct event *sub_wake;
 
 	uint64_t applied_height;
+	cons_valset valset;           /* validators of the height being decided */
+	int lock_fd;                  /* flock on home/LOCK: one process per home */
 	bool stopping;
 	int fatal;
 	struct event *sig_int, *sig_term;
@@ -260,6 +273,8 @@ static void outq_push(node *n, const cons_action *a)
 	else
 		n->outq_head = q;
 	n->outq_tail = q;
+	if (++n->outq_len > NODE_OUTQ_MAX)
+		fatal(n, "safety store too slow: outbox over its bound");
 }
 
 /* Carries out queued actions until the next persist goes in flight. */
@@ -270,6 +285,7 @@ static void outq_drain(node *n)
 		n->outq_head = q->next;
 		if (!n->outq_head)
 			n->outq_tail = NULL;
+		n->outq_len--;
 		carry_out(n, &q->a, q->a.kind == CONS_ACT_COMMIT ? &q->cert : NULL);
 		free(q->bytes);
 		free(q);
@@ -443,6 +459,7 @@ static void send_chan(node *n, int64_t peer, uint8_t chan, const uint8_t *msg, s
 
 typedef struct timer_job {
 	node *n;
+	struct timer_job *prev, *next;
 	struct event *ev;
 	enum cons_timer timer;
 	uint64_t height;
@@ -462,6 +479,12 @@ static void timer_fire(evutil_socket_t fd, short what, void *arg)
 		q->ev.u.timeout.height = t->height;
 		q->ev.u.timeout.round = t->round;
 	}
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		n->timers = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
 	event_free(t->ev);
 	free(t);
 	if (q)
@@ -486,6 +509,10 @@ static void set_timer(node *n, const cons_action *a)
 	tv.tv_sec = a->u.timer.delay_ms / 1000;
 	tv.tv_usec = (a->u.timer.delay_ms % 1000) * 1000;
 	evtimer_add(t->ev, &tv);
+	t->next = n->timers;
+	if (n->timers)
+		n->timers->prev = t;
+	n->timers = t;
 }
 
 /* ---- building a block (proposer) ----------------------------------------- */
@@ -650,6 +677,8 @@ static void check_done(void *arg)
 	free(j);
 	if (q && !n->stopping)
 		post(n, q);
+	else
+		free(q);
 }
 
 static void check_block(node *n, const cons_action *a)
@@ -676,7 +705,7 @@ static void check_block(node *n, const cons_action *a)
 			ledger_tx_hash(j->hashes[i], j->block->txs[i], j->block->tx_lens[i]);
 			j->verified[i] = node_mempool_sig_known(n->mp, j->hashes[i]);
 		}
-		if (node_work_submit(n->w_verify, check_run, check_done, j) == 0)
+		if (node_work_submit(n->w_check, check_run, check_done, j) == 0)
 			return;
 		rc = LEDGER_E_NOMEM;
 	}
@@ -770,6 +799,7 @@ static void commit_done(void *arg)
 		goto out;
 	}
 	valset_of(&j->info.valset, &q->valset);
+	n->valset = q->valset;
 	q->ev.u.start.height = j->info.height + 1;
 	q->ev.u.start.valset = &q->valset;
 	post(n, q);
@@ -833,6 +863,10 @@ static void send_decided(node *n, uint32_t peer, uint64_t height)
 static void carry_out(node *n, const cons_action *a, const cons_cert *cert_copy)
 {
 	(void)cert_copy;
+	/* After a fatal error (a persist that could not be queued, say)
+	 * nothing more leaves: what follows may depend on that state. */
+	if (n->stopping)
+		return;
 	switch (a->kind) {
 	case CONS_ACT_PERSIST:
 		do_persist(n, a);
@@ -959,8 +993,20 @@ static void admit(node *n, submit_job *j)
 	admit_finish(j);
 }
 
-static void on_tx_batch(node *n, const uint8_t *p, size_t len)
+/* True if the transport's peer index names a member key in the current
+ * validator set. Transactions from other peers (replicas, members that do
+ * not vote) are relayed on, since such a peer may reach only some of the
+ * validators. */
+static bool peer_is_validator(node *n, size_t peer)
 {
+	if (peer >= n->cfg.npeers)
+		return false;
+	return cons_valset_index(&n->valset, n->cfg.peers[peer].key) >= 0;
+}
+
+static void on_tx_batch(node *n, size_t peer, const uint8_t *p, size_t len)
+{
+	bool relay = !peer_is_validator(n, peer);
 	uint32_t cnt;
 	cm_rd r;
 	cm_rd_init(&r, p, len);
@@ -982,6 +1028,7 @@ static void on_tx_batch(node *n, const uint8_t *p, size_t len)
 		}
 		memcpy(j->tx, tx, txlen);
 		j->len = txlen;
+		j->local = relay;
 		admit(n, j);
 	}
 }
@@ -1088,14 +1135,49 @@ static void on_msg(void *ctx, size_t peer, const uint8_t *msg, size_t len)
 		q->ev.u.message.len = len - 1;
 		post(n, q);
 	} else if (msg[0] == CHAN_TXS) {
-		on_tx_batch(n, msg + 1, len - 1);
+		on_tx_batch(n, peer, msg + 1, len - 1);
 	}
+}
+
+/* A peer that was away missed the gossip of what we hold: send it the
+ * transactions ready for a block (bounded), so a transaction submitted
+ * while a link was down still reaches every validator. */
+static void gossip_pending_to(node *n, size_t peer)
+{
+	node_mempool_txref *refs = calloc(NODE_REGOSSIP_TXS_MAX, sizeof *refs);
+	uint32_t cnt = 0, i = 0;
+	if (!refs)
+		return;
+	pthread_mutex_lock(&n->mp_mu);
+	if (node_mempool_reap(n->mp, &n->view, NODE_REGOSSIP_TXS_MAX, LIM_MEMPOOL_BYTES_MAX, refs,
+			      &cnt) != 0)
+		cnt = 0;
+	while (i < cnt) {
+		cm_wr body, w;
+		uint32_t k = 0;
+		cm_wr_init(&body);
+		while (i < cnt && cm_wr_len(&body) < TX_GOSSIP_FLUSH_BYTES) {
+			cm_wr_bin(&body, refs[i].tx, refs[i].len);
+			i++;
+			k++;
+		}
+		cm_wr_init(&w);
+		cm_wr_array(&w, k);
+		cm_wr_raw(&w, cm_wr_data(&body), cm_wr_len(&body));
+		if (!cm_wr_error(&w) && !cm_wr_error(&body))
+			send_chan(n, (int64_t)peer, CHAN_TXS, cm_wr_data(&w), cm_wr_len(&w));
+		cm_wr_free(&w);
+		cm_wr_free(&body);
+	}
+	pthread_mutex_unlock(&n->mp_mu);
+	free(refs);
 }
 
 static void on_peer_up(void *ctx, size_t peer)
 {
 	node *n = ctx;
 	NLOG_INFO("peer_up", "peer=%zu peers=%zu", peer, node_net_peer_count(n->net));
+	gossip_pending_to(n, peer);
 	/* Tell the newcomer where we are, so whichever of us lags catches up
 	 * at once instead of at the next gossip tick. */
 	if (cons_height(n->core) > 0) {
@@ -1450,6 +1532,7 @@ static void node_teardown(node *n)
 	n->stopping = true;
 	node_http_stop(n->http);
 	n->http = NULL;
+	node_work_free(n->w_check);
 	node_work_free(n->w_verify);
 	node_work_free(n->w_store);
 	node_work_free(n->w_safety);
@@ -1464,6 +1547,12 @@ static void node_teardown(node *n)
 		n->outq_head = q->next;
 		free(q->bytes);
 		free(q);
+	}
+	while (n->timers) {
+		struct timer_job *t = n->timers;
+		n->timers = t->next;
+		event_free(t->ev);
+		free(t);
 	}
 	node_net_free(n->net);
 	node_mempool_free(n->mp);
@@ -1491,6 +1580,8 @@ static void node_teardown(node *n)
 	pthread_mutex_destroy(&n->mp_mu);
 	if (n->base)
 		event_base_free(n->base);
+	if (n->lock_fd >= 0)
+		close(n->lock_fd); /* releases the flock */
 }
 
 int node_run(const char *home, const node_overrides *ov, const char *passphrase, size_t passlen)
@@ -1506,6 +1597,7 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 
 	if (!n)
 		return NODE_E_SETUP;
+	n->lock_fd = -1;
 	pthread_mutex_init(&n->sub_mu, NULL);
 	pthread_mutex_init(&n->mp_mu, NULL);
 	cm_wr_init(&n->gossip);
@@ -1533,6 +1625,16 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 	}
 	node_log_set_level((enum node_log_level)n->cfg.log_level);
 
+	/* Two processes on one home would share the safety state and sign
+	 * conflicting votes: the second one must not start. */
+	if (path_join(path, sizeof path, home, "LOCK") ||
+	    (n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+	    flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		NLOG_ERROR("home_locked", "path=%s err=\"another carbon-node runs on this home (%s)\"",
+			   path, strerror(errno));
+		rc = NODE_E_HOME;
+		goto out;
+	}
 	if (path_join(path, sizeof path, home, "genesis.json") ||
 	    ledger_genesis_load(path, &n->genesis, err, sizeof err) != 0) {
 		NLOG_ERROR("genesis", "path=%s err=\"%s\"", path, err);
@@ -1604,7 +1706,8 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 
 	if (node_work_new(&n->w_safety, n->base, "safety", 1, 1u << 20) ||
 	    node_work_new(&n->w_store, n->base, "storage", 1, 1024) ||
-	    node_work_new(&n->w_verify, n->base, "verify", VERIFY_THREADS, WORK_QUEUE_MAX))
+	    node_work_new(&n->w_verify, n->base, "verify", VERIFY_THREADS, WORK_QUEUE_MAX) ||
+	    node_work_new(&n->w_check, n->base, "check", 1, LIM_CONS_ROUND_SLOTS))
 		goto out;
 
 	n->build_timer = evtimer_new(n->base, build_timer_cb, n);
@@ -1701,10 +1804,20 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 			post(n, q);
 		}
 		free(sbuf);
+		if (slen == 0 && info.height > 0 && n->cfg.validator && !(ov && ov->fresh_safety)) {
+			NLOG_ERROR("safety_missing",
+				   "height=%llu err=\"no safety state but the ledger is past genesis; "
+				   "if this key never signed at these heights, start with --fresh-safety "
+				   "(docs/OPERATIONS.md, replacing a validator)\"",
+				   (unsigned long long)info.height);
+			rc = NODE_E_FATAL;
+			goto out;
+		}
 		qevent *q = qevent_new(CONS_EV_START_HEIGHT, NULL, 0);
 		if (!q)
 			goto out;
 		valset_of(&info.valset, &q->valset);
+		n->valset = q->valset;
 		q->ev.u.start.height = info.height + 1;
 		q->ev.u.start.valset = &q->valset;
 		post(n, q);

@@ -39,6 +39,13 @@ typedef struct node_overrides {
 	const char *api_listen;
 	int log_level;                /* -1: keep */
 	int validator;                /* -1: keep, 0: replica, 1: validator */
+	/* Allow a validator to start without a stored safety state although
+	 * the ledger is past genesis (a new member key, or a validator
+	 * replaced after waiting out its last heights: docs/OPERATIONS.md).
+	 * Without it such a start is refused: an empty safety/ next to a
+	 * used ledger usually means the safety state was lost, and signing
+	 * without it risks a double vote. */
+	bool fresh_safety;
 } node_overrides;
 
 /* `carbon-node init`: creates home (mode 0700) with genesis.json and

@@ -12,6 +12,36 @@ for m in city metro bus bank; do wait_height "$m" 3 30; done
 same_state city metro bus bank
 ok "four validators commit the same blocks"
 
+# Transactions submitted to different nodes commit on all four.
+export HOME="$T/home"
+mkdir -p "$HOME/.config"
+W="$BIN/carbon-wallet"
+"$W" import "$T/n4/keys/metro.key" metro > /dev/null
+"$W" new alice > /dev/null
+"$W" new bob > /dev/null
+alice=$("$W" address alice)
+bob=$("$W" address bob)
+now=$(date +%s)
+"$W" issue --key metro --node "$(api city)" \
+	--trip "it-1,$alice,metro,10000,$((now - 3600)),$((now - 3000))" > "$T/issue.out" ||
+	fail "issue through city: $(cat "$T/issue.out")"
+"$W" send --key alice --node "$(api bus)" "$bob" 0.1 --json > "$T/send.out" ||
+	fail "send through bus: $(cat "$T/send.out")"
+txh=$(jq -r '.hash // .tx // empty' "$T/send.out")
+[ -n "$txh" ] || fail "send printed no hash: $(cat "$T/send.out")"
+for m in city metro bus bank; do
+	st=$(curl -s "$(api "$m")/v1/tx/$txh" | jq -r .status)
+	[ "$st" = committed ] || wait_tx=1
+	b=$(curl -s "$(api "$m")/v1/account/$bob" | jq -r .balance_g)
+	a=$(curl -s "$(api "$m")/v1/account/$alice" | jq -r .balance_g)
+	[ "$b" = 100 ] && [ "$a" = 367 ] || { sleep 1; b=$(curl -s "$(api "$m")/v1/account/$bob" | jq -r .balance_g); a=$(curl -s "$(api "$m")/v1/account/$alice" | jq -r .balance_g); }
+	[ "$b" = 100 ] || fail "$m: bob has $b g, expected 100"
+	[ "$a" = 367 ] || fail "$m: alice has $a g, expected 467 - 100"
+	[ "$(curl -s "$(api "$m")/v1/tx/$txh" | jq -r .status)" = committed ] ||
+		fail "$m: transfer $txh not committed"
+done
+ok "an issue via one node and a transfer via another commit on all four"
+
 kill_node city
 h=$(height metro)
 wait_height metro $((h + 3)) 20
@@ -21,6 +51,8 @@ ok "three of four keep committing after SIGKILL of one"
 start_node city
 wait_height city $((h + 3)) 30
 same_state metro city bus bank
+[ "$(curl -s "$(api city)/v1/tx/$txh" | jq -r .status)" = committed ] ||
+	fail "city lost the committed transfer after SIGKILL"
 ok "the killed validator restarts, catches up and agrees"
 
 stop_node bus
