@@ -172,8 +172,9 @@ void byz_broadcast(struct world *w, uint32_t i, const uint8_t *b, size_t len)
 		cm_wr blk;
 		cm_wr_init(&blk);
 		n->led.now_us = w->now;
-		model_build(&n->led, w->now, n->key, m.u.proposal.round, rng_next(&w->rng),
-			    rng_below(&w->rng, 3) == 0, &blk);
+		uint64_t salt = rng_next(&w->rng);
+		bool invalid = rng_below(&w->rng, 3) == 0;
+		model_build(&n->led, w->now, n->key, m.u.proposal.round, salt, invalid, &blk);
 		cons_msg alt;
 		sign_proposal(w, i, &alt, m.u.proposal.height, m.u.proposal.round, -1,
 			      cm_wr_data(&blk), cm_wr_len(&blk), m.u.proposal.proposer);

@@ -432,9 +432,10 @@ void check_sent(struct world *w, uint32_t i, const uint8_t *b, size_t len)
 		memcpy(n->lock_id, id, CONS_ID_BYTES);
 		if (w->lock_on)
 			lock_on_locked(w, i, height, round);
-		else if (w->crash_lock_pm && !w->healed && rng_chance(&w->rng, w->crash_lock_pm))
-			crash_later(w, i, w->now + rng_below(&w->rng, 3000),
-				    20000 + rng_below(&w->rng, 300000));
+		else if (w->crash_lock_pm && !w->healed && rng_chance(&w->rng, w->crash_lock_pm)) {
+			uint64_t t = w->now + rng_below(&w->rng, 3000);
+			crash_later(w, i, t, 20000 + rng_below(&w->rng, 300000));
+		}
 	}
 }
 
