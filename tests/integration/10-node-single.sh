@@ -41,3 +41,22 @@ kill_node v1
 start_node v1
 wait_height v1 $((h + 3))
 ok "SIGKILL and restart resume"
+
+rc=0
+"$BIN/carbon-node" start --home "$T/v1" --api 127.0.0.1:0 > "$T/second.log" 2>&1 || rc=$?
+[ "$rc" = 3 ] || fail "a second process on the same home exited $rc, expected 3"
+grep -q "another carbon-node runs on this home" "$T/second.log" || fail "no clear error for a second process"
+ok "a second process on the same home is refused"
+
+stop_node v1
+h=$(grep 'event=stopped' "$T/v1.log" | tail -1 | sed 's/.*height=\([0-9]*\).*/\1/')
+mv "$T/v1/safety" "$T/safety.saved"
+rc=0
+"$BIN/carbon-node" start --home "$T/v1" > "$T/nosafety.log" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "a validator started on a used ledger without its safety state"
+grep -q "event=safety_missing" "$T/nosafety.log" || fail "no clear error for a missing safety state"
+rm -rf "$T/v1/safety"
+mv "$T/safety.saved" "$T/v1/safety"
+start_node v1
+wait_height v1 $((h + 2)) 15
+ok "a validator whose safety state is missing refuses to start (and starts with it back)"
