@@ -63,6 +63,12 @@
  * validator's conflicting votes still count for their ids (as the paper's
  * message counting does), up to this many. */
 #define LIM_CONS_VOTES_PER_VALIDATOR 4u
+/* Catch-up answers (CONS_ACT_SEND_DECIDED: a stored block and its
+ * certificate) per peer per gossip period, whatever heights it asks for:
+ * bounds what a peer's small unsigned STATUS messages can make a node
+ * send, and is how many heights a lagging node catches up per gossip
+ * period from each peer ahead of it. */
+#define LIM_CONS_DECIDED_PER_PERIOD  8u
 
 /* ---- transport (node/net.c) -------------------------------------------- */
 #define LIM_NET_HANDSHAKE_BYTES_MAX  256u    /* one hello or auth frame */

@@ -641,17 +641,29 @@ static void help_round(cons *c, uint32_t peer, uint32_t round)
 }
 
 /* A peer sent something for a height we decided: it is lagging, so it gets
- * the decided block and certificate, once per height per gossip period. */
+ * the decided block and certificate. Each answer costs a block read and up
+ * to a block's bytes on the wire for a few bytes in, so a peer gets at most
+ * LIM_CONS_DECIDED_PER_PERIOD answers per gossip period, each height once,
+ * whichever heights it names (a peer alternating two heights used to get
+ * an answer per message). An honest lagging node asks for its next height
+ * after each answer, so it catches up that many heights per period. */
 static void maybe_answer(cons *c, uint32_t peer, uint64_t height)
 {
 	if (peer >= LIM_PEERS_MAX)
 		return;
 	if (height > c->height || (height == c->height && !c->decided))
 		return;
-	if (c->answered[peer].height == height && c->answered[peer].epoch == c->gossip_epoch)
+	struct cons_answered *ans = &c->answered[peer];
+	if (ans->epoch != c->gossip_epoch) {
+		ans->epoch = c->gossip_epoch;
+		ans->n = 0;
+	}
+	for (uint32_t k = 0; k < ans->n; k++)
+		if (ans->height[k] == height)
+			return;
+	if (ans->n == LIM_CONS_DECIDED_PER_PERIOD)
 		return;
-	c->answered[peer].height = height;
-	c->answered[peer].epoch = c->gossip_epoch;
+	ans->height[ans->n++] = height;
 	cons_action *a = push(c, CONS_ACT_SEND_DECIDED);
 	a->u.decided.peer = peer;
 	a->u.decided.height = height;

@@ -78,6 +78,14 @@ struct cons_slot {
 	struct cons_voteset votes[2]; /* [0] prevotes, [1] precommits */
 };
 
+/* The catch-up answers (CONS_ACT_SEND_DECIDED) given to one peer in the
+ * gossip period epoch. */
+struct cons_answered {
+	uint64_t epoch;
+	uint32_t n;
+	uint64_t height[LIM_CONS_DECIDED_PER_PERIOD];
+};
+
 /* validValue changes at most once per round (line 36 fires once per
  * round) and one event enters at most two rounds. */
 #define CONS_VSNAP_MAX 4u
@@ -141,11 +149,10 @@ struct cons {
 	cons_evidence ev[LIM_CONS_EVIDENCE_MAX];
 	uint32_t ev_first, ev_n;
 
-	/* catch-up answers: at most one per peer and height per gossip tick */
+	/* catch-up answers: per peer and gossip period, at most
+	 * LIM_CONS_DECIDED_PER_PERIOD, each height at most once */
 	uint64_t gossip_epoch;
-	struct {
-		uint64_t height, epoch;
-	} answered[LIM_PEERS_MAX];
+	struct cons_answered answered[LIM_PEERS_MAX];
 	/* round help: at most once per peer per gossip tick */
 	uint64_t helped_epoch[LIM_PEERS_MAX];
 

@@ -686,3 +686,70 @@ Test(cons, restart_never_signs_a_conflicting_vote)
 	free(out);
 	cons_free(c);
 }
+
+static int count_decided(const cons_actions *out, uint64_t *heights_seen)
+{
+	int k = 0;
+	for (uint32_t i = 0; i < out->n; i++)
+		if (out->a[i].kind == CONS_ACT_SEND_DECIDED) {
+			k++;
+			cr_assert_lt(out->a[i].u.decided.height, 64);
+			heights_seen[out->a[i].u.decided.height]++;
+		}
+	return k;
+}
+
+static int feed_status(cons *c, cons_actions *out, uint32_t peer, uint64_t h, uint64_t *seen)
+{
+	cons_msg m = {.kind = CONS_MSG_STATUS};
+	m.u.status.height = h;
+	m.u.status.round = 0;
+	cm_wr w;
+	cm_wr_init(&w);
+	cons_msg_encode(&m, &w);
+	cons_event ev = {.kind = CONS_EV_MESSAGE};
+	ev.u.message.peer = peer;
+	ev.u.message.bytes = cm_wr_data(&w);
+	ev.u.message.len = cm_wr_len(&w);
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cm_wr_free(&w);
+	return count_decided(out, seen);
+}
+
+Test(cons, catch_up_answers_are_bounded_per_peer_and_period)
+{
+	/* A core at height 40 asked by one peer for old heights: alternating
+	 * two heights, then cycling through many, within one gossip period. */
+	cons *c = new_core(0, NULL);
+	cons_actions *out = malloc(sizeof *out);
+	cons_event ev = {.kind = CONS_EV_START_HEIGHT};
+	ev.u.start.height = 40;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	uint64_t seen[64] = {0};
+	int answers = 0;
+	for (int i = 0; i < 1000; i++)
+		answers += feed_status(c, out, 7, 1 + (uint64_t)(i % 2), seen);
+	cr_assert_eq(answers, 2, "heights 1 and 2 once each, not once per message");
+	for (int i = 0; i < 1000; i++)
+		answers += feed_status(c, out, 7, 1 + (uint64_t)(i % 39), seen);
+	cr_assert_eq(answers, LIM_CONS_DECIDED_PER_PERIOD);
+	for (int h = 0; h < 64; h++)
+		cr_assert_leq(seen[h], 1, "height %d answered twice in one period", h);
+	/* Another peer has its own budget. */
+	cr_assert_eq(feed_status(c, out, 8, 1, seen), 1);
+	/* The next gossip period gives peer 7 a new budget. */
+	ev.kind = CONS_EV_TIMEOUT;
+	ev.u.timeout.timer = CONS_TIMER_GOSSIP;
+	ev.u.timeout.height = 40;
+	ev.u.timeout.round = 0;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	answers = 0;
+	for (int i = 0; i < 100; i++)
+		answers += feed_status(c, out, 7, 1 + (uint64_t)(i % 39), seen);
+	cr_assert_eq(answers, LIM_CONS_DECIDED_PER_PERIOD);
+	/* Nothing for a height not decided yet. */
+	cr_assert_eq(feed_status(c, out, 9, 40, seen), 0);
+	free(out);
+	cons_free(c);
+}
