@@ -223,9 +223,11 @@ void byz_on_deliver(struct world *w, uint32_t i, const uint8_t *b, size_t len)
 	}
 }
 
-/* Forges, in the name of an honest validator of its height, a proposal of
- * a valid block (as the round's proposer) or a vote for it or for the last
- * proposal seen, and sends it to one node. */
+/* Forges, in the names of the honest validators of its height, what would
+ * decide a valid block of its own at its round: the proposal (in the
+ * round's proposer's name, if honest) and every honest validator's prevote
+ * and precommit for it; sends them to a random half. A core that counted
+ * them would commit a block with a forged certificate. */
 static void byz_forge(struct world *w, uint32_t i)
 {
 	struct node *n = &w->nodes[i];
@@ -234,42 +236,32 @@ static void byz_forge(struct world *w, uint32_t i)
 	const cons_valset *vs = &n->led.vs_cur;
 	uint64_t h = cons_height(n->core);
 	uint32_t r = cons_round(n->core);
-	uint32_t honest[LIM_VALIDATORS_MAX], k = 0;
-	for (uint32_t x = 0; x < vs->n; x++)
-		for (uint32_t j = 0; j < w->n_nodes; j++)
-			if (!w->nodes[j].byz && memcmp(w->nodes[j].pk, vs->keys[x], CK_PUBKEY_BYTES) == 0) {
-				honest[k++] = x;
-				break;
-			}
-	if (k == 0)
-		return;
-	uint32_t to = rng_below(&w->rng, w->n_nodes);
-	uint32_t what = rng_below(&w->rng, 3);
+	uint32_t mask = random_half(w);
 	uint64_t salt = rng_next(&w->rng);
 	cm_wr blk;
 	cm_wr_init(&blk);
 	n->led.now_us = w->now;
 	model_build(&n->led, w->now, n->key, r, salt, false, &blk);
-	cons_msg m;
-	if (what == CONS_STEP_PROPOSE) {
-		sign_proposal(w, i, &m, h, r, -1, cm_wr_data(&blk), cm_wr_len(&blk),
-			      cons_proposer(vs, h, r));
-	} else {
+	for (uint32_t x = 0; x < vs->n; x++) {
+		bool honest = false;
+		for (uint32_t j = 0; j < w->n_nodes; j++)
+			honest |= !w->nodes[j].byz &&
+				  memcmp(w->nodes[j].pk, vs->keys[x], CK_PUBKEY_BYTES) == 0;
+		if (!honest)
+			continue;
+		cons_msg m;
+		if (x == cons_proposer(vs, h, r)) {
+			sign_proposal(w, i, &m, h, r, -1, cm_wr_data(&blk), cm_wr_len(&blk), x);
+			forge_sig(w, i, &m);
+			send_msg(w, i, &m, mask);
+		}
 		cons_id id;
-		if (rng_below(&w->rng, 2))
-			sim_block_id(cm_wr_data(&blk), cm_wr_len(&blk), id);
-		else
-			memcpy(id, n->seen_prop, CONS_ID_BYTES);
-		uint32_t claimed = honest[rng_below(&w->rng, k)];
-		sign_vote(w, i, &m, (enum cons_step)what, h, r, true, id, claimed);
-	}
-	uint32_t claimed = what == CONS_STEP_PROPOSE ? m.u.proposal.proposer : m.u.vote.validator;
-	bool claims_honest = false;
-	for (uint32_t x = 0; x < k; x++)
-		claims_honest |= honest[x] == claimed;
-	if (claims_honest) {
-		forge_sig(w, i, &m);
-		send_msg(w, i, &m, 1u << to);
+		sim_block_id(cm_wr_data(&blk), cm_wr_len(&blk), id);
+		for (int step = CONS_STEP_PREVOTE; step <= CONS_STEP_PRECOMMIT; step++) {
+			sign_vote(w, i, &m, (enum cons_step)step, h, r, true, id, x);
+			forge_sig(w, i, &m);
+			send_msg(w, i, &m, mask);
+		}
 	}
 	cm_wr_free(&blk);
 }

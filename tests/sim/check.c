@@ -514,3 +514,36 @@ void check_durable(struct world *w, uint32_t i)
 		fail(w, "durable validValue (bytes or proof of lock) does not match the safety "
 			"state", i, d->height);
 }
+
+/* ---- evidence ---------------------------------------------------------- */
+
+void check_evidence(struct world *w, uint32_t i)
+{
+	struct node *n = &w->nodes[i];
+	cons_stats st;
+	cons_stats_get(n->core, &st);
+	uint64_t fresh = st.evidence - n->evidence_seen;
+	n->evidence_seen = st.evidence;
+	uint32_t count = cons_evidence_count(n->core);
+	if (fresh > count)
+		fresh = count;
+	const cons_valset *vs = &n->led.vs_cur;
+	for (uint32_t k = count - (uint32_t)fresh; k < count; k++) {
+		cons_evidence e;
+		if (cons_evidence_get(n->core, k, &e) != 0 || e.height != n->led.height + 1) {
+			fail(w, "evidence recorded for another height than the current one", i, e.height);
+			return;
+		}
+		if (cons_evidence_check(&e, vs, SIM_CHAIN, &w->verifier) != 0) {
+			fail(w, "recorded evidence does not verify", i, e.height);
+			return;
+		}
+		for (uint32_t j = 0; j < w->n_nodes; j++)
+			if (!w->nodes[j].byz &&
+			    memcmp(w->nodes[j].pk, vs->keys[e.validator], CK_PUBKEY_BYTES) == 0) {
+				fail(w, "evidence accuses an honest validator (a forged signature was "
+					"accepted)", i, e.height);
+				return;
+			}
+	}
+}

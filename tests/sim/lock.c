@@ -153,6 +153,8 @@ void lock_free(struct world *w)
 	struct lock_plan *L = &w->lock;
 	free(L->q_block);
 	free(L->v_block);
+	free(L->prop_msg[0]);
+	free(L->prop_msg[1]);
 	for (uint32_t i = 0; i < SIM_NODES_MAX; i++)
 		free(L->q_prevote[i]);
 	for (uint32_t i = 0; i < 2 + LOCK_TRAPS; i++)
@@ -198,6 +200,8 @@ bool lock_filter(struct world *w, uint32_t from, uint32_t to, const uint8_t *b, 
 				L->q_block = dup_bytes(p->block, p->block_len);
 				L->q_len = p->block_len;
 				memcpy(L->q_id, p->id, CONS_ID_BYTES);
+				L->prop_msg[0] = dup_bytes(b, len);
+				L->prop_len[0] = len;
 			}
 			return bit(L->s_mask, to);
 		}
@@ -206,6 +210,8 @@ bool lock_filter(struct world *w, uint32_t from, uint32_t to, const uint8_t *b, 
 				L->v_block = dup_bytes(p->block, p->block_len);
 				L->v_len = p->block_len;
 				memcpy(L->v_id, p->id, CONS_ID_BYTES);
+				L->prop_msg[1] = dup_bytes(b, len);
+				L->prop_len[1] = len;
 			}
 			return true;
 		}
@@ -346,6 +352,16 @@ static void adv_round(struct world *w, uint32_t j, uint32_t x)
 	uint32_t pidx = cons_proposer(&w->genesis, L->h, x);
 	cons_msg m;
 	size_t len;
+	/* An honest proposal of round q or r is sent again to whoever is in
+	 * that round (a node that started the height late would have timed
+	 * out before the proposer's gossip). */
+	for (uint32_t k = 0; k < 2; k++)
+		if (L->prop_msg[k] && x == (k == 0 ? L->q : L->r) &&
+		    (k == 1 || bit(L->s_mask, j)) && !w->nodes[p].byz) {
+			w->injecting = true;
+			net_send(w, p, j, L->prop_msg[k], L->prop_len[k]);
+			w->injecting = false;
+		}
 	if (x == L->q && bit(L->s_mask, j) && w->nodes[p].byz) {
 		const uint8_t *block = adv_block(w, 0, j, x, &len);
 		sign_proposal(w, p, &m, L->h, x, -1, block, len, pidx);

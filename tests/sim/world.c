@@ -443,6 +443,8 @@ static void feed(struct world *w, uint32_t i, const cons_event *ev)
 	    rc != CONS_E_HEIGHT)
 		TRACE(w, "%10" PRIu64 " n%u event %d: %s\n", w->now, i, ev->kind,
 		      cons_strerror(rc));
+	if (!n->byz)
+		check_evidence(w, i);
 	run_actions(w, i);
 }
 
@@ -477,6 +479,7 @@ static void node_boot(struct world *w, uint32_t i)
 	(void)rc;
 	n->up = true;
 	n->inc++;
+	n->evidence_seen = 0;
 	if (n->has_durable) {
 		cons_event ev = {.kind = CONS_EV_RESTART};
 		ev.u.restart.safety = &n->durable;
@@ -813,7 +816,10 @@ static void dispatch(struct world *w, struct sev *e)
 	default:
 		break;
 	}
-	if (!n->up || (e->kind != EV_DELIVER && e->inc != n->inc))
+	/* Timers, persists, checks and builds die with the incarnation that
+	 * asked for them. Deliveries do not, nor does Byzantine mischief
+	 * (scheduled before the first boot, and Byzantine nodes never crash). */
+	if (!n->up || (e->kind != EV_DELIVER && e->kind != EV_BYZ && e->inc != n->inc))
 		return; /* lost with the crash */
 	cons_event ev;
 	memset(&ev, 0, sizeof ev);

@@ -83,6 +83,7 @@ struct node {
 	size_t qhead, qlen, qcap;
 	sim_model led;
 	uint64_t commits;
+	uint64_t evidence_seen;   /* of the running core's evidence counter */
 	/* The lock as the oracle knows it: the latest precommit for a value
 	 * this honest node sent (line 36 locks before precommitting, and
 	 * nothing else moves the lock within a height). */
@@ -157,6 +158,8 @@ struct lock_plan {
 	uint8_t *q_block;         /* round q's proposal */
 	size_t q_len;
 	cons_id q_id;
+	uint8_t *prop_msg[2];     /* the proposals of rounds q and r, signed */
+	size_t prop_len[2];
 	uint8_t *q_prevote[SIM_NODES_MAX]; /* honest prevotes for it at q */
 	size_t q_prevote_len[SIM_NODES_MAX];
 	uint8_t *blk[2 + LOCK_TRAPS]; /* injected blocks: q, r, then traps */
@@ -253,6 +256,10 @@ void check_commit(struct world *w, uint32_t i, uint64_t height, const cons_id id
 void check_persist(struct world *w, uint32_t i, const cons_action *a);
 /* A persist completed: the durable validValue must be whole. */
 void check_durable(struct world *w, uint32_t i);
+/* After a step of honest node i: evidence it recorded must verify and may
+ * only accuse Byzantine validators (honest ones never equivocate, so
+ * evidence against one means a forged signature was accepted). */
+void check_evidence(struct world *w, uint32_t i);
 /* A message is on its way to node to: remember the proposals each node
  * could act on. */
 void observe_delivery(struct world *w, uint32_t to, const uint8_t *b, size_t len);
