@@ -25,12 +25,26 @@
  * synced commit costs two of those, which on a shared virtual disk can be
  * most of a block's time.
  *
- *   build/bench/bench_ledger [--quick] [transfers|trips]
+ * Each figure is given on the wall clock and on the process's CPU time
+ * (user + system) spent inside ledger_apply_block(): on a shared machine
+ * the CPU figure is the steadier one, the wall figure includes waiting for
+ * the disk and for the core. The bytes a block's commit writes (Linux
+ * /proc/self/io) explain most of the difference.
+ *
+ *   build/bench/bench_ledger [--quick] [--blocks N] [--no-audit] [transfers|trips]
+ *
+ * --blocks sets the number of measured blocks of every run; --no-audit
+ * skips the audit after the trip run. To profile only the measured blocks,
+ * set BENCH_PERF_CTL to the control FIFO of a perf started disabled:
+ *
+ *   mkfifo /tmp/ctl && BENCH_PERF_CTL=/tmp/ctl perf record -e cpu-clock -g \
+ *       -D -1 --control fifo:/tmp/ctl build/bench/bench_ledger trips
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +64,35 @@ static uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
+/* Bytes this process has written so far (Linux /proc/self/io "wchar"; 0
+ * where it is not available): what a commit writes to the data file. */
+static uint64_t written_bytes(void)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	unsigned long long w = 0;
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "wchar: %llu", &w) == 1)
+			break;
+	fclose(f);
+	return w;
+}
+
+/* Time spent in ledger_apply_block(), wall and CPU, and bytes written. */
+typedef struct cost {
+	uint64_t wall_ns, cpu_ns, written;
+} cost;
 
 static void die(const char *what, int rc)
 {
@@ -101,6 +144,19 @@ static void bench_open(bench *b, bool nosync)
 	b->time_ms = info.time_ms;
 	b->issuer_nonce = 0;
 	memset(b->nonce, 0, ACCOUNTS * sizeof *b->nonce);
+}
+
+/* The run's last state root: every build must print the same one for the
+ * same run (the storage may change, the state it commits to may not). */
+static void print_root(bench *b)
+{
+	ledger_info info;
+	char hex[2 * CK_HASH_BYTES + 1];
+	int rc = ledger_get_info(b->l, &info);
+	if (rc != 0)
+		die("info", rc);
+	cm_hex_encode(hex, info.state_root, CK_HASH_BYTES);
+	printf("  state root at height %llu: %s\n", (unsigned long long)info.height, hex);
 }
 
 static void bench_close(bench *b)
@@ -273,9 +329,18 @@ static ledger_block *transfer_block(bench *b, uint32_t n, cm_wr *w)
 
 /* ---- applying (timed) ----------------------------------------------------------- */
 
-/* Completes the header against the current state and applies; returns the
- * nanoseconds ledger_apply_block() took. */
-static uint64_t apply(bench *b, ledger_block *blk)
+/* perf's control FIFO (BENCH_PERF_CTL), or -1. */
+static int perf_ctl = -1;
+
+static void perf_say(const char *cmd)
+{
+	if (perf_ctl >= 0 && write(perf_ctl, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
+		perror("BENCH_PERF_CTL");
+}
+
+/* Completes the header against the current state and applies; adds the
+ * time ledger_apply_block() took to *c (if not NULL). */
+static void apply(bench *b, ledger_block *blk, cost *c)
 {
 	int rc = ledger_next_header(b->l, &blk->header);
 	if (rc != 0)
@@ -285,9 +350,13 @@ static uint64_t apply(bench *b, ledger_block *blk)
 	memcpy(blk->header.proposer, b->members[0].keys[0], CK_PUBKEY_BYTES);
 	ledger_block_txs_root(blk, blk->header.txs_root);
 	ledger_results res;
-	uint64_t t0 = now_ns();
+	uint64_t w0 = written_bytes(), t0 = now_ns(), c0 = cpu_ns();
 	rc = ledger_apply_block(b->l, blk, NULL, 0, &res);
-	uint64_t dt = now_ns() - t0;
+	if (c != NULL) {
+		c->cpu_ns += cpu_ns() - c0;
+		c->wall_ns += now_ns() - t0;
+		c->written += written_bytes() - w0;
+	}
 	if (rc != 0)
 		die("apply", rc);
 	for (uint32_t i = 0; i < res.ntxs; i++)
@@ -298,7 +367,17 @@ static uint64_t apply(bench *b, ledger_block *blk)
 		}
 	ledger_results_free(&res);
 	ledger_block_free(blk);
-	return dt;
+}
+
+/* The measured blocks' figures after what, on one line (bench/run.sh reads
+ * "synced commit: N transfers/s" and "... N trip credits/s"). */
+static void report(const char *what, const cost *c, uint64_t n, const char *unit, uint32_t blocks)
+{
+	double wall = (double)c->wall_ns / 1e9, cpu = (double)c->cpu_ns / 1e9;
+	printf("%s: %.0f %s/s (%.1f ms per block); CPU time: %.0f per second (%.1f ms per block); "
+	       "%.1f MB written per block\n",
+	       what, (double)n / wall, unit, wall * 1000 / blocks, (double)n / cpu,
+	       cpu * 1000 / blocks, (double)c->written / 1e6 / blocks);
 }
 
 /* Credits one 1 km trip to every account so transfers have funds. */
@@ -307,7 +386,7 @@ static void fund_all(bench *b, cm_wr *w)
 	uint64_t base_s = b->time_ms / 1000 - 3 * 86400;
 	uint32_t next = 0;
 	for (uint32_t done = 0; done < ACCOUNTS; done += 10 * TRIPS_PER_TX)
-		apply(b, issue_block(b, 10, 0, &next, base_s, w));
+		apply(b, issue_block(b, 10, 0, &next, base_s, w), NULL);
 }
 
 static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t blocks, cm_wr *w)
@@ -316,17 +395,20 @@ static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t bl
 	b->trip_seq = 0;
 	b->time_ms += 7ull * 86400 * 1000;
 	fund_all(b, w);
-	uint64_t total = 0;
+	cost c = { 0, 0, 0 };
+	perf_say("enable\n");
 	for (uint32_t i = 0; i < blocks; i++)
-		total += apply(b, transfer_block(b, per_block, w));
-	double s = (double)total / 1e9;
-	printf("  %u blocks x %u transfers, %u accounts, %s: %.0f transfers/s (%.2f ms per block)\n",
-	       blocks, per_block, ACCOUNTS, nosync ? "commit not synced" : "synced commit",
-	       (double)blocks * per_block / s, s * 1000 / blocks);
+		apply(b, transfer_block(b, per_block, w), &c);
+	perf_say("disable\n");
+	char what[160];
+	snprintf(what, sizeof what, "  %u blocks x %u transfers, %u accounts, %s", blocks, per_block,
+		 ACCOUNTS, nosync ? "commit not synced" : "synced commit");
+	report(what, &c, (uint64_t)blocks * per_block, "transfers", blocks);
+	print_root(b);
 	bench_close(b);
 }
 
-static void run_trips(bench *b, uint32_t preload, uint32_t blocks, cm_wr *w)
+static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, cm_wr *w)
 {
 	bench_open(b, false);
 	b->trip_seq = 0;
@@ -339,7 +421,7 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, cm_wr *w)
 		uint32_t ntx = 100;
 		if ((preload - loaded) / TRIPS_PER_TX < ntx)
 			ntx = (preload - loaded) / TRIPS_PER_TX;
-		apply(b, issue_block(b, ntx, k, &next, base_s, w));
+		apply(b, issue_block(b, ntx, k, &next, base_s, w), NULL);
 		loaded += ntx * TRIPS_PER_TX;
 		if (next == 0)
 			k++;
@@ -351,15 +433,23 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, cm_wr *w)
 		die("supply", rc);
 	printf("  preloaded %llu trips in the window (%.1f s, blocks of 100,000 trips)\n",
 	       (unsigned long long)sup.trips_credited, load_s);
-	uint64_t total = 0;
+	cost c = { 0, 0, 0 };
+	perf_say("enable\n");
 	for (uint32_t i = 0; i < blocks; i++) {
-		total += apply(b, issue_block(b, 10, k, &next, base_s, w));
+		apply(b, issue_block(b, 10, k, &next, base_s, w), &c);
 		if (next == 0)
 			k++;
 	}
-	double s = (double)total / 1e9;
-	printf("  %u blocks x 10 issue txs x %u trips, synced commit: %.0f trip credits/s (%.1f ms per block)\n",
-	       blocks, TRIPS_PER_TX, (double)blocks * 10 * TRIPS_PER_TX / s, s * 1000 / blocks);
+	perf_say("disable\n");
+	char what[160];
+	snprintf(what, sizeof what, "  %u blocks x 10 issue txs x %u trips, synced commit", blocks,
+		 TRIPS_PER_TX);
+	report(what, &c, (uint64_t)blocks * 10 * TRIPS_PER_TX, "trip credits", blocks);
+	print_root(b);
+	if (!audit) {
+		bench_close(b);
+		return;
+	}
 	rc = ledger_get_supply(b->l, &sup);
 	if (rc != 0)
 		die("supply", rc);
@@ -377,20 +467,31 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, cm_wr *w)
 
 int main(int argc, char **argv)
 {
-	bool quick = false, transfers = true, trips = true;
+	bool quick = false, transfers = true, trips = true, audit = true;
+	uint32_t blocks = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			quick = true;
+		} else if (strcmp(argv[i], "--no-audit") == 0) {
+			audit = false;
+		} else if (strcmp(argv[i], "--blocks") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
+			blocks = (uint32_t)atoi(argv[++i]);
 		} else if (strcmp(argv[i], "transfers") == 0) {
 			trips = false;
 		} else if (strcmp(argv[i], "trips") == 0) {
 			transfers = false;
 		} else {
-			fprintf(stderr, "usage: bench_ledger [--quick] [transfers|trips]\n");
+			fprintf(stderr, "usage: bench_ledger [--quick] [--blocks N] [--no-audit] "
+					"[transfers|trips]\n");
 			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *ctl = getenv("BENCH_PERF_CTL");
+	if (ctl != NULL && (perf_ctl = open(ctl, O_WRONLY)) < 0) {
+		perror(ctl);
+		return 1;
+	}
 	if (ck_init() != 0)
 		die("ck_init", LEDGER_E_NOMEM);
 	static bench b;
@@ -404,14 +505,16 @@ int main(int argc, char **argv)
 	bench_close(&b);
 	if (transfers) {
 		printf("transfers, durable (state + root + block store + indexes + synced commit):\n");
-		run_transfers(&b, false, 1000, quick ? 5 : 30, &w);
+		run_transfers(&b, false, 1000, blocks ? blocks : quick ? 5 : 30, &w);
 		printf("transfers, state-only (the same without the disk flush):\n");
-		run_transfers(&b, true, 5000, quick ? 2 : 10, &w);
+		run_transfers(&b, true, 5000, blocks ? blocks : quick ? 2 : 10, &w);
 	}
 	if (trips) {
 		printf("trip credits, durable:\n");
-		run_trips(&b, quick ? 200000 : 2000000, quick ? 2 : 5, &w);
+		run_trips(&b, quick ? 200000 : 2000000, blocks ? blocks : quick ? 2 : 5, audit, &w);
 	}
+	if (perf_ctl >= 0)
+		close(perf_ctl);
 	cm_wr_free(&w);
 	free(b.acct);
 	free(b.nonce);

@@ -186,7 +186,6 @@ typedef struct hist_ent {
 typedef struct ax {
 	ledger *l;
 	MDB_txn *txn;
-	MDB_cursor *cur;          /* on the state DB, for interval lookups */
 	uint64_t height;
 	uint64_t block_s;
 	ledger_methodology meth;  /* in effect at this height */
@@ -297,7 +296,9 @@ static int add_u64(uint64_t *x, uint64_t d)
 
 /* Deletes trips (with their intervals) whose end day, and cap counters whose
  * day, is before the first day of the claim window minus one day of margin;
- * at most LIM_PRUNE_PER_BLOCK entries per block, oldest first. */
+ * at most LIM_PRUNE_PER_BLOCK entries per block, oldest first: trips in
+ * "trips" key order (end day, height, trip id), then caps in state key
+ * order (day, citizen). */
 static int prune(ax *a)
 {
 	ledger *l = a->l;
@@ -310,37 +311,33 @@ static int prune(ax *a)
 		return 0;
 	int64_t cut = ledger_day(a->block_s - a->meth.claim_before_s, l->tz_offset_s) - 1;
 
-	if ((rc = mdb_cursor_open(a->txn, l->db_tripday, &c)) != 0)
+	if ((rc = mdb_cursor_open(a->txn, l->db_trips, &c)) != 0)
 		return st_dberr(rc, "open cursor");
 	while (budget > 0) {
 		rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
 		if (rc == MDB_NOTFOUND)
 			break;
 		if (rc != 0) {
-			rc = st_dberr(rc, "read trip days");
+			rc = st_dberr(rc, "read trips");
 			goto done;
 		}
-		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
-		assert(k.mv_size == 8 + CK_HASH_BYTES);
-		assert(v.mv_size == CK_PUBKEY_BYTES + 8);
-		if (st_day_unkey(st_rd64(kp)) >= cut)
+		const uint8_t *kp = k.mv_data;
+		assert(k.mv_size == ST_TRIP_KEY_BYTES);
+		ts_loc loc = { st_day_unkey(st_rd64(kp)), st_rd64(kp + 8) };
+		if (loc.endday >= cut)
 			break;
+		st_trip t;
 		ck_hash trip_id;
-		uint8_t ik[CK_PUBKEY_BYTES + 8];
-		memcpy(trip_id, kp + 8, CK_HASH_BYTES);
-		memcpy(ik, vp, sizeof ik);
+		memcpy(trip_id, kp + 16, CK_HASH_BYTES);
+		if ((rc = st_dec_trip(&v, &t)) != 0)
+			goto done;
 		if ((rc = mdb_cursor_del(c, 0)) != 0) {
-			rc = st_dberr(rc, "prune trip day");
+			rc = st_dberr(rc, "prune trip");
 			goto done;
 		}
-		if ((rc = st_del(l, a->txn, LEDGER_TABLE_TRIP, trip_id, CK_HASH_BYTES)) != 0 ||
-		    (rc = st_del(l, a->txn, LEDGER_TABLE_INTERVAL, ik, sizeof ik)) != 0) {
-			if (rc == LEDGER_E_NOTFOUND) {
-				fprintf(stderr, "ledger: trip day index names a missing trip\n");
-				rc = LEDGER_E_DB;
-			}
+		if ((rc = ts_del(l->trips, trip_id, &loc, t.citizen, t.start_s)) != 0 ||
+		    (rc = st_root_trip(l, trip_id, &t, NULL)) != 0)
 			goto done;
-		}
 		budget--;
 	}
 	mdb_cursor_close(c);
@@ -379,47 +376,6 @@ done:
 }
 
 /* ---- issue ------------------------------------------------------------------ */
-
-/* 0 if the citizen has no credited interval overlapping [start, end). */
-static int overlaps(ax *a, const ledger_trip *t, bool *hit)
-{
-	uint8_t kb[1 + CK_PUBKEY_BYTES + 8];
-	MDB_val k = { sizeof kb, kb }, v;
-	int rc;
-
-	*hit = false;
-	kb[0] = LEDGER_TABLE_INTERVAL;
-	memcpy(kb + 1, t->citizen, CK_PUBKEY_BYTES);
-	st_be64(kb + 1 + CK_PUBKEY_BYTES, t->start_s);
-	/* Credited intervals of a citizen never overlap each other, so only
-	 * the neighbours around start can overlap the new one: the first
-	 * interval starting at or after start, and the one before it. */
-	rc = mdb_cursor_get(a->cur, &k, &v, MDB_SET_RANGE);
-	if (rc == 0) {
-		const uint8_t *kp = k.mv_data;
-		if (k.mv_size == sizeof kb && memcmp(kp, kb, 1 + CK_PUBKEY_BYTES) == 0 &&
-		    st_rd64(kp + 1 + CK_PUBKEY_BYTES) < t->end_s) {
-			*hit = true;
-			return 0;
-		}
-		rc = mdb_cursor_get(a->cur, &k, &v, MDB_PREV);
-	} else if (rc == MDB_NOTFOUND) {
-		rc = mdb_cursor_get(a->cur, &k, &v, MDB_LAST);
-	}
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return st_dberr(rc, "read intervals");
-	const uint8_t *kp = k.mv_data;
-	if (k.mv_size == sizeof kb && memcmp(kp, kb, 1 + CK_PUBKEY_BYTES) == 0) {
-		uint64_t end;
-		if ((rc = st_dec_interval(&v, &end)) != 0)
-			return rc;
-		if (end > t->start_s)
-			*hit = true;
-	}
-	return 0;
-}
 
 /* The rules of one trip that need no writes; returns a LEDGER_R_* code. */
 static int trip_static_code(const ax *a, const ledger_trip *t)
@@ -466,17 +422,14 @@ static int apply_trip(ax *a, const ledger_trip *t, uint8_t *code, uint64_t *cred
 	*code = (uint8_t)trip_static_code(a, t);
 	if (*code != LEDGER_R_OK)
 		return 0;
-	rc = st_get(l, a->txn, LEDGER_TABLE_TRIP, t->trip_id, CK_HASH_BYTES, &v);
+	rc = st_find_trip(l, a->txn, t->trip_id, &v, NULL);
 	if (rc == 0) {
 		*code = LEDGER_R_DUP_TRIP;
 		return 0;
 	}
 	if (rc != LEDGER_E_NOTFOUND)
 		return rc;
-	bool hit;
-	if ((rc = overlaps(a, t, &hit)) != 0)
-		return rc;
-	if (hit) {
+	if (ts_overlaps(l->trips, t->citizen, t->start_s, t->end_s)) {
 		*code = LEDGER_R_OVERLAP;
 		return 0;
 	}
@@ -527,25 +480,22 @@ static int apply_trip(ax *a, const ledger_trip *t, uint8_t *code, uint64_t *cred
 		.end_s = t->end_s,
 	};
 	memcpy(tr.citizen, t->citizen, CK_PUBKEY_BYTES);
+	ts_loc loc = { ledger_day(t->end_s, l->tz_offset_s), a->height };
+	uint8_t tk[ST_TRIP_KEY_BYTES];
+	st_trip_key(tk, loc.endday, loc.height, t->trip_id);
 	cm_wr_reset(w);
 	st_enc_trip(w, &tr);
-	if ((rc = put_enc(a, LEDGER_TABLE_TRIP, t->trip_id, CK_HASH_BYTES)) != 0)
-		return rc;
-	uint8_t ik[CK_PUBKEY_BYTES + 8];
-	memcpy(ik, t->citizen, CK_PUBKEY_BYTES);
-	st_be64(ik + CK_PUBKEY_BYTES, t->start_s);
-	cm_wr_reset(w);
-	st_enc_interval(w, t->end_s);
-	if ((rc = put_enc(a, LEDGER_TABLE_INTERVAL, ik, sizeof ik)) != 0)
+	if (cm_wr_error(w))
+		return LEDGER_E_NOMEM;
+	MDB_val rec = { cm_wr_len(w), (void *)cm_wr_data(w) };
+	if ((rc = local_put(a, l->db_trips, tk, sizeof tk, rec.mv_data, rec.mv_size,
+			    "write trip")) != 0 ||
+	    (rc = st_root_trip(l, t->trip_id, &tr, &rec)) != 0 ||
+	    (rc = ts_add(l->trips, t->trip_id, &loc, t->citizen, t->start_s, t->end_s)) != 0)
 		return rc;
 	cm_wr_reset(w);
 	st_enc_cap(w, &cap);
 	if ((rc = put_enc(a, LEDGER_TABLE_DAILY_CAP, capk, sizeof capk)) != 0)
-		return rc;
-	uint8_t dk[8 + CK_HASH_BYTES];
-	st_be64(dk, st_day_key(ledger_day(t->end_s, l->tz_offset_s)));
-	memcpy(dk + 8, t->trip_id, CK_HASH_BYTES);
-	if ((rc = local_put(a, l->db_tripday, dk, sizeof dk, ik, sizeof ik, "write trip day")) != 0)
 		return rc;
 	if ((rc = acct_put(a, t->citizen, &acct)) != 0)
 		return rc;
@@ -1237,6 +1187,40 @@ static int cmp_hist(const void *x, const void *y)
 	return memcmp(((const hist_ent *)x)->key, ((const hist_ent *)y)->key, CK_PUBKEY_BYTES);
 }
 
+/* Appends the history entry of account at loc and makes it the account's
+ * newest. */
+static int put_hist(ax *a, const ck_pubkey account, uint64_t loc, int64_t d, uint8_t code)
+{
+	ledger *l = a->l;
+	MDB_val hk = { CK_PUBKEY_BYTES, (void *)account }, hv;
+	uint64_t prev = 0;
+	int rc = mdb_get(a->txn, l->db_histhead, &hk, &hv);
+	if (rc == 0 && hv.mv_size == 8)
+		prev = st_rd64(hv.mv_data);
+	else if (rc == 0)
+		return st_dberr(MDB_CORRUPTED, "read history head");
+	else if (rc != MDB_NOTFOUND)
+		return st_dberr(rc, "read history head");
+	/* Entries are written in chain order within one block too. */
+	assert(prev < loc);
+	uint8_t k[ST_HIST_KEY_BYTES], v[ST_HIST_VAL_BYTES], head[8];
+	st_hist_key(k, loc, account);
+	memcpy(v, a->txhash, CK_HASH_BYTES);
+	v[32] = a->tx->kind;
+	v[33] = code;
+	v[34] = d < 0;
+	st_be64(v + 35, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
+	st_be64(v + 43, prev);
+	st_be64(head, loc);
+	/* Keys grow: blocks, transactions and (sorted) accounts come in
+	 * order, so the entry is appended without a search and pages fill. */
+	MDB_val mk = { sizeof k, k }, mv = { sizeof v, v };
+	if ((rc = mdb_put(a->txn, l->db_hist, &mk, &mv, MDB_APPEND)) != 0)
+		return st_dberr(rc, "write history");
+	return local_put(a, l->db_histhead, account, CK_PUBKEY_BYTES, head, sizeof head,
+			 "write history head");
+}
+
 /* Writes the tx index and one history entry per touched account (deltas of
  * one account within the transaction summed). */
 static int write_indexes(ax *a, const ledger_tx_result *res)
@@ -1258,21 +1242,13 @@ static int write_indexes(ax *a, const ledger_tx_result *res)
 		a->hist[0] = a->hist[1];
 		a->hist[1] = t;
 	}
+	uint64_t at = st_loc(a->height, a->txi);
 	for (size_t i = 0; i < a->nhist;) {
 		int64_t d = 0;
 		size_t j = i;
 		for (; j < a->nhist && memcmp(a->hist[j].key, a->hist[i].key, CK_PUBKEY_BYTES) == 0; j++)
 			d += a->hist[j].delta_g;
-		uint8_t k[44], v[43];
-		memcpy(k, a->hist[i].key, CK_PUBKEY_BYTES);
-		st_be64(k + 32, ~a->height);
-		st_be32(k + 40, ~a->txi);
-		memcpy(v, a->txhash, CK_HASH_BYTES);
-		v[32] = a->tx->kind;
-		v[33] = res->code;
-		v[34] = d < 0;
-		st_be64(v + 35, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
-		if ((rc = local_put(a, l->db_hist, k, sizeof k, v, sizeof v, "write history")) != 0)
+		if ((rc = put_hist(a, a->hist[i].key, at, d, res->code)) != 0)
 			return rc;
 		i = j;
 	}
@@ -1439,7 +1415,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	MDB_txn *txn = NULL;
 	ledger_tx **txs = NULL;
 	ledger_results res = { 0, NULL };
-	bool recording = false;
+	bool recording = false, trips_recording = false;
 	st_tip tip;
 	ax a;
 	int rc;
@@ -1458,6 +1434,9 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	if ((rc = smt_begin(l->tree)) != 0)
 		goto fail;
 	recording = true;
+	if ((rc = ts_begin(l->trips)) != 0)
+		goto fail;
+	trips_recording = true;
 	l->batching = true;
 
 	a.l = l;
@@ -1467,11 +1446,6 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	if ((rc = st_get_methodology(l, txn, a.height, &a.meth, &a.meth_latest)) != 0 ||
 	    (rc = st_get_supply(l, txn, &a.sup)) != 0)
 		goto fail;
-	if ((rc = mdb_cursor_open(txn, l->db_state, &a.cur)) != 0) {
-		rc = st_dberr(rc, "open cursor");
-		a.cur = NULL;
-		goto fail;
-	}
 	if ((rc = prune(&a)) != 0)
 		goto fail;
 
@@ -1486,8 +1460,6 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 			goto fail;
 	if ((rc = end_block(&a)) != 0 || (rc = store_block(&a, b, cert, certlen, &res, &tip)) != 0)
 		goto fail;
-	mdb_cursor_close(a.cur);
-	a.cur = NULL;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0) {
@@ -1495,6 +1467,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 		goto fail;
 	}
 	smt_commit(l->tree);
+	ts_commit(l->trips);
 	pthread_mutex_unlock(&l->mu);
 	free(a.hist);
 	free_txs(txs, b->ntxs);
@@ -1504,13 +1477,13 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 		ledger_results_free(&res);
 	return 0;
 fail:
-	if (a.cur != NULL)
-		mdb_cursor_close(a.cur);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	st_discard(l);
 	if (recording)
 		smt_rollback(l->tree);
+	if (trips_recording)
+		ts_rollback(l->trips);
 	pthread_mutex_unlock(&l->mu);
 	free(a.hist);
 	free_txs(txs, b->ntxs);

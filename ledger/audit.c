@@ -1,14 +1,15 @@
 /*
  * ledger_audit(): re-derives from the stored state, in one read snapshot,
  * everything the rules promise, without trusting any running total or the
- * in-memory map: the supply equations against the sum of balances and the
- * receipts, credited trips against their intervals and the pruning index,
+ * in-memory structures: the supply equations against the sum of balances
+ * and the receipts, each stored trip against its key, no trip id twice,
  * citizens' intervals pairwise disjoint, and the state root rebuilt from
- * scratch. Separate from apply.c so that it shares no code path with what
+ * scratch (then compared with the live map and trip index as well). Separate from apply.c so that it shares no code path with what
  * it checks beyond the value codecs.
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ledger/state_internal.h"
@@ -21,14 +22,15 @@ typedef struct audit {
 	bool failed;
 	/* totals */
 	unsigned __int128 balances, receipts_g, refunded_g;
-	uint64_t ntrips, nintervals, ncredit_g;
-	/* interval walk */
-	bool have_prev;
-	ck_pubkey prev_citizen;
-	uint64_t prev_end;
 	ledger_supply sup;
 	bool have_sup;
 } audit;
+
+/* A credited trip's interval, for the pairwise check. */
+typedef struct audit_iv {
+	ck_pubkey citizen;
+	uint64_t start, end;
+} audit_iv;
 
 static int fail(audit *au, const char *fmt, ...)
 {
@@ -42,59 +44,120 @@ static int fail(audit *au, const char *fmt, ...)
 	return LEDGER_E_AUDIT;
 }
 
-static int check_trip(audit *au, const uint8_t *trip_id, const MDB_val *v)
+static int cmp_id(const void *a, const void *b) { return memcmp(a, b, CK_HASH_BYTES); }
+
+static int cmp_iv(const void *a, const void *b)
 {
-	st_trip t;
-	int rc = st_dec_trip(v, &t);
-	if (rc != 0)
-		return rc;
-	au->ntrips++;
-	au->ncredit_g += t.credited_g;
-	uint8_t ik[CK_PUBKEY_BYTES + 8];
-	MDB_val iv;
-	memcpy(ik, t.citizen, CK_PUBKEY_BYTES);
-	st_be64(ik + CK_PUBKEY_BYTES, t.start_s);
-	rc = st_get(au->l, au->txn, LEDGER_TABLE_INTERVAL, ik, sizeof ik, &iv);
-	if (rc == LEDGER_E_NOTFOUND)
-		return fail(au, "credited trip without its interval");
-	uint64_t end;
-	if (rc != 0 || (rc = st_dec_interval(&iv, &end)) != 0)
-		return rc;
-	if (end != t.end_s || t.start_s >= t.end_s)
-		return fail(au, "credited trip's interval differs from the trip");
-	uint8_t dk[8 + CK_HASH_BYTES];
-	MDB_val k = { sizeof dk, dk }, dv;
-	st_be64(dk, st_day_key(ledger_day(t.end_s, au->l->tz_offset_s)));
-	memcpy(dk + 8, trip_id, CK_HASH_BYTES);
-	rc = mdb_get(au->txn, au->l->db_tripday, &k, &dv);
-	if (rc == MDB_NOTFOUND)
-		return fail(au, "credited trip missing from the pruning index");
-	if (rc != 0)
-		return st_dberr(rc, "audit trip days");
-	if (dv.mv_size != sizeof ik || memcmp(dv.mv_data, ik, sizeof ik) != 0)
-		return fail(au, "pruning index entry differs from the trip");
-	return 0;
+	const audit_iv *x = a, *y = b;
+	int c = memcmp(x->citizen, y->citizen, CK_PUBKEY_BYTES);
+	if (c != 0)
+		return c;
+	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static int check_interval(audit *au, const uint8_t *key, const MDB_val *v)
+/* Every "trips" record: its key matches it, and it adds its TRIP and
+ * INTERVAL entries to the fresh map; then no trip id twice and no two
+ * intervals of one citizen overlapping, by sorting (the store is keyed by
+ * day, so neither follows from its keys). */
+static int check_trips(audit *au, smt *fresh)
 {
-	uint64_t end;
-	int rc = st_dec_interval(v, &end);
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	MDB_stat st;
+	ck_hash *ids = NULL;
+	audit_iv *ivs = NULL;
+	size_t n = 0;
+	cm_wr w;
+	int rc, mrc;
+
+	cm_wr_init(&w);
+	if ((mrc = mdb_stat(au->txn, au->l->db_trips, &st)) != 0 ||
+	    (mrc = mdb_cursor_open(au->txn, au->l->db_trips, &c)) != 0) {
+		rc = st_dberr(mrc, "audit trips");
+		goto done;
+	}
+	ids = malloc((st.ms_entries ? st.ms_entries : 1) * sizeof *ids);
+	ivs = malloc((st.ms_entries ? st.ms_entries : 1) * sizeof *ivs);
+	if (ids == NULL || ivs == NULL) {
+		rc = LEDGER_E_NOMEM;
+		goto done;
+	}
+	rc = 0;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		st_trip t;
+		if (k.mv_size != ST_TRIP_KEY_BYTES || n == st.ms_entries) {
+			rc = fail(au, "trips key of %zu bytes", k.mv_size);
+			break;
+		}
+		if ((rc = st_dec_trip(&v, &t)) != 0)
+			break;
+		if (st_day_unkey(st_rd64(kp)) != ledger_day(t.end_s, au->l->tz_offset_s) ||
+		    st_rd64(kp + 8) != t.height) {
+			rc = fail(au, "trips key differs from its record's end day or height");
+			break;
+		}
+		if (t.start_s >= t.end_s) {
+			rc = fail(au, "empty or inverted trip interval");
+			break;
+		}
+		memcpy(ids[n], kp + 16, CK_HASH_BYTES);
+		memcpy(ivs[n].citizen, t.citizen, CK_PUBKEY_BYTES);
+		ivs[n].start = t.start_s;
+		ivs[n].end = t.end_s;
+		n++;
+		uint8_t ik[CK_PUBKEY_BYTES + 8];
+		ck_hash sk, sv;
+		smt_key(sk, LEDGER_TABLE_TRIP, kp + 16, CK_HASH_BYTES);
+		smt_value(sv, v.mv_data, v.mv_size);
+		if ((rc = smt_set(fresh, sk, sv)) != 0)
+			break;
+		memcpy(ik, t.citizen, CK_PUBKEY_BYTES);
+		st_be64(ik + CK_PUBKEY_BYTES, t.start_s);
+		cm_wr_reset(&w);
+		st_enc_interval(&w, t.end_s);
+		if (cm_wr_error(&w)) {
+			rc = LEDGER_E_NOMEM;
+			break;
+		}
+		smt_key(sk, LEDGER_TABLE_INTERVAL, ik, sizeof ik);
+		smt_value(sv, cm_wr_data(&w), cm_wr_len(&w));
+		rc = smt_set(fresh, sk, sv);
+	}
 	if (rc != 0)
-		return rc;
-	uint64_t start = st_rd64(key + CK_PUBKEY_BYTES);
-	au->nintervals++;
-	if (start >= end)
-		return fail(au, "empty or inverted trip interval");
-	/* Keys are (citizen, start) in order: a citizen's intervals are
-	 * disjoint iff each starts at or after the previous one's end. */
-	if (au->have_prev && memcmp(au->prev_citizen, key, CK_PUBKEY_BYTES) == 0 &&
-	    start < au->prev_end)
-		return fail(au, "two credited trips of one citizen overlap");
-	au->have_prev = true;
-	memcpy(au->prev_citizen, key, CK_PUBKEY_BYTES);
-	au->prev_end = end;
-	return 0;
+		goto done;
+	if (mrc != MDB_NOTFOUND) {
+		rc = st_dberr(mrc, "audit trips");
+		goto done;
+	}
+	if (n != ts_count(au->l->trips)) {
+		rc = fail(au, "%zu credited trips stored but %zu in the in-memory index", n,
+			  ts_count(au->l->trips));
+		goto done;
+	}
+	qsort(ids, n, sizeof *ids, cmp_id);
+	for (size_t i = 1; i < n; i++)
+		if (memcmp(ids[i - 1], ids[i], CK_HASH_BYTES) == 0) {
+			rc = fail(au, "a trip id is credited twice");
+			goto done;
+		}
+	/* Sorted by (citizen, start): a citizen's intervals are disjoint iff
+	 * each starts at or after the previous one's end. */
+	qsort(ivs, n, sizeof *ivs, cmp_iv);
+	for (size_t i = 1; i < n; i++)
+		if (memcmp(ivs[i - 1].citizen, ivs[i].citizen, CK_PUBKEY_BYTES) == 0 &&
+		    ivs[i].start < ivs[i - 1].end) {
+			rc = fail(au, "two credited trips of one citizen overlap");
+			goto done;
+		}
+done:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	free(ids);
+	free(ivs);
+	cm_wr_free(&w);
+	return rc;
 }
 
 static int check_entry(audit *au, const MDB_val *k, const MDB_val *v)
@@ -113,13 +176,8 @@ static int check_entry(audit *au, const MDB_val *k, const MDB_val *v)
 		return rc;
 	}
 	case LEDGER_TABLE_TRIP:
-		if (klen != CK_HASH_BYTES)
-			return fail(au, "trip key of %zu bytes", klen);
-		return check_trip(au, kp + 1, v);
 	case LEDGER_TABLE_INTERVAL:
-		if (klen != CK_PUBKEY_BYTES + 8)
-			return fail(au, "interval key of %zu bytes", klen);
-		return check_interval(au, kp + 1, v);
+		return fail(au, "a trip or interval entry in \"state\" (they belong in \"trips\")");
 	case LEDGER_TABLE_RECEIPT: {
 		ledger_receipt r;
 		if ((rc = st_dec_receipt(v, &r)) == 0) {
@@ -181,17 +239,8 @@ static int check_totals(audit *au, MDB_txn *txn)
 		return fail(au, "receipts do not add up to redeemed");
 	if (au->refunded_g != s->refunded_g)
 		return fail(au, "refunded receipts do not add up to refunded");
-	if (au->ntrips != au->nintervals)
-		return fail(au, "%llu credited trips but %llu intervals",
-			    (unsigned long long)au->ntrips, (unsigned long long)au->nintervals);
-	MDB_stat st;
-	int rc = mdb_stat(txn, au->l->db_tripday, &st);
-	if (rc != 0)
-		return st_dberr(rc, "audit trip days");
-	if (st.ms_entries != au->ntrips)
-		return fail(au, "pruning index has %zu entries for %llu trips", st.ms_entries,
-			    (unsigned long long)au->ntrips);
 	ledger_valset vs;
+	int rc;
 	if ((rc = st_get_valset(au->l, txn, ST_META_VALSET1, &vs)) != 0)
 		return rc;
 	if (vs.n == 0)
@@ -250,7 +299,7 @@ int ledger_audit(ledger *l, char *msg, size_t msglen)
 		rc = st_dberr(mrc, "audit scan");
 		goto done;
 	}
-	if ((rc = check_totals(&au, au.txn)) != 0)
+	if ((rc = check_trips(&au, fresh)) != 0 || (rc = check_totals(&au, au.txn)) != 0)
 		goto done;
 	ck_hash root, live;
 	smt_root(fresh, root);

@@ -55,7 +55,8 @@
 	X(LEDGER_E_AUDIT,        -217, "state audit found a violated invariant")   \
 	X(LEDGER_E_NOMEM,        -218, "out of memory")                            \
 	X(LEDGER_E_MISMATCH,     -219, "data directory belongs to another chain")  \
-	X(LEDGER_E_TXS_ROOT,     -220, "transactions root does not match")
+	X(LEDGER_E_TXS_ROOT,     -220, "transactions root does not match")        \
+	X(LEDGER_E_LAYOUT,       -221, "data directory has another layout version")
 
 enum ledger_err {
 #define LEDGER_ENUM(name, val, msg) name = val,
@@ -395,7 +396,9 @@ typedef struct ledger_options {
 
 /* Opens (creating if empty) the data directory dir and initialises it from
  * genesis if new; an existing directory must match genesis->hash
- * (LEDGER_E_MISMATCH). Rebuilds in-memory state-root nodes. */
+ * (LEDGER_E_MISMATCH) and have this build's layout (LEDGER_E_LAYOUT).
+ * Rebuilds in memory the state-root nodes and the index of the credited
+ * trips in the claim window. */
 LEDGER_WUR int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 			   const ledger_options *opt);
 void ledger_close(ledger *l);
@@ -498,7 +501,8 @@ typedef struct ledger_trip_record {
 	uint64_t credited_g;
 	uint64_t end_s;
 } ledger_trip_record;
-/* LEDGER_E_NOTFOUND if the trip id is not credited (or pruned). */
+/* LEDGER_E_NOTFOUND if the trip id is not credited (or pruned). Waits for
+ * a block being applied (the trip index in memory is the writer's). */
 LEDGER_WUR int ledger_get_trip(ledger *l, const ck_hash trip_id, ledger_trip_record *out);
 
 /* Methodology in effect at a height. */

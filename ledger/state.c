@@ -18,6 +18,14 @@
 
 #define CHAIN_GENESIS "genesis"
 #define CHAIN_TIP "tip"
+#define CHAIN_LAYOUT "layout"
+
+/* Version of the data directory's layout (docs/ARCHITECTURE.md, "Storage
+ * layout"), kept in "chain": 2 since the credited trips moved from "state"
+ * to "trips" and the history became a log. A directory without one was
+ * written before and is refused (LEDGER_E_LAYOUT): its trips would not be
+ * seen. */
+#define ST_LAYOUT_VERSION 2u
 
 int st_dberr(int mdbrc, const char *ctx)
 {
@@ -115,6 +123,26 @@ void st_discard(ledger *l)
 	l->npend = 0;
 }
 
+int st_root_put(ledger *l, uint8_t table, const void *key, size_t klen, const void *val,
+		size_t vlen)
+{
+	ck_hash sk, sv;
+	smt_key(sk, table, key, klen);
+	smt_value(sv, val, vlen);
+	if (l->batching)
+		return queue(l, sk, sv, false);
+	return smt_set(l->tree, sk, sv);
+}
+
+int st_root_del(ledger *l, uint8_t table, const void *key, size_t klen)
+{
+	ck_hash sk;
+	smt_key(sk, table, key, klen);
+	if (l->batching)
+		return queue(l, sk, NULL, true);
+	return smt_delete(l->tree, sk);
+}
+
 int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 	   const void *val, size_t vlen)
 {
@@ -124,12 +152,7 @@ int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 	int rc = mdb_put(txn, l->db_state, &k, &v, 0);
 	if (rc != 0)
 		return st_dberr(rc, "write state");
-	ck_hash sk, sv;
-	smt_key(sk, table, key, klen);
-	smt_value(sv, val, vlen);
-	if (l->batching)
-		return queue(l, sk, sv, false);
-	return smt_set(l->tree, sk, sv);
+	return st_root_put(l, table, key, klen, val, vlen);
 }
 
 int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen)
@@ -141,11 +164,51 @@ int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen)
 		return LEDGER_E_NOTFOUND;
 	if (rc != 0)
 		return st_dberr(rc, "delete state");
-	ck_hash sk;
-	smt_key(sk, table, key, klen);
-	if (l->batching)
-		return queue(l, sk, NULL, true);
-	return smt_delete(l->tree, sk);
+	return st_root_del(l, table, key, klen);
+}
+
+int st_root_trip(ledger *l, const ck_hash id, const st_trip *t, const MDB_val *rec)
+{
+	uint8_t ik[CK_PUBKEY_BYTES + 8];
+	cm_wr *w = &l->iwr;
+	int rc;
+	memcpy(ik, t->citizen, CK_PUBKEY_BYTES);
+	st_be64(ik + CK_PUBKEY_BYTES, t->start_s);
+	if (rec == NULL) {
+		if ((rc = st_root_del(l, LEDGER_TABLE_TRIP, id, CK_HASH_BYTES)) != 0)
+			return rc;
+		return st_root_del(l, LEDGER_TABLE_INTERVAL, ik, sizeof ik);
+	}
+	if ((rc = st_root_put(l, LEDGER_TABLE_TRIP, id, CK_HASH_BYTES, rec->mv_data,
+			      rec->mv_size)) != 0)
+		return rc;
+	cm_wr_reset(w);
+	st_enc_interval(w, t->end_s);
+	if (cm_wr_error(w))
+		return LEDGER_E_NOMEM;
+	return st_root_put(l, LEDGER_TABLE_INTERVAL, ik, sizeof ik, cm_wr_data(w), cm_wr_len(w));
+}
+
+int st_find_trip(ledger *l, MDB_txn *txn, const ck_hash id, MDB_val *rec, uint8_t *key)
+{
+	uint8_t kb[ST_TRIP_KEY_BYTES];
+	size_t it = 0;
+	ts_loc loc;
+	/* Every candidate whose id hash matches; the key, which holds the
+	 * whole id, decides. */
+	while (ts_find(l->trips, id, &it, &loc)) {
+		st_trip_key(kb, loc.endday, loc.height, id);
+		MDB_val k = { sizeof kb, kb };
+		int rc = mdb_get(txn, l->db_trips, &k, rec);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			return st_dberr(rc, "read trips");
+		if (key != NULL)
+			memcpy(key, kb, sizeof kb);
+		return 0;
+	}
+	return LEDGER_E_NOTFOUND;
 }
 
 /* ---- value codecs --------------------------------------------------------- */
@@ -331,17 +394,6 @@ bad:
 }
 
 void st_enc_interval(cm_wr *w, uint64_t end_s) { cm_wr_uint(w, end_s); }
-
-int st_dec_interval(const MDB_val *v, uint64_t *end_s)
-{
-	cm_rd r;
-	rd_val(&r, v);
-	RD(cm_rd_uint(&r, end_s));
-	RD(cm_rd_end(&r));
-	return 0;
-bad:
-	return corrupt("interval");
-}
 
 void st_enc_cap(cm_wr *w, const st_cap *c)
 {
@@ -780,7 +832,26 @@ static int init_genesis(ledger *l, MDB_txn *txn, const ledger_genesis *g)
 	MDB_val v = { CK_HASH_BYTES, (void *)g->hash };
 	if ((rc = mdb_put(txn, l->db_chain, &k, &v, 0)) != 0)
 		return st_dberr(rc, "write genesis hash");
+	uint8_t lv = ST_LAYOUT_VERSION;   /* a positive fixint: its own msgpack */
+	k = (MDB_val){ sizeof CHAIN_LAYOUT - 1, CHAIN_LAYOUT };
+	v = (MDB_val){ 1, &lv };
+	if ((rc = mdb_put(txn, l->db_chain, &k, &v, 0)) != 0)
+		return st_dberr(rc, "write layout version");
 	return 0;
+}
+
+static int check_layout(ledger *l, MDB_txn *txn, const char *dir)
+{
+	MDB_val k = { sizeof CHAIN_LAYOUT - 1, CHAIN_LAYOUT }, v;
+	int rc = mdb_get(txn, l->db_chain, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return st_dberr(rc, "read layout version");
+	unsigned have = rc == 0 && v.mv_size == 1 ? *(const uint8_t *)v.mv_data : 1u;
+	if (have == ST_LAYOUT_VERSION)
+		return 0;
+	fprintf(stderr, "ledger: %s has layout version %u, this build reads %u: sync a new "
+		"data directory from the network\n", dir, have, ST_LAYOUT_VERSION);
+	return LEDGER_E_LAYOUT;
 }
 
 /* Rebuilds the in-memory state-root map from every state entry. */
@@ -810,16 +881,57 @@ static int load_tree(ledger *l, MDB_txn *txn)
 	return 0;
 }
 
+/* Rebuilds the in-memory trip index from "trips" and adds the state-root
+ * entries of each record. */
+static int load_trips(ledger *l, MDB_txn *txn)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, l->db_trips, &c);
+	if (rc != 0)
+		return st_dberr(rc, "open cursor");
+	int out = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && out == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		st_trip t;
+		if (k.mv_size != ST_TRIP_KEY_BYTES) {
+			out = corrupt("trips key");
+			break;
+		}
+		if ((out = st_dec_trip(&v, &t)) != 0)
+			break;
+		ts_loc loc = { st_day_unkey(st_rd64(kp)), st_rd64(kp + 8) };
+		if (loc.endday != ledger_day(t.end_s, l->tz_offset_s) || loc.height != t.height ||
+		    t.start_s >= t.end_s) {
+			out = corrupt("trips key does not match its record");
+			break;
+		}
+		out = ts_add(l->trips, kp + 16, &loc, t.citizen, t.start_s, t.end_s);
+		if (out == LEDGER_E_DB)
+			out = corrupt("two trips of a citizen start together");
+		if (out == 0)
+			out = st_root_trip(l, kp + 16, &t, &v);
+	}
+	mdb_cursor_close(c);
+	if (out != 0)
+		return out;
+	if (rc != MDB_NOTFOUND)
+		return st_dberr(rc, "scan trips");
+	return 0;
+}
+
 static int open_dbs(ledger *l, MDB_txn *txn)
 {
 	static const struct {
 		const char *name;
 		size_t off;
 	} dbs[] = {
-		{ "state", offsetof(ledger, db_state) },   { "tripday", offsetof(ledger, db_tripday) },
+		{ "state", offsetof(ledger, db_state) },   { "trips", offsetof(ledger, db_trips) },
 		{ "chain", offsetof(ledger, db_chain) },   { "blocks", offsetof(ledger, db_blocks) },
 		{ "certs", offsetof(ledger, db_certs) },   { "results", offsetof(ledger, db_results) },
 		{ "txidx", offsetof(ledger, db_txidx) },   { "hist", offsetof(ledger, db_hist) },
+		{ "histhead", offsetof(ledger, db_histhead) },
 		{ "itrips", offsetof(ledger, db_itrips) }, { "receipts", offsetof(ledger, db_receipts) },
 	};
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
@@ -849,6 +961,7 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 	if (l == NULL)
 		return LEDGER_E_NOMEM;
 	cm_wr_init(&l->wr);
+	cm_wr_init(&l->iwr);
 	pthread_mutex_init(&l->mu, NULL);
 	l->nosync = opt != NULL && opt->nosync;
 	memcpy(l->chain_id, genesis->chain_id, strlen(genesis->chain_id) + 1);
@@ -856,7 +969,7 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 	l->governor_threshold = genesis->governor_threshold;
 	l->genesis_time_ms = genesis->genesis_time_ms;
 	memcpy(l->genesis_hash, genesis->hash, CK_HASH_BYTES);
-	if ((rc = smt_new(&l->tree)) != 0)
+	if ((rc = smt_new(&l->tree)) != 0 || (rc = ts_new(&l->trips)) != 0)
 		goto fail;
 
 	size_t map = opt != NULL && opt->map_bytes ? opt->map_bytes : ST_MAP_BYTES_DEFAULT;
@@ -895,7 +1008,8 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 			rc = LEDGER_E_MISMATCH;
 			goto fail;
 		}
-		if ((rc = load_tree(l, txn)) != 0)
+		if ((rc = check_layout(l, txn, dir)) != 0 || (rc = load_tree(l, txn)) != 0 ||
+		    (rc = load_trips(l, txn)) != 0)
 			goto fail;
 		st_tip tip;
 		if ((rc = st_get_tip(l, txn, &tip)) != 0)
@@ -930,8 +1044,10 @@ void ledger_close(ledger *l)
 	if (l->env != NULL)
 		mdb_env_close(l->env);
 	smt_free(l->tree);
+	ts_free(l->trips);
 	free(l->pend);
 	cm_wr_free(&l->wr);
+	cm_wr_free(&l->iwr);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -1113,10 +1229,17 @@ int ledger_get_trip(ledger *l, const ck_hash trip_id, ledger_trip_record *out)
 	MDB_txn *txn;
 	MDB_val v;
 	st_trip t;
+	/* The in-memory index and the snapshot must be of the same height:
+	 * both are taken under the lock block application holds until it has
+	 * committed. */
+	pthread_mutex_lock(&l->mu);
 	int rc = st_rtxn(l, &txn);
-	if (rc != 0)
+	if (rc != 0) {
+		pthread_mutex_unlock(&l->mu);
 		return rc;
-	rc = st_get(l, txn, LEDGER_TABLE_TRIP, trip_id, CK_HASH_BYTES, &v);
+	}
+	rc = st_find_trip(l, txn, trip_id, &v, NULL);
+	pthread_mutex_unlock(&l->mu);
 	if (rc == 0)
 		rc = st_dec_trip(&v, &t);
 	if (rc == 0) {
@@ -1224,16 +1347,16 @@ int ledger_find_tx(ledger *l, const ck_hash txhash, ledger_tx_location *out)
 	return rc;
 }
 
-/* History keys are account || ~height || ~index so a forward walk is newest
- * first. A cursor names the next entry to return as height << 16 | index
- * (index < LIM_BLOCK_TXS_MAX < 2^16; heights start at 1, so it is never 0). */
+/* Follows the account's chain of entries from the newest (cursor 0) or from
+ * the entry the cursor names; a cursor that names no entry of the account
+ * gives an empty page. */
 int ledger_history(ledger *l, const ck_pubkey key, uint64_t cursor, ledger_history_entry *out,
 		   uint32_t max, uint32_t *n, uint64_t *next_cursor)
 {
 	MDB_txn *txn;
-	MDB_cursor *c = NULL;
-	uint8_t kb[44];
-	MDB_val k = { sizeof kb, kb }, v;
+	MDB_val k, v;
+	uint8_t kb[ST_HIST_KEY_BYTES];
+	uint64_t loc = cursor;
 	int rc, mrc;
 
 	*n = 0;
@@ -1242,46 +1365,56 @@ int ledger_history(ledger *l, const ck_pubkey key, uint64_t cursor, ledger_histo
 		max = LIM_HISTORY_PAGE_MAX;
 	if ((rc = st_rtxn(l, &txn)) != 0)
 		return rc;
-	if ((mrc = mdb_cursor_open(txn, l->db_hist, &c)) != 0) {
-		rc = st_dberr(mrc, "open cursor");
-		goto done;
+	if (loc == 0) {
+		k = (MDB_val){ CK_PUBKEY_BYTES, (void *)key };
+		mrc = mdb_get(txn, l->db_histhead, &k, &v);
+		if (mrc == MDB_NOTFOUND)
+			goto done;
+		if (mrc != 0) {
+			rc = st_dberr(mrc, "read history head");
+			goto done;
+		}
+		if (v.mv_size != 8) {
+			rc = corrupt("history head");
+			goto done;
+		}
+		loc = st_rd64(v.mv_data);
 	}
-	memcpy(kb, key, CK_PUBKEY_BYTES);
-	if (cursor == 0) {
-		memset(kb + 32, 0, 12);
-	} else {
-		st_be64(kb + 32, ~(cursor >> 16));
-		st_be32(kb + 40, ~(uint32_t)(cursor & 0xffff));
-	}
-	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
-	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
-		if (k.mv_size != 44 || memcmp(kp, key, CK_PUBKEY_BYTES) != 0)
-			break;
-		uint64_t h = ~st_rd64(kp + 32);
-		uint32_t idx = ~st_rd32(kp + 40);
+	while (loc != 0) {
 		if (*n == max) {
-			*next_cursor = h << 16 | idx;
+			*next_cursor = loc;
 			break;
 		}
-		if (v.mv_size != 43) {
+		st_hist_key(kb, loc, key);
+		k = (MDB_val){ sizeof kb, kb };
+		mrc = mdb_get(txn, l->db_hist, &k, &v);
+		if (mrc == MDB_NOTFOUND && *n == 0 && cursor != 0)
+			break;
+		if (mrc == MDB_NOTFOUND) {
+			rc = corrupt("history chain names a missing entry");
+			goto done;
+		}
+		if (mrc != 0) {
+			rc = st_dberr(mrc, "read history");
+			goto done;
+		}
+		const uint8_t *vp = v.mv_data;
+		uint64_t prev;
+		if (v.mv_size != ST_HIST_VAL_BYTES || (prev = st_rd64(vp + 43)) >= loc) {
 			rc = corrupt("history");
 			goto done;
 		}
 		ledger_history_entry *e = &out[(*n)++];
-		e->height = h;
-		e->index = idx;
+		e->height = loc >> 16;
+		e->index = (uint32_t)(loc & 0xffff);
 		memcpy(e->txhash, vp, CK_HASH_BYTES);
 		e->kind = vp[32];
 		e->code = vp[33];
 		uint64_t mag = st_rd64(vp + 35);
 		e->delta_g = vp[34] ? -(int64_t)mag : (int64_t)mag;
+		loc = prev;
 	}
-	if (mrc != 0 && mrc != MDB_NOTFOUND)
-		rc = st_dberr(mrc, "read history");
 done:
-	if (c != NULL)
-		mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	return rc;
 }

@@ -4,29 +4,39 @@
  *
  * One LMDB environment holds everything, so a block lands in one write
  * transaction (all or nothing):
- *   "state"   the consensus state, key = u8 table || key bytes, value =
- *             canonical msgpack. Every entry is in the state root under
- *             smt_key(table, key bytes) -> smt_value(value bytes).
- *   "tripday" trips by the day of their end (endday || trip id -> citizen ||
- *             start_s): what pruning walks. Derived from the TRIP table, so
- *             not in the root.
- *   "chain"   local facts: genesis hash, tip (height, time, hash, roots).
+ *   "state"   the consensus state but the credited trips, key = u8 table ||
+ *             key bytes, value = canonical msgpack. Every entry is in the
+ *             state root under smt_key(table, key bytes) -> smt_value(value
+ *             bytes).
+ *   "trips"   the credited trips of the claim window (tables TRIP and
+ *             INTERVAL of the state root), key = st_day_key(end day) ||
+ *             height || trip id, value = the TRIP entry's canonical bytes.
+ *             Each record stands for two root entries: TRIP (trip id ->
+ *             these bytes) and INTERVAL (citizen || start -> end). Keys grow
+ *             with the chain, so crediting appends and pruning walks from
+ *             the first key; tripset.h indexes the records in memory.
+ *   "chain"   local facts: genesis hash, tip (height, time, hash, roots),
+ *             layout version.
  *   "blocks", "certs", "results": height -> bytes.
- *   "txidx", "hist", "itrips", "receipts": query indexes, rebuildable from
- *             blocks.
+ *   "txidx", "hist", "histhead", "itrips", "receipts": query indexes,
+ *             rebuildable from blocks.
+ * docs/ARCHITECTURE.md, "Storage layout", describes every key and value.
  */
 #ifndef CARBON_LEDGER_STATE_INTERNAL_H
 #define CARBON_LEDGER_STATE_INTERNAL_H
 
+#include <assert.h>
 #include <pthread.h>
+#include <string.h>
 
 #include <lmdb.h>
 
 #include "ledger/ledger.h"
 #include "ledger/smt.h"
 #include "ledger/tables.h"
+#include "ledger/tripset.h"
 
-/* Longest state key: u8 table || day(8) || pubkey(32). */
+/* Longest "state" key: u8 table || day(8) || pubkey(32). */
 #define ST_KEY_BYTES_MAX 48u
 
 /* Keys of LEDGER_TABLE_META (consensus values that are not per-entity). */
@@ -54,10 +64,11 @@ typedef struct st_pending {
 
 struct ledger {
 	MDB_env *env;
-	MDB_dbi db_state, db_tripday, db_chain, db_blocks, db_certs, db_results;
-	MDB_dbi db_txidx, db_hist, db_itrips, db_receipts;
+	MDB_dbi db_state, db_trips, db_chain, db_blocks, db_certs, db_results;
+	MDB_dbi db_txidx, db_hist, db_histhead, db_itrips, db_receipts;
 	smt *tree;               /* the state root map; guarded by mu */
-	pthread_mutex_t mu;      /* serialises tree use between apply and prove */
+	tripset *trips;          /* the "trips" records in memory; guarded by mu */
+	pthread_mutex_t mu;      /* serialises tree and trips between apply and readers */
 	bool nosync;
 	char chain_id[LIM_CHAIN_ID_BYTES_MAX + 1];
 	int32_t tz_offset_s;
@@ -65,6 +76,7 @@ struct ledger {
 	uint64_t genesis_time_ms;
 	ck_hash genesis_hash;
 	cm_wr wr;                /* writer's scratch encoder (apply only) */
+	cm_wr iwr;               /* st_root_trip's, for the INTERVAL value (under mu) */
 	/* While a block applies, state-root changes are queued and applied
 	 * once per key, in key order, at its end: a key written several
 	 * times costs one map update, and neighbouring keys share the walk
@@ -108,6 +120,44 @@ static inline uint32_t st_rd32(const uint8_t *p)
 		v = (v << 8) | p[i];
 	return v;
 }
+static inline uint64_t st_day_key(int64_t day) { return (uint64_t)day ^ (1ull << 63); }
+static inline int64_t st_day_unkey(uint64_t k) { return (int64_t)(k ^ (1ull << 63)); }
+
+/* "trips" key of a credited trip. */
+#define ST_TRIP_KEY_BYTES (16u + CK_HASH_BYTES)
+static inline void st_trip_key(uint8_t *k, int64_t endday, uint64_t height, const ck_hash id)
+{
+	st_be64(k, st_day_key(endday));
+	st_be64(k + 8, height);
+	memcpy(k + 16, id, CK_HASH_BYTES);
+}
+
+/* A transaction's place in the chain as one number, height << 16 | index:
+ * the cursor of the paged queries and the link between history entries.
+ * Heights start at 1, so it is never 0, which therefore means "none". */
+_Static_assert(LIM_BLOCK_TXS_MAX <= 0xffffu, "tx index fits 16 bits");
+static inline uint64_t st_loc(uint64_t height, uint32_t txi)
+{
+	assert(height < (1ull << 48));
+	assert(txi <= 0xffffu);
+	return height << 16 | txi;
+}
+
+/* History log ("hist"): key height || tx index || account, appended in key
+ * order by each block; value txhash || kind || code || negative || |delta|
+ * (8) || loc of the account's previous entry (8, 0 if none). "histhead"
+ * maps an account to the loc of its newest entry. A block then dirties a
+ * few pages at the log's end and one head per account, where a key of
+ * account || height would put every entry on a random page. */
+#define ST_HIST_KEY_BYTES 44u
+#define ST_HIST_VAL_BYTES 51u
+static inline void st_hist_key(uint8_t *k, uint64_t loc, const ck_pubkey account)
+{
+	st_be64(k, loc >> 16);
+	st_be32(k + 8, (uint32_t)(loc & 0xffff));
+	memcpy(k + 12, account, CK_PUBKEY_BYTES);
+}
+
 /* Receipts index key: merchant member id || ~height || ~tx index, so a
  * forward walk lists one merchant's receipts newest first. */
 #define ST_RECEIPT_KEY_BYTES 16u
@@ -117,8 +167,6 @@ static inline void st_receipt_key(uint8_t *k, uint32_t merchant_id, uint64_t hei
 	st_be64(k + 4, ~height);
 	st_be32(k + 12, ~txi);
 }
-static inline uint64_t st_day_key(int64_t day) { return (uint64_t)day ^ (1ull << 63); }
-static inline int64_t st_day_unkey(uint64_t k) { return (int64_t)(k ^ (1ull << 63)); }
 
 /* ---- raw state access (inside a transaction) -------------------------- */
 
@@ -129,6 +177,12 @@ int st_get(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 	   const void *val, size_t vlen);
 int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen);
+
+/* Only the state-root side of st_put/st_del, for entries stored outside
+ * "state" (the trips). */
+int st_root_put(ledger *l, uint8_t table, const void *key, size_t klen, const void *val,
+		size_t vlen);
+int st_root_del(ledger *l, uint8_t table, const void *key, size_t klen);
 
 /* Applies the queued state-root changes (the last one of each key wins)
  * and empties the queue; stops queueing. LEDGER_E_NOMEM from the map. */
@@ -161,6 +215,15 @@ typedef struct st_trip {
 	uint64_t end_s;
 } st_trip;
 
+/* The state-root entries the "trips" record rec of trip id stands for
+ * (TRIP and INTERVAL; t is rec decoded): set, or deleted if rec is NULL. */
+int st_root_trip(ledger *l, const ck_hash id, const st_trip *t, const MDB_val *rec);
+
+/* Finds the "trips" record of trip id through the in-memory index (call
+ * under mu): 0 with the record in *rec and its key in key (may be NULL),
+ * or LEDGER_E_NOTFOUND. */
+int st_find_trip(ledger *l, MDB_txn *txn, const ck_hash id, MDB_val *rec, uint8_t *key);
+
 /* Grams credited to one citizen on one day: [0] all modes, [m] mode m. */
 typedef struct st_cap {
 	uint64_t g[LEDGER_MODE_MAX + 1];
@@ -176,8 +239,8 @@ void st_enc_methodology(cm_wr *w, const ledger_methodology *m);
 int st_dec_methodology(const MDB_val *v, ledger_methodology *m);
 void st_enc_trip(cm_wr *w, const st_trip *t);
 int st_dec_trip(const MDB_val *v, st_trip *t);
+/* The INTERVAL entry's value: end_s (the entry lives only in the root). */
 void st_enc_interval(cm_wr *w, uint64_t end_s);
-int st_dec_interval(const MDB_val *v, uint64_t *end_s);
 void st_enc_cap(cm_wr *w, const st_cap *c);
 int st_dec_cap(const MDB_val *v, st_cap *c);
 void st_enc_offer(cm_wr *w, const ledger_offer *o);

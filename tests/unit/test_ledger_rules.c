@@ -340,6 +340,14 @@ Test(ledger_rules, transfer_rules)
 	cr_assert_eq(h[1].delta_g, -400);
 	cr_assert_eq(h[2].delta_g, 934);
 	cr_assert_eq(h[2].kind, LEDGER_TX_ISSUE);
+	/* A cursor that names none of the account's entries gives an empty
+	 * page, as does an account without history. */
+	cr_assert_eq(ledger_history(F.l, F.citizen[0].pk, (uint64_t)2 << 16 | 7, h, 4, &n, &next), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(next, 0);
+	cr_assert_eq(ledger_history(F.l, F.citizen[9].pk, 0, h, 4, &n, &next), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(next, 0);
 
 	ledger_tx_location loc;
 	cr_assert_eq(ledger_find_tx(F.l, h[1].txhash, &loc), 0);
