@@ -551,5 +551,33 @@ int cons_safety_decode(cons_safety *s, const uint8_t *p, size_t len)
 			return CONS_E_DECODE;
 	}
 	TRY(cm_rd_end(&r));
+	return cons_safety_check(s);
+}
+
+int cons_safety_check(const cons_safety *s)
+{
+	if (s->height == 0 || s->round > LIM_CONS_ROUND_MAX || s->step > CONS_STEP_PRECOMMIT)
+		return CONS_E_SAFETY;
+	/* The lock and validValue are set in a round the validator was in. */
+	if (s->locked_round < -1 || s->locked_round > (int64_t)s->round)
+		return CONS_E_SAFETY;
+	if (s->valid_round < -1 || s->valid_round > (int64_t)s->round)
+		return CONS_E_SAFETY;
+	/* The validator signs only at its position: nothing it signed is
+	 * ahead of (height, round, step). */
+	for (int i = 0; i < 3; i++) {
+		const cons_signed *m = &s->last[i];
+		if (m->height == 0)
+			continue;
+		if (m->height > s->height || m->round > LIM_CONS_ROUND_MAX)
+			return CONS_E_SAFETY;
+		if (m->height == s->height &&
+		    (m->round > s->round || (m->round == s->round && i > s->step)))
+			return CONS_E_SAFETY;
+		if (i == CONS_STEP_PROPOSE ? !m->has_id || m->pol_round < -1 ||
+						     m->pol_round >= (int64_t)m->round
+					   : m->pol_round != -1)
+			return CONS_E_SAFETY;
+	}
 	return 0;
 }

@@ -44,7 +44,8 @@
 	X(CONS_E_STATE,        -313, "event not expected in this state")         \
 	X(CONS_E_EVIDENCE,     -314, "evidence does not show a conflict")        \
 	X(CONS_E_BLOCK_ID,     -315, "block bytes do not hash to the signed id") \
-	X(CONS_E_STALE,        -316, "stale event ignored")
+	X(CONS_E_STALE,        -316, "stale event ignored")                    \
+	X(CONS_E_SAFETY,       -317, "safety state is inconsistent")
 
 enum cons_err {
 #define CONS_ENUM(name, val, msg) name = val,
@@ -289,7 +290,16 @@ typedef struct cons_safety {
 } cons_safety;
 
 void cons_safety_encode(const cons_safety *s, cm_wr *w);
+/* Strict decode (CONS_E_DECODE), then cons_safety_check (CONS_E_SAFETY). */
 CONS_WUR int cons_safety_decode(cons_safety *s, const uint8_t *p, size_t len);
+/* 0 if s is a state the core can have written, else CONS_E_SAFETY: a
+ * height >= 1, a step and rounds in range; the lock and validValue at
+ * rounds <= round; every last signed message at or below the position
+ * (height, round, step), with pol_round < its round for the proposal and
+ * -1 for votes. A store whose checksum matched but whose record breaks
+ * these is corrupt (or written by a bug), and resuming from it could
+ * crash the core or silence it: the driver must stop instead. */
+CONS_WUR int cons_safety_check(const cons_safety *s);
 
 /* ---- events and actions ------------------------------------------------ */
 
@@ -303,7 +313,9 @@ enum cons_timer {
 enum cons_event_kind {
 	/* Load the persisted safety state (and validValue's bytes, if any
 	 * were persisted with it). Only on a new core, before the first
-	 * START_HEIGHT. */
+	 * START_HEIGHT. A state that fails cons_safety_check is refused with
+	 * CONS_E_SAFETY and the core then refuses every event (CONS_E_STATE,
+	 * no actions): it never runs without its signing watermark. */
 	CONS_EV_RESTART = 1,
 	/* Start (or, after RESTART, resume) height with its validator set,
 	 * taken from the ledger after height-1 is applied. Heights increase. */

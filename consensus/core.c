@@ -1024,8 +1024,14 @@ static int on_start_height(cons *c, uint64_t height, const cons_valset *vs)
 static int on_restart(cons *c, const cons_safety *s, const uint8_t *valid_block,
 		      size_t valid_len, const cons_cert *pol)
 {
-	if (c->started || s->step > CONS_STEP_PRECOMMIT)
+	if (c->started)
 		return CONS_E_STATE;
+	if (cons_safety_check(s) != 0) {
+		/* Resuming without the watermark could sign a conflicting
+		 * vote; resuming from it could crash: stop for good. */
+		c->halted = true;
+		return CONS_E_SAFETY;
+	}
 	c->restore = *s;
 	c->have_restore = true;
 	c->valid_len = 0;
@@ -1072,6 +1078,8 @@ int cons_step(cons *c, const cons_event *ev, cons_actions *out)
 {
 	int rc;
 	out->n = 0;
+	if (c->halted)
+		return CONS_E_STATE;
 	c->out = out;
 	c->nvsnap = 0;
 	cm_wr_reset(&c->arena);

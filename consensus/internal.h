@@ -106,6 +106,7 @@ struct cons {
 	cons_timeouts to;
 
 	/* lifecycle */
+	bool halted;           /* refused an inconsistent restored state */
 	bool have_restore;     /* CONS_EV_RESTART seen, not yet used */
 	cons_safety restore;
 	bool started;          /* a height is running */

@@ -500,7 +500,14 @@ void check_durable(struct world *w, uint32_t i)
 {
 	const struct node *n = &w->nodes[i];
 	const cons_safety *d = &n->durable;
-	if (n->byz || d->valid_round < 0)
+	if (n->byz)
+		return;
+	if (cons_safety_check(d) != 0) {
+		fail(w, "durable safety state is inconsistent (a restart would refuse it)", i,
+		     d->height);
+		return;
+	}
+	if (d->valid_round < 0)
 		return;
 	cons_id bid;
 	bool ok = n->durable_block != NULL;

@@ -753,3 +753,97 @@ Test(cons, catch_up_answers_are_bounded_per_peer_and_period)
 	free(out);
 	cons_free(c);
 }
+
+/* A consistent state: validator at (7, 3, prevote), locked and valid in
+ * round 2, signed a proposal in round 1 (vr 0), a prevote in round 3 and
+ * a precommit in round 2. */
+static void sample_safety(cons_safety *s)
+{
+	memset(s, 0, sizeof *s);
+	s->height = 7;
+	s->round = 3;
+	s->step = CONS_STEP_PREVOTE;
+	s->locked_round = 2;
+	memset(s->locked_id, 0x11, CONS_ID_BYTES);
+	s->valid_round = 2;
+	memset(s->valid_id, 0x11, CONS_ID_BYTES);
+	s->last[0] = (cons_signed){.height = 7, .round = 1, .pol_round = 0, .has_id = true};
+	memset(s->last[0].id, 0x22, CONS_ID_BYTES);
+	s->last[1] = (cons_signed){.height = 7, .round = 3, .pol_round = -1};
+	s->last[2] = (cons_signed){.height = 7, .round = 2, .pol_round = -1, .has_id = true};
+	memset(s->last[2].id, 0x11, CONS_ID_BYTES);
+}
+
+/* Encodes s and expects decode to give rc. */
+static void expect_decode(const cons_safety *s, int rc)
+{
+	cm_wr w;
+	cm_wr_init(&w);
+	cons_safety_encode(s, &w);
+	cons_safety d;
+	cr_assert_eq(cons_safety_decode(&d, cm_wr_data(&w), cm_wr_len(&w)), rc);
+	cm_wr_free(&w);
+}
+
+Test(cons, inconsistent_safety_state_is_refused)
+{
+	cons_safety s;
+	sample_safety(&s);
+	cr_assert_eq(cons_safety_check(&s), 0);
+	expect_decode(&s, 0);
+	/* Each a state the core never writes; each decodes as bytes but is
+	 * refused as a state. */
+	cons_safety t;
+	t = s, t.locked_round = 4;            /* lock ahead of the round */
+	cr_assert_eq(cons_safety_check(&t), CONS_E_SAFETY);
+	expect_decode(&t, CONS_E_SAFETY);
+	t = s, t.valid_round = 4;             /* would propose with vr >= round */
+	cr_assert_eq(cons_safety_check(&t), CONS_E_SAFETY);
+	expect_decode(&t, CONS_E_SAFETY);
+	t = s, t.last[1].height = 8;          /* signed at a later height */
+	expect_decode(&t, CONS_E_SAFETY);
+	t = s, t.last[2].round = 4;           /* signed in a later round */
+	expect_decode(&t, CONS_E_SAFETY);
+	t = s, t.last[2].round = 3;           /* precommitted while in prevote */
+	expect_decode(&t, CONS_E_SAFETY);
+	t = s, t.step = CONS_STEP_PRECOMMIT, t.last[2].round = 3;
+	expect_decode(&t, 0);
+	t = s, t.last[0].pol_round = 1;       /* a proposal's vr not below its round */
+	cr_assert_eq(cons_safety_check(&t), CONS_E_SAFETY);
+	t = s, t.last[1].pol_round = 0;       /* a vote with a vr */
+	cr_assert_eq(cons_safety_check(&t), CONS_E_SAFETY);
+	t = s, t.valid_round = -2;
+	cr_assert_eq(cons_safety_check(&t), CONS_E_SAFETY);
+	t = s, t.height = 0;
+	cr_assert_eq(cons_safety_check(&t), CONS_E_SAFETY);
+
+	/* A core handed such a state refuses it and then every event. */
+	cons *c = new_core(0, NULL);
+	cons_actions *out = malloc(sizeof *out);
+	t = s, t.valid_round = 5;
+	cons_event ev = {.kind = CONS_EV_RESTART};
+	ev.u.restart.safety = &t;
+	cr_assert_eq(cons_step(c, &ev, out), CONS_E_SAFETY);
+	ev = (cons_event){.kind = CONS_EV_START_HEIGHT};
+	cr_assert_eq(out->n, 0);
+	ev.kind = CONS_EV_START_HEIGHT;
+	ev.u.start.height = 7;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), CONS_E_STATE);
+	cr_assert_eq(out->n, 0, "a refused restart never signs or sends");
+	cons_free(c);
+
+	/* The consistent one resumes. */
+	c = new_core(0, NULL);
+	ev.kind = CONS_EV_RESTART;
+	ev.u.restart.safety = &s;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	ev.kind = CONS_EV_START_HEIGHT;
+	ev.u.start.height = 7;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cr_assert_eq(cons_round(c), 3);
+	cr_assert_eq(cons_current_step(c), CONS_STEP_PREVOTE);
+	free(out);
+	cons_free(c);
+}
