@@ -4,32 +4,12 @@
  * lands with a block (state root, block store, results, query indexes), all
  * in one LMDB write transaction.
  *
- * Decisions (docs/PROTOCOL.md, "Rules", repeats them):
- * - Nonces: within a block, each sender's transactions must carry
- *   consecutive nonces starting at the account's next nonce; a gap or a
- *   repeat makes the block invalid (LEDGER_E_NONCE). A proposer orders the
- *   mempool so; the strict rule keeps execution independent of order games.
- * - An issue batch's code is OK when every trip is credited, PARTIAL when
- *   some are, otherwise the code of its first rejected trip.
- * - A trip must start and end inside the claim window [block time -
- *   claim_before_s, block time + claim_after_s]; requiring the start too
- *   is what makes pruning safe: no new trip can reach back to a pruned day.
- * - Caps: the credit is cut to what the per-mode and per-citizen daily caps
- *   of the trip's day (ledger_day of its start) still allow; a trip with
- *   nothing left is LEDGER_R_CAP and is not recorded.
- * - A refund returns the credits to the citizen but not the stock (the goods
- *   may not come back; the merchant updates stock with an offer update).
- * - A clawback of more than the balance fails with LEDGER_R_INSUFFICIENT
- *   (the governors see the balance and can claw back what is there).
- * - A govern transaction's sender must be a governor key (LEDGER_R_ROLE);
- *   the sender's member and each approval's member count once each toward
- *   the threshold; an approval by a key that is not a current governor key
- *   fails the transaction with LEDGER_R_THRESHOLD.
- * - Recovery moves the whole balance of a citizen key to a fresh key and
- *   revokes the old key (it can no longer send).
- * - Membership changes that would leave no validator, more than
- *   LIM_VALIDATORS_MAX, or fewer governor members than the threshold fail
- *   with LEDGER_R_VALSET / LEDGER_R_MEMBER.
+ * The rules, with every result code, the order in which they are checked
+ * and the reasons for each decision (the nonce rule, batch result codes,
+ * the claim window, caps, the store, clawback, recovery, membership guards,
+ * methodology changes, pruning), are specified in docs/PROTOCOL.md,
+ * "Rules", and, for crediting, docs/METHODOLOGY.md: change them there and
+ * here together, and in tests/unit/test_ledger_rules.c.
  */
 #include <assert.h>
 #include <stdio.h>
