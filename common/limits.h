@@ -49,6 +49,14 @@
 #define LIM_KEYSTORE_BYTES_MAX       4096u
 #define LIM_GENESIS_BYTES_MAX        (1024u * 1024u)
 #define LIM_CONFIG_BYTES_MAX         (64u * 1024u)
+/* Held transactions: pending after a nonce gap, so not yet includable.
+ * Bounded per sender and in total (a tenth of the pool), and expired by
+ * age, so keys that cost nothing cannot fill the pool with transactions
+ * that never become ready (node/mempool.h, "Held transactions"). */
+#define LIM_MEMPOOL_HELD_PER_SENDER_MAX 64u
+#define LIM_MEMPOOL_HELD_MAX         (LIM_MEMPOOL_TXS_MAX / 10u)
+#define LIM_MEMPOOL_HELD_BYTES_MAX   (LIM_MEMPOOL_BYTES_MAX / 10u)
+#define LIM_MEMPOOL_HELD_BLOCKS      100u    /* committed blocks a tx may stay held */
 
 /* ---- consensus core ---------------------------------------------------- */
 /* Consensus-critical: a round above this is rejected by every decoder. */
@@ -78,6 +86,12 @@
 #define LIM_NET_BACKOFF_MAX_MS       10000u  /* reconnect delay cap */
 #define LIM_NET_PENDING_CONNS_MAX    64u     /* not yet authenticated */
 #define LIM_NET_EXTRA_KEYS_MAX       LIM_MEMBERS_MAX /* read replicas */
+/* Pending inbound handshakes from one source address: one host cannot
+ * take every pending slot (node/net.c, "Pending handshakes"). */
+#define LIM_NET_PENDING_PER_IP_MAX   16u
+/* Peers admitted by the allow_key callback (keys added after genesis),
+ * connected at once; their indices follow the configured ones. */
+#define LIM_NET_DYNAMIC_PEERS_MAX    LIM_PEERS_MAX
 
 /* ---- mempool and HTTP API (node/mempool.c, node/http.c) ---------------- */
 #define LIM_SIGCACHE_ENTRIES_MAX     (2u * LIM_MEMPOOL_TXS_MAX) /* verified hashes */

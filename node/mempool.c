@@ -4,7 +4,8 @@
  * per-process random key, because transaction hashes, trip ids and above
  * all public keys are chosen by clients, who could otherwise grind keys
  * into one probe chain. No output ever depends on table order: reap walks
- * the senders' arrival list and each sender's nonce-sorted array.
+ * the senders' arrival list and each sender's nonce-sorted array, and
+ * eviction takes senders from lists kept by held count (below).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -120,6 +121,11 @@ typedef struct mp_entry {
 	ck_hash hash;
 	mp_sender *sender;
 	uint64_t nonce;
+	/* Held: not in the sender's ready run (mempool.h). held_since is the
+	 * height at which it was admitted held or stopped being ready, what
+	 * expiry counts from. */
+	bool held;
+	uint64_t held_since;
 	uint8_t kind;
 	uint32_t ntrips;
 	ck_hash *trips;               /* issue: trip ids, inside this allocation */
@@ -129,9 +135,16 @@ typedef struct mp_entry {
 
 struct mp_sender {
 	ck_pubkey key;
+	/* The committed next nonce as last read from the view: the ready run
+	 * is the entries with nonces base, base + 1, ... Entries below base
+	 * (stale, not yet dropped) count as held. */
+	uint64_t base;
 	uint32_t n, cap;
 	mp_entry **e;                 /* sorted by nonce, no two equal */
 	mp_sender *prev, *next;       /* arrival order of the senders */
+	uint32_t nheld;
+	uint64_t held_bytes;
+	mp_sender *hprev, *hnext;     /* list held_by[nheld], if nheld > 0 */
 };
 
 /* Reap's per-sender cursor. */
@@ -154,6 +167,13 @@ struct node_mempool {
 	uint32_t ring_head, ring_n;
 	mp_cursor *scratch;
 	size_t scratch_cap;
+	/* Senders by held count: held_by[k] lists the senders holding k
+	 * (1 <= k <= per_sender_max), the one that reached k last first.
+	 * No list above held_top is non-empty. */
+	mp_sender **held_by;
+	uint32_t held_top;
+	uint64_t held_txs, held_bytes;
+	uint64_t height;              /* committed, from node_mempool_set_height */
 	node_mempool_stats st;
 };
 
@@ -263,6 +283,10 @@ int node_mempool_new(node_mempool **out, const node_mempool_config *cfg)
 	MP_DEFAULT(per_sender_max, LIM_MEMPOOL_PER_SENDER_MAX);
 	MP_DEFAULT(nonce_window, LIM_NONCE_WINDOW);
 	MP_DEFAULT(sigcache_max, LIM_SIGCACHE_ENTRIES_MAX);
+	MP_DEFAULT(held_max, LIM_MEMPOOL_HELD_MAX);
+	MP_DEFAULT(held_bytes_max, LIM_MEMPOOL_HELD_BYTES_MAX);
+	MP_DEFAULT(held_per_sender_max, LIM_MEMPOOL_HELD_PER_SENDER_MAX);
+	MP_DEFAULT(held_blocks, LIM_MEMPOOL_HELD_BLOCKS);
 #undef MP_DEFAULT
 	node_mempool *mp = calloc(1, sizeof *mp);
 	if (mp == NULL)
@@ -272,7 +296,11 @@ int node_mempool_new(node_mempool **out, const node_mempool_config *cfg)
 	mp->txs.sipkey = mp->senders.sipkey = mp->trips.sipkey = mp->sig.sipkey = mp->sipkey;
 	/* The ring is the one large allocation; made once, up front. */
 	mp->ring = malloc((size_t)c.sigcache_max * sizeof *mp->ring);
-	if (mp->ring == NULL) {
+	/* A sender never holds more than it has pending. */
+	mp->held_by = calloc((size_t)c.per_sender_max + 1, sizeof *mp->held_by);
+	if (mp->ring == NULL || mp->held_by == NULL) {
+		free(mp->ring);
+		free(mp->held_by);
 		free(mp);
 		return NODE_E_MP_NOMEM;
 	}
@@ -301,6 +329,7 @@ void node_mempool_free(node_mempool *mp)
 	free(mp->trips.slot);
 	free(mp->sig.slot);
 	free(mp->ring);
+	free(mp->held_by);
 	free(mp->scratch);
 	free(mp);
 }
@@ -330,8 +359,6 @@ void node_mempool_sig_remember(node_mempool *mp, const ck_hash txhash)
 		mp->ring_n++;
 }
 
-/* ---- entries ----------------------------------------------------------- */
-
 /* Index of the first entry of s with nonce >= nonce. */
 static uint32_t sender_lower(const mp_sender *s, uint64_t nonce)
 {
@@ -346,9 +373,96 @@ static uint32_t sender_lower(const mp_sender *s, uint64_t nonce)
 	return lo;
 }
 
+/* ---- held bookkeeping ---------------------------------------------------- */
+
+static void held_unlist(node_mempool *mp, mp_sender *s)
+{
+	if (s->nheld == 0)
+		return;
+	if (s->hprev != NULL)
+		s->hprev->hnext = s->hnext;
+	else
+		mp->held_by[s->nheld] = s->hnext;
+	if (s->hnext != NULL)
+		s->hnext->hprev = s->hprev;
+	s->hprev = s->hnext = NULL;
+}
+
+static void held_list(node_mempool *mp, mp_sender *s)
+{
+	if (s->nheld == 0)
+		return;
+	assert(s->nheld <= mp->cfg.per_sender_max);
+	s->hprev = NULL;
+	s->hnext = mp->held_by[s->nheld];
+	if (s->hnext != NULL)
+		s->hnext->hprev = s;
+	mp->held_by[s->nheld] = s;
+	if (s->nheld > mp->held_top)
+		mp->held_top = s->nheld;
+}
+
+/* Marks each of s's entries ready (the run of nonces from s->base) or
+ * held, stamping the ones that just became held, and updates the counts
+ * and s's place in the held_by lists. O(s->n); called after every change
+ * to s's entries or base. */
+static void sender_sync(node_mempool *mp, mp_sender *s)
+{
+	uint32_t nheld = 0;
+	uint64_t hbytes = 0, want = s->base;
+	for (uint32_t i = 0; i < s->n; i++) {
+		mp_entry *e = s->e[i];
+		if (e->nonce == want) {
+			want++;
+			e->held = false;
+			continue;
+		}
+		if (!e->held) {
+			e->held = true;
+			e->held_since = mp->height;
+		}
+		nheld++;
+		hbytes += e->len;
+	}
+	assert(mp->held_txs >= s->nheld);
+	assert(mp->held_bytes >= s->held_bytes);
+	mp->held_txs = mp->held_txs - s->nheld + nheld;
+	mp->held_bytes = mp->held_bytes - s->held_bytes + hbytes;
+	s->held_bytes = hbytes;
+	if (nheld != s->nheld) {
+		held_unlist(mp, s);
+		s->nheld = nheld;
+		held_list(mp, s);
+	}
+}
+
+/* The sender holding the most (the first of its list), or NULL if nothing
+ * is held. */
+static mp_sender *heaviest(node_mempool *mp)
+{
+	while (mp->held_top > 0 && mp->held_by[mp->held_top] == NULL)
+		mp->held_top--;
+	return mp->held_top > 0 ? mp->held_by[mp->held_top] : NULL;
+}
+
+/* s's held entry with the highest nonce: the furthest from being ready. */
+static mp_entry *top_held(const mp_sender *s)
+{
+	assert(s->nheld > 0);
+	uint32_t i = s->n;
+	do {
+		assert(i > 0);
+		i--;
+	} while (!s->e[i]->held);
+	return s->e[i];
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
 static void sender_unlink(node_mempool *mp, mp_sender *s)
 {
 	assert(s->n == 0);
+	assert(s->nheld == 0);
 	map_del(&mp->senders, s->key);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -377,8 +491,91 @@ static void entry_remove(node_mempool *mp, mp_entry *e)
 	mp->bytes -= e->len;
 	mp->st.txs--;
 	free(e);
+	sender_sync(mp, s);
 	if (s->n == 0)
 		sender_unlink(mp, s);
+}
+
+static void evict(node_mempool *mp, mp_entry *e)
+{
+	assert(e->held);
+	entry_remove(mp, e);
+	mp->st.evicted_held++;
+}
+
+/* Moves s's base to the committed next nonce and drops the entries below
+ * it. True if that emptied (and freed) s. */
+static bool sender_rebase(node_mempool *mp, mp_sender *s, uint64_t next_nonce)
+{
+	s->base = next_nonce;
+	while (s->n > 0 && s->e[0]->nonce < next_nonce) {
+		bool last = s->n == 1;
+		entry_remove(mp, s->e[0]);
+		mp->st.dropped_stale++;
+		if (last)
+			return true;
+	}
+	sender_sync(mp, s);
+	return false;
+}
+
+/* Restores the held bounds: evicts while the heaviest sender holds more
+ * than its share or the totals are over theirs. Needed after a commit
+ * dropped a transaction from the middle of a run. */
+static void held_trim(node_mempool *mp)
+{
+	const node_mempool_config *c = &mp->cfg;
+	mp_sender *h;
+	while ((h = heaviest(mp)) != NULL &&
+	       (h->nheld > c->held_per_sender_max || mp->held_txs > c->held_max ||
+		mp->held_bytes > c->held_bytes_max))
+		evict(mp, top_held(h));
+}
+
+/* Room for a newcomer of len bytes from sender, ready or held, under the
+ * rules of mempool.h ("Held transactions"): 0 if it fits, counting the
+ * evictions allowed, else the code to reject it with. With apply, carries
+ * out those evictions (the caller checked without apply first, on the
+ * same state, so it returns 0). */
+static int make_room(node_mempool *mp, const ck_pubkey sender, bool ready, size_t len, bool apply)
+{
+	const node_mempool_config *c = &mp->cfg;
+	assert(mp->held_txs <= mp->st.txs);
+	assert(mp->held_bytes <= mp->bytes);
+	if (ready) {
+		/* Every held transaction may go; ready ones never. Checked
+		 * first, so nothing is evicted for a newcomer that would not
+		 * fit anyway. */
+		if (mp->st.txs - mp->held_txs >= c->txs_max ||
+		    mp->bytes - mp->held_bytes + len > c->bytes_max)
+			return NODE_E_MEMPOOL_FULL;
+		while (apply && (mp->st.txs >= c->txs_max || mp->bytes + len > c->bytes_max)) {
+			mp_sender *h = heaviest(mp);
+			assert(h != NULL);
+			evict(mp, top_held(h));
+		}
+		return 0;
+	}
+	const mp_sender *s = map_get(&mp->senders, sender);
+	uint32_t mine = s != NULL ? s->nheld : 0;
+	if (mine >= c->held_per_sender_max)
+		return NODE_E_SENDER_HELD_FULL;
+	bool pool_ok = mp->st.txs < c->txs_max && mp->bytes + len <= c->bytes_max;
+	bool held_ok = mp->held_txs < c->held_max && mp->held_bytes + len <= c->held_bytes_max;
+	if (pool_ok && held_ok)
+		return 0;
+	/* At most one eviction, from a sender holding more than ours. */
+	int full = pool_ok ? NODE_E_HELD_FULL : NODE_E_MEMPOOL_FULL;
+	mp_sender *h = heaviest(mp);
+	if (h == NULL || h->nheld <= mine)
+		return full;
+	mp_entry *v = top_held(h);
+	if (mp->bytes - v->len + len > c->bytes_max ||
+	    mp->held_bytes - v->len + len > c->held_bytes_max)
+		return full;
+	if (apply)
+		evict(mp, v);
+	return 0;
 }
 
 static int hash_cmp(const void *a, const void *b)
@@ -433,8 +630,10 @@ static int check_trips(node_mempool *mp, const ledger_tx *tx, const node_mempool
 	return rc;
 }
 
+/* Adds the entry; base is the sender's committed next nonce (the caller
+ * rebased an existing sender to it). */
 static int insert(node_mempool *mp, const ck_hash hash, const ledger_tx *tx, const uint8_t *buf,
-		  size_t len)
+		  size_t len, uint64_t base)
 {
 	uint32_t ntrips = tx->kind == LEDGER_TX_ISSUE ? tx->u.issue.ntrips : 0;
 	mp_entry *e = malloc(sizeof *e + (size_t)ntrips * sizeof(ck_hash) + len);
@@ -442,6 +641,8 @@ static int insert(node_mempool *mp, const ck_hash hash, const ledger_tx *tx, con
 		return NODE_E_MP_NOMEM;
 	memcpy(e->hash, hash, sizeof(ck_hash));
 	e->nonce = tx->nonce;
+	e->held = false;
+	e->held_since = mp->height;
 	e->kind = tx->kind;
 	e->ntrips = ntrips;
 	e->trips = (ck_hash *)(void *)(e + 1);
@@ -458,7 +659,9 @@ static int insert(node_mempool *mp, const ck_hash hash, const ledger_tx *tx, con
 		if (s == NULL)
 			goto fail_entry;
 		memcpy(s->key, tx->sender, sizeof(ck_pubkey));
+		s->base = base;
 	}
+	assert(s->base == base);
 	if (s->n == s->cap) {
 		uint32_t ncap = s->cap ? s->cap * 2 : 4;
 		mp_entry **ne = realloc(s->e, (size_t)ncap * sizeof *ne);
@@ -496,6 +699,7 @@ static int insert(node_mempool *mp, const ck_hash hash, const ledger_tx *tx, con
 	mp->bytes += len;
 	mp->st.txs++;
 	mp->st.admitted++;
+	sender_sync(mp, s);
 	return 0;
 
 fail_trips:
@@ -549,6 +753,11 @@ static int admit(node_mempool *mp, const uint8_t *buf, size_t len, const node_me
 		goto fail;
 	}
 	mp_sender *s = map_get(&mp->senders, tx->sender);
+	/* The freshest committed nonce decides what is ready. A precheck
+	 * changes nothing, so it reads the bookkeeping as it is. */
+	if (s != NULL && mode != MP_PRECHECK && s->base != acct.nonce &&
+	    sender_rebase(mp, s, acct.nonce))
+		s = NULL;
 	if (s != NULL) {
 		uint32_t i = sender_lower(s, tx->nonce);
 		if (i < s->n && s->e[i]->nonce == tx->nonce) {
@@ -561,14 +770,14 @@ static int admit(node_mempool *mp, const uint8_t *buf, size_t len, const node_me
 		rc = NODE_E_ROLE;
 		goto fail;
 	}
-	if (mp->st.txs >= mp->cfg.txs_max || mp->bytes + len > mp->cfg.bytes_max) {
-		rc = NODE_E_MEMPOOL_FULL;
-		goto fail;
-	}
 	if (s != NULL && s->n >= mp->cfg.per_sender_max) {
 		rc = NODE_E_SENDER_FULL;
 		goto fail;
 	}
+	bool ready = node_mempool_pending_nonce(mp, tx->sender, acct.nonce) == tx->nonce;
+	rc = make_room(mp, tx->sender, ready, len, false);
+	if (rc != 0)
+		goto fail;
 	if (tx->kind == LEDGER_TX_ISSUE) {
 		rc = check_trips(mp, tx, view);
 		if (rc != 0)
@@ -592,7 +801,11 @@ static int admit(node_mempool *mp, const uint8_t *buf, size_t len, const node_me
 			node_mempool_sig_remember(mp, hash);
 		}
 	}
-	rc = insert(mp, hash, tx, buf, len);
+	/* Evictions only now: a transaction that fails a check, its
+	 * signature above all, never pushes another out. */
+	rc = make_room(mp, tx->sender, ready, len, true);
+	assert(rc == 0);
+	rc = insert(mp, hash, tx, buf, len, acct.nonce);
 	if (rc != 0)
 		goto fail;
 	ledger_tx_free(tx);
@@ -669,6 +882,8 @@ int node_mempool_reap(node_mempool *mp, const node_mempool_view *view, uint32_t 
 	 * next nonce. Entries below it are stale (update drops them). */
 	size_t nc = 0;
 	for (mp_sender *s = mp->first; s != NULL; s = s->next) {
+		if (s->nheld == s->n)
+			continue;
 		ledger_account acct;
 		int rc = view->get_account(view->ctx, s->key, &acct);
 		if (rc != 0)
@@ -707,21 +922,15 @@ int node_mempool_reap(node_mempool *mp, const node_mempool_view *view, uint32_t 
 
 /* ---- after a commit ------------------------------------------------------ */
 
-/* Drops s's entries with nonce below the account's next nonce. s may be
- * freed (when it empties). */
+/* Rebases s on the account's next nonce, dropping the entries below it.
+ * s may be freed (when it empties). */
 static int drop_stale(node_mempool *mp, mp_sender *s, const node_mempool_view *view)
 {
 	ledger_account acct;
 	int rc = view->get_account(view->ctx, s->key, &acct);
 	if (rc != 0)
 		return rc;
-	while (s->n > 0 && s->e[0]->nonce < acct.nonce) {
-		bool last = s->n == 1;
-		entry_remove(mp, s->e[0]);
-		mp->st.dropped_stale++;
-		if (last)
-			break;
-	}
+	(void)sender_rebase(mp, s, acct.nonce);
 	return 0;
 }
 
@@ -761,6 +970,11 @@ int node_mempool_update(node_mempool *mp, const node_mempool_view *view,
 		mp_entry *e = map_get(&mp->txs, h);
 		if (e != NULL) {
 			memcpy(touched[nt++], e->sender->key, sizeof(ck_pubkey));
+			/* Its commit moved the sender's next nonce past it: the
+			 * rest of the run stays ready until drop_stale reads the
+			 * exact value. */
+			if (e->sender->base <= e->nonce)
+				e->sender->base = e->nonce + 1;
 			entry_remove(mp, e);
 			mp->st.removed_committed++;
 			continue;
@@ -788,6 +1002,10 @@ int node_mempool_update(node_mempool *mp, const node_mempool_view *view,
 	}
 done:
 	free(touched);
+	/* After a view error some senders keep a stale base, and their
+	 * counts with it: trim only on counts that are right. */
+	if (rc == 0)
+		held_trim(mp);
 	return rc;
 }
 
@@ -820,7 +1038,38 @@ int node_mempool_recheck(node_mempool *mp, const node_mempool_view *view)
 			}
 		}
 	}
+	held_trim(mp);
 	return 0;
+}
+
+/* Drops s's entries held for held_blocks or more. s may be freed. */
+static void expire_sender(node_mempool *mp, mp_sender *s)
+{
+	/* Downwards: a removal shifts only later slots. */
+	for (uint32_t i = s->n; i-- > 0;) {
+		mp_entry *e = s->e[i];
+		if (!e->held || mp->height < e->held_since ||
+		    mp->height - e->held_since < mp->cfg.held_blocks)
+			continue;
+		bool last = s->n == 1;
+		entry_remove(mp, e);
+		mp->st.expired_held++;
+		if (last)
+			return;
+	}
+}
+
+void node_mempool_set_height(node_mempool *mp, uint64_t height)
+{
+	mp->height = height;
+	/* Only senders holding something are visited. One that loses
+	 * entries moves to a shorter list, where it may be visited again,
+	 * to no effect. */
+	for (uint32_t k = mp->held_top; k > 0; k--)
+		for (mp_sender *s = mp->held_by[k], *next; s != NULL; s = next) {
+			next = s->hnext;
+			expire_sender(mp, s);
+		}
 }
 
 void node_mempool_get_stats(const node_mempool *mp, node_mempool_stats *out)
@@ -828,4 +1077,6 @@ void node_mempool_get_stats(const node_mempool *mp, node_mempool_stats *out)
 	*out = mp->st;
 	out->bytes = mp->bytes;
 	out->sigcache_entries = mp->ring_n;
+	out->held = mp->held_txs;
+	out->held_bytes = mp->held_bytes;
 }

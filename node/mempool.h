@@ -8,10 +8,12 @@
  * thing that is not (the signature):
  *   size, strict decode (chain id), duplicate hash, nonce window against the
  *   committed next nonce, nonce not already taken by another pending
- *   transaction of the sender, sender's role for the kind, trip ids (issue)
- *   neither credited nor pending nor repeated, total and per-sender bounds,
- *   and finally the signatures, unless the verified-signature cache has the
- *   transaction's hash.
+ *   transaction of the sender, sender's role for the kind, per-sender
+ *   bound, room in the pool (total and held bounds, counting the evictions
+ *   allowed below), trip ids (issue) neither credited nor pending nor
+ *   repeated, and finally the signatures, unless the verified-signature
+ *   cache has the transaction's hash. Evictions happen only after every
+ *   check passed, so a transaction with a bad signature pushes none out.
  *
  * Verified-signature cache: keyed by H("tx", canonical bytes). That hash
  * covers the signature and the approvals too, so a hit means "these exact
@@ -20,16 +22,41 @@
  * pool entries so a transaction re-gossiped after admission, or seen again
  * in a peer's proposal (node_mempool_sig_known), is not verified twice.
  *
- * Full pool: a transaction that does not fit is rejected
- * (NODE_E_MEMPOOL_FULL, NODE_E_SENDER_FULL); nothing admitted is evicted.
- * There are no fees to rank by, so eviction would let anyone with many keys
- * push out honest transactions; rejection instead tells the client to retry
- * and keeps every admitted transaction's promise.
+ * Ready and held. A sender's pending transactions whose nonces run
+ * consecutively from its committed next nonce are *ready*: reap can put
+ * them in the next block. The others wait behind a missing nonce and are
+ * *held*: a transaction with nonce in [next, next + window) is admitted
+ * even if nonces before it are missing, so a client may pipeline (and
+ * transactions verified out of order on the worker pool still get in), but
+ * reap never hands out one after a gap. A held transaction becomes ready
+ * when the missing nonces arrive or commit.
  *
- * Future nonces: a transaction with nonce in [next, next + window) is held
- * even if the nonces before it are missing, so a client may pipeline; reap
- * hands out only the run of consecutive nonces starting at the committed
- * next nonce, so a block never has a gap.
+ * Held transactions cost an attacker nothing to keep: keys are free, there
+ * is no fee or balance check, and a gap that is never filled means the
+ * transaction is never included and never leaves. So they are bounded
+ * (config held_per_sender_max, held_max, held_bytes_max: 64 per sender and
+ * a tenth of the pool by default) and are best-effort:
+ *   - expiry: a transaction held for held_blocks committed blocks (100 by
+ *     default, counted from its admission or from the moment it stopped
+ *     being ready) is dropped by node_mempool_set_height;
+ *   - eviction: when a ready transaction finds the pool full, held
+ *     transactions are evicted to make room, each time the held one with
+ *     the highest nonce (the furthest from becoming ready) of the sender
+ *     holding the most (ties: the sender that reached that count last);
+ *     a held newcomer that finds the held bound reached may evict one held
+ *     transaction the same way, but only from a sender holding more than
+ *     its own sender does, so many keys cannot lock out a light sender;
+ *   - the bounds are kept after a commit too (a transaction dropped from
+ *     the middle of a run turns the rest of the run into held ones).
+ *
+ * Ready transactions are never evicted. There are no fees to rank them by,
+ * so eviction would let anyone with many keys push out honest ones; a
+ * ready transaction that does not fit, once no held one is left to evict,
+ * is rejected (NODE_E_MEMPOOL_FULL, NODE_E_SENDER_FULL) and the client
+ * retries. An attacker can still fill the pool with ready transactions,
+ * but those are included in blocks and drain at the chain's throughput;
+ * what the held bounds remove is a pool filled for good by transactions
+ * that never become includable.
  *
  * Verification off the loop thread: the node calls node_mempool_precheck()
  * (everything but the signature; says whether the signature still needs
@@ -68,7 +95,9 @@
 	X(NODE_E_TRIP_REPEATED,  -409, "trip_repeated",  "a trip id appears twice in the batch") \
 	X(NODE_E_TX_SIZE,        -410, "tx_size",        "transaction empty or above the size limit") \
 	X(NODE_E_MP_CONFIG,      -411, "config",         "invalid mempool configuration")     \
-	X(NODE_E_MP_NOMEM,       -412, "nomem",          "out of memory")
+	X(NODE_E_MP_NOMEM,       -412, "nomem",          "out of memory")                     \
+	X(NODE_E_HELD_FULL,      -413, "held_full",      "too many transactions wait behind missing nonces, send the missing nonce first") \
+	X(NODE_E_SENDER_HELD_FULL, -414, "sender_held_full", "too many of this sender's transactions wait behind a missing nonce")
 
 enum node_mempool_err {
 #define NODE_MEMPOOL_ENUM(name, val, id, msg) name = val,
@@ -76,7 +105,7 @@ enum node_mempool_err {
 #undef NODE_MEMPOOL_ENUM
 };
 #define NODE_MEMPOOL_E_FIRST NODE_E_DUPLICATE
-#define NODE_MEMPOOL_E_COUNT 13
+#define NODE_MEMPOOL_E_COUNT 15
 
 /* Describes a mempool code; defers to ledger_strerror() (and through it to
  * crypto and common) for the codes admission passes through. */
@@ -107,6 +136,11 @@ typedef struct node_mempool_config {
 	uint32_t per_sender_max;      /* [LIM_MEMPOOL_PER_SENDER_MAX] */
 	uint32_t nonce_window;        /* [LIM_NONCE_WINDOW] */
 	uint32_t sigcache_max;        /* [LIM_SIGCACHE_ENTRIES_MAX] */
+	/* Held transactions (file comment). */
+	uint32_t held_max;            /* [LIM_MEMPOOL_HELD_MAX] */
+	uint64_t held_bytes_max;      /* [LIM_MEMPOOL_HELD_BYTES_MAX] */
+	uint32_t held_per_sender_max; /* [LIM_MEMPOOL_HELD_PER_SENDER_MAX] */
+	uint32_t held_blocks;         /* [LIM_MEMPOOL_HELD_BLOCKS] */
 } node_mempool_config;
 
 typedef struct node_mempool node_mempool;
@@ -117,7 +151,9 @@ NODE_MEMPOOL_WUR int node_mempool_new(node_mempool **out, const node_mempool_con
 void node_mempool_free(node_mempool *mp);
 
 /* Admits tx (len bytes, copied) after every check of the file comment,
- * verifying the signatures inline on a cache miss. txhash_out (may be
+ * verifying the signatures inline on a cache miss; a ready transaction
+ * may evict held ones to fit, a held one may evict one held transaction
+ * of a heavier sender (file comment). txhash_out (may be
  * NULL) receives the transaction hash whenever the bytes were not too big,
  * also on rejection. Returns 0, a NODE_E_* code, a decode code
  * (LEDGER_E_*, CM_E_*), LEDGER_E_BADSIG/CK_E_BADSIG, or a view error.
@@ -165,7 +201,8 @@ uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
 				    uint64_t committed_nonce);
 
 /* A pending transaction handed out by reap. Pointers stay valid until the
- * next call that changes the pool (add, update, recheck, free). */
+ * next call that changes the pool (add, add_verified, update, set_height,
+ * recheck, free). */
 typedef struct node_mempool_txref {
 	const uint8_t *tx;
 	size_t len;
@@ -177,7 +214,9 @@ typedef struct node_mempool_txref {
  * consecutive nonces starting at its committed next nonce (view), never one
  * after a gap, in that order; senders take turns one transaction at a time
  * in the order they first entered the pool (round robin), so one busy
- * sender cannot fill a block. A sender whose next transaction does not fit
+ * sender cannot fill a block. A sender with only held transactions (as of
+ * the last add, update or recheck) is skipped without reading the view:
+ * the commit that could make them ready also updates the pool. A sender whose next transaction does not fit
  * max_bytes drops out of the block. Deterministic for the same pool and
  * view. Leaves the pool unchanged. Returns 0 or a view error. Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_reap(node_mempool *mp, const node_mempool_view *view,
@@ -188,12 +227,24 @@ NODE_MEMPOOL_WUR int node_mempool_reap(node_mempool *mp, const node_mempool_view
  * the block's transactions (txs[i], lens[i]) that are pending; drops the
  * pending transactions of the block's senders whose nonce is now below the
  * account's next nonce; drops pending issue transactions with a trip id the
- * block credited. Transactions of the block that do not decode are
- * ignored here (the block was certified; the ledger recorded them). Returns
+ * block credited; then restores the held bounds (a transaction dropped
+ * from the middle of a run turns the rest of it into held ones). It does
+ * not expire held transactions: node_mempool_set_height does, so call it
+ * right after with the block's height. Transactions of the block that do
+ * not decode are ignored here (the block was certified; the ledger
+ * recorded them). Returns
  * 0 or a view error (the pool is then consistent but may keep stale
  * entries until the next update or recheck). Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_update(node_mempool *mp, const node_mempool_view *view,
 					 const uint8_t *const *txs, const size_t *lens, uint32_t n);
+
+/* Tells the pool the committed height (after each commit, and once at
+ * start-up before the first admission: held transactions count their age
+ * from the height they were admitted or became held at) and drops the
+ * held transactions that have been held for the config's held_blocks
+ * blocks or more. Cost: one pass over the held transactions (at most
+ * held_max). Loop thread. */
+void node_mempool_set_height(node_mempool *mp, uint64_t height);
 
 /* Re-checks every pending transaction against the view (nonces, trip ids):
  * after catching up several blocks at once, or when the view changed in a
@@ -212,6 +263,10 @@ typedef struct node_mempool_stats {
 	uint64_t sig_verifies;        /* inline signature verifications */
 	uint64_t sig_cache_hits;
 	uint64_t sigcache_entries;
+	uint64_t held;                /* of txs, held now (txs - held are ready) */
+	uint64_t held_bytes;
+	uint64_t evicted_held;        /* held ones evicted to make room or to keep the bounds */
+	uint64_t expired_held;        /* held ones dropped by age */
 	/* Rejections: mempool codes by index (NODE_MEMPOOL_E_FIRST - rc),
 	 * then decode failures, bad signatures, and view errors. */
 	uint64_t rejected[NODE_MEMPOOL_E_COUNT];

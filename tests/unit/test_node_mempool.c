@@ -1,8 +1,11 @@
 /* The mempool (node/mempool.c) against a fake view: every rejection
  * reason, pipelined nonces, reap order and gaps, limits, the verified
- * signature cache, and clean-up after a commit. */
+ * signature cache, clean-up after a commit, and the bounds, eviction and
+ * expiry of held (gapped) transactions. */
 #include <criterion/criterion.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "node/mempool.h"
 
@@ -84,11 +87,12 @@ typedef struct txb {
 	ck_hash hash;
 } txb;
 
-static void finish(ledger_tx *tx, unsigned who, txb *out, const char *chain)
+static void finish_with(ledger_tx *tx, const ck_pubkey pk, const ck_seckey sk, txb *out,
+			const char *chain)
 {
 	snprintf(tx->chain_id, sizeof tx->chain_id, "%s", chain);
-	memcpy(tx->sender, fv.keys[who], sizeof(ck_pubkey));
-	ledger_tx_sign(tx, sks[who]);
+	memcpy(tx->sender, pk, sizeof(ck_pubkey));
+	ledger_tx_sign(tx, sk);
 	cm_wr w;
 	cm_wr_init(&w);
 	ledger_tx_encode(tx, &w);
@@ -99,6 +103,11 @@ static void finish(ledger_tx *tx, unsigned who, txb *out, const char *chain)
 	ledger_tx_hash(out->hash, out->b, out->len);
 	cm_wr_free(&w);
 	ledger_tx_free(tx);
+}
+
+static void finish(ledger_tx *tx, unsigned who, txb *out, const char *chain)
+{
+	finish_with(tx, fv.keys[who], sks[who], out, chain);
 }
 
 static txb transfer_on(unsigned who, uint64_t nonce, uint64_t amount, const char *chain)
@@ -116,6 +125,36 @@ static txb transfer_on(unsigned who, uint64_t nonce, uint64_t amount, const char
 static txb transfer(unsigned who, uint64_t nonce)
 {
 	return transfer_on(who, nonce, 100, CHAIN);
+}
+
+/* A transfer from one of many keys outside the fake view (accounts that
+ * read as zero: nonce 0, no roles), as an attacker makes them for free. */
+typedef struct outsider {
+	ck_pubkey pk;
+	ck_seckey sk;
+} outsider;
+
+static void outsider_key(outsider *o, unsigned id)
+{
+	uint8_t seed[CK_SEED_BYTES] = {0xa0, (uint8_t)id, (uint8_t)(id >> 8)};
+	ck_keypair_from_seed(o->pk, o->sk, seed);
+}
+
+static void outsider_transfer(const outsider *o, uint64_t nonce, txb *out)
+{
+	ledger_tx *tx;
+	cr_assert_eq(ledger_tx_new(&tx, LEDGER_TX_TRANSFER, 0), 0);
+	tx->nonce = nonce;
+	memcpy(tx->u.transfer.to, fv.keys[7], sizeof(ck_pubkey));
+	tx->u.transfer.amount_g = 1;
+	finish_with(tx, o->pk, o->sk, out, CHAIN);
+}
+
+/* The worker-pool path with the signature taken as checked: these tests
+ * are about the pool's bounds, not about verification cost. */
+static int add_checked(const txb *t)
+{
+	return node_mempool_add_verified(mp, t->b, t->len, &view, NULL);
 }
 
 static txb issue(unsigned who, uint64_t nonce, const char *const *refs, unsigned n)
@@ -513,4 +552,323 @@ Test(mempool, many_senders_churn)
 			cr_assert_eq(node_mempool_contains(mp, t[k][i].hash), i >= 20);
 	static node_mempool_txref out[400];
 	cr_assert_eq(reap(out, 400, UINT64_MAX), n / 2);
+}
+
+/* ---- held transactions ------------------------------------------------------------ */
+
+static void remake_held(uint32_t txs_max, uint32_t held_max, uint32_t held_per_sender_max,
+			uint32_t held_blocks)
+{
+	node_mempool_free(mp);
+	node_mempool_config cfg = {.chain_id = CHAIN, .txs_max = txs_max, .held_max = held_max,
+				   .held_per_sender_max = held_per_sender_max,
+				   .held_blocks = held_blocks};
+	cr_assert_eq(node_mempool_new(&mp, &cfg), 0);
+}
+
+Test(mempool, gapped_flood_under_default_limits_leaves_room)
+{
+	/* The review's attack: fresh keys each sending a long run of nonces
+	 * from 1, nonce 0 never sent, so nothing ever becomes ready. Under
+	 * the default limits the flood stops at 64 per key and at a tenth of
+	 * the pool, and an honest transfer is still admitted. */
+	static txb t;
+	unsigned keys = LIM_MEMPOOL_HELD_MAX / LIM_MEMPOOL_HELD_PER_SENDER_MAX + 4, admitted = 0,
+		 sender_held_full = 0, other = 0;
+	outsider o;
+	for (unsigned k = 0; k < keys; k++) {
+		outsider_key(&o, k);
+		for (uint64_t nonce = 1; nonce <= LIM_MEMPOOL_HELD_PER_SENDER_MAX + 2; nonce++) {
+			outsider_transfer(&o, nonce, &t);
+			int rc = add_checked(&t);
+			if (rc == 0)
+				admitted++;
+			else if (rc == NODE_E_SENDER_HELD_FULL)
+				sender_held_full++;
+			else
+				other++;
+		}
+	}
+	node_mempool_stats s = stats();
+	cr_assert_eq(s.held, LIM_MEMPOOL_HELD_MAX);
+	cr_assert_eq(s.txs, LIM_MEMPOOL_HELD_MAX, "the rest of the pool stays free");
+	cr_assert_geq(sender_held_full, 2 * (LIM_MEMPOOL_HELD_MAX / LIM_MEMPOOL_HELD_PER_SENDER_MAX),
+		      "at most 64 held per key");
+	cr_assert_gt(other, 0, "the held bound was reached");
+	cr_assert_gt(s.evicted_held, 0, "later keys took places from the heaviest");
+	cr_assert_eq(s.rejected[NODE_MEMPOOL_E_FIRST - NODE_E_HELD_FULL], other);
+	cr_assert_str_eq(node_mempool_reason(NODE_E_HELD_FULL), "held_full");
+	(void)admitted;
+
+	txb honest = transfer(0, 0);
+	cr_assert_eq(add(&honest), 0);
+	node_mempool_txref out[4];
+	cr_assert_eq(reap(out, 4, UINT64_MAX), 1, "only the honest transfer is ready");
+	cr_assert_eq(memcmp(out[0].hash, honest.hash, sizeof(ck_hash)), 0);
+}
+
+Test(mempool, full_pool_evicts_held_for_a_ready_transfer)
+{
+	/* A small pool: 40 txs, at most 8 held, 4 per sender. The attacker
+	 * takes every held place, then fills the rest with ready ones. */
+	remake_held(40, 8, 4, 0);
+	static txb t;
+	outsider o;
+	for (unsigned k = 0; k < 6; k++) {
+		outsider_key(&o, k);
+		for (uint64_t nonce = 1; nonce <= 6; nonce++) {
+			outsider_transfer(&o, nonce, &t);
+			int rc = add_checked(&t);
+			cr_assert(rc == 0 || rc == NODE_E_SENDER_HELD_FULL || rc == NODE_E_HELD_FULL,
+				  "rc %d", rc);
+		}
+	}
+	cr_assert_eq(stats().held, 8);
+	for (unsigned k = 100; k < 104; k++) {
+		outsider_key(&o, k);
+		for (uint64_t nonce = 0; nonce < 8; nonce++) {
+			outsider_transfer(&o, nonce, &t);
+			cr_assert_eq(add_checked(&t), 0);
+		}
+	}
+	cr_assert_eq(stats().txs, 40);
+	uint64_t evicted = stats().evicted_held;
+	/* Full: a ready transfer pushes out a held one, ... */
+	txb a0 = transfer(0, 0), a1 = transfer(0, 1);
+	cr_assert_eq(add(&a0), 0);
+	cr_assert_eq(add(&a1), 0);
+	node_mempool_stats s = stats();
+	cr_assert_eq(s.txs, 40);
+	cr_assert_eq(s.held, 6);
+	cr_assert_eq(s.evicted_held, evicted + 2);
+	/* ... a held one only takes the place of a held one of a heavier
+	 * sender, ... */
+	txb gap = transfer(3, 5);
+	cr_assert_eq(add(&gap), 0);
+	cr_assert_eq(stats().held, 6);
+	cr_assert_eq(stats().txs, 40);
+	/* ... and once nothing held is left, ready ones are refused, not
+	 * evicted, and a held one finds no place either. */
+	for (uint64_t nonce = 2; nonce < 8; nonce++) {
+		txb r = transfer(0, nonce);
+		cr_assert_eq(add(&r), 0);
+	}
+	cr_assert_eq(stats().held, 0);
+	txb over = transfer(0, 8), gap2 = transfer(4, 5);
+	cr_assert_eq(add(&over), NODE_E_MEMPOOL_FULL);
+	cr_assert_eq(add(&gap2), NODE_E_MEMPOOL_FULL);
+	cr_assert(node_mempool_contains(mp, a0.hash));
+	cr_assert_eq(stats().evicted_held, evicted + 9);
+	cr_assert_eq(stats().txs, 40);
+}
+
+Test(mempool, eviction_takes_the_highest_held_nonce_of_the_heaviest_sender)
+{
+	remake_held(6, 0, 0, 0);
+	txb a2 = transfer(0, 2), a3 = transfer(0, 3), a4 = transfer(0, 4);
+	txb b5 = transfer(3, 5), b6 = transfer(3, 6), c0 = transfer(4, 0);
+	const txb *all[] = {&a2, &a3, &a4, &b5, &b6, &c0};
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(add(all[i]), 0);
+	cr_assert_eq(stats().held, 5);
+	/* Sender 0 holds 3: its highest nonce goes first. */
+	txb d0 = transfer(5, 0);
+	cr_assert_eq(add(&d0), 0);
+	cr_assert_not(node_mempool_contains(mp, a4.hash));
+	/* Senders 0 and 3 now hold 2 each; sender 0 reached 2 last. */
+	txb d1 = transfer(5, 1);
+	cr_assert_eq(add(&d1), 0);
+	cr_assert_not(node_mempool_contains(mp, a3.hash));
+	txb d2 = transfer(5, 2);
+	cr_assert_eq(add(&d2), 0);
+	cr_assert_not(node_mempool_contains(mp, b6.hash));
+	cr_assert(node_mempool_contains(mp, a2.hash));
+	cr_assert(node_mempool_contains(mp, b5.hash));
+	cr_assert(node_mempool_contains(mp, c0.hash));
+	cr_assert_eq(stats().evicted_held, 3);
+	cr_assert_eq(stats().held, 2);
+
+	/* A sender whose only entries are held sends its missing nonce into a
+	 * full pool: its own held entry may be the one evicted (the sender's
+	 * record is then freed and made again). */
+	remake_held(2, 0, 0, 0);
+	txb e2 = transfer(3, 2), e3 = transfer(3, 3), e0 = transfer(3, 0);
+	cr_assert_eq(add(&e2), 0);
+	cr_assert_eq(add(&e3), 0);
+	cr_assert_eq(add(&e0), 0);
+	cr_assert_not(node_mempool_contains(mp, e3.hash));
+	cr_assert_eq(stats().txs, 2);
+	cr_assert_eq(stats().senders, 1);
+	cr_assert_eq(node_mempool_pending_nonce(mp, fv.keys[3], 0), 1);
+}
+
+Test(mempool, held_newcomer_evicts_only_from_a_heavier_sender)
+{
+	remake_held(0, 3, 0, 0);
+	txb a1 = transfer(0, 1), a2 = transfer(0, 2), a3 = transfer(0, 3);
+	cr_assert_eq(add(&a1), 0);
+	cr_assert_eq(add(&a2), 0);
+	cr_assert_eq(add(&a3), 0);
+	/* Sender 3 holds nothing, sender 0 holds 3. */
+	txb b1 = transfer(3, 1);
+	cr_assert_eq(add(&b1), 0);
+	cr_assert_not(node_mempool_contains(mp, a3.hash));
+	/* Sender 0 (2 held) against the heaviest, itself: refused. */
+	cr_assert_eq(add(&a3), NODE_E_HELD_FULL);
+	/* Sender 3 (1 held) against sender 0 (2 held): one more place. */
+	txb b2 = transfer(3, 2);
+	cr_assert_eq(add(&b2), 0);
+	cr_assert_not(node_mempool_contains(mp, a2.hash));
+	/* Now 1 and 2: sender 3 may not take from the lighter sender 0. */
+	txb b3 = transfer(3, 3);
+	cr_assert_eq(add(&b3), NODE_E_HELD_FULL);
+	cr_assert_eq(stats().held, 3);
+	cr_assert_eq(stats().evicted_held, 2);
+	/* A ready transaction is never refused for the held bound. */
+	txb r0 = transfer(4, 0);
+	cr_assert_eq(add(&r0), 0);
+}
+
+Test(mempool, held_per_sender_bound)
+{
+	remake_held(0, 0, 2, 0);
+	txb a0 = transfer(0, 0), a2 = transfer(0, 2), a3 = transfer(0, 3), a4 = transfer(0, 4);
+	cr_assert_eq(add(&a0), 0);
+	cr_assert_eq(add(&a2), 0);
+	cr_assert_eq(add(&a3), 0);
+	cr_assert_eq(add(&a4), NODE_E_SENDER_HELD_FULL);
+	cr_assert_str_eq(node_mempool_reason(NODE_E_SENDER_HELD_FULL), "sender_held_full");
+	/* Ready ones of the same sender still come in, and filling the gap
+	 * makes the held ones ready. */
+	txb a1 = transfer(0, 1);
+	cr_assert_eq(add(&a1), 0);
+	cr_assert_eq(stats().held, 0);
+	cr_assert_eq(add(&a4), 0);
+	cr_assert_eq(node_mempool_pending_nonce(mp, fv.keys[0], 0), 5);
+}
+
+Test(mempool, held_transactions_expire_by_age_ready_ones_do_not)
+{
+	remake_held(0, 0, 0, 5);
+	node_mempool_set_height(mp, 10);
+	txb held = transfer(0, 2), ready = transfer(3, 0);
+	txb late1 = transfer(4, 1), late0 = transfer(4, 0);
+	cr_assert_eq(add(&held), 0);
+	cr_assert_eq(add(&ready), 0);
+	cr_assert_eq(add(&late1), 0);
+	node_mempool_set_height(mp, 12);
+	cr_assert_eq(add(&late0), 0, "fills the gap: both of sender 4 are ready");
+	node_mempool_set_height(mp, 14);
+	cr_assert_eq(stats().txs, 4, "held for 4 blocks, under the bound");
+	node_mempool_set_height(mp, 15);
+	cr_assert_not(node_mempool_contains(mp, held.hash));
+	cr_assert(node_mempool_contains(mp, ready.hash));
+	cr_assert(node_mempool_contains(mp, late1.hash));
+	node_mempool_stats s = stats();
+	cr_assert_eq(s.expired_held, 1);
+	cr_assert_eq(s.held, 0);
+	cr_assert_eq(s.senders, 2);
+	node_mempool_set_height(mp, 1000);
+	cr_assert_eq(stats().txs, 3, "ready transactions never expire");
+	/* Age counts from the height a transaction became held. */
+	txb again = transfer(0, 2);
+	cr_assert_eq(add(&again), 0);
+	node_mempool_set_height(mp, 1004);
+	cr_assert(node_mempool_contains(mp, again.hash));
+	node_mempool_set_height(mp, 1005);
+	cr_assert_not(node_mempool_contains(mp, again.hash));
+}
+
+Test(mempool, reap_skips_senders_with_only_held_transactions)
+{
+	txb a0 = transfer(0, 0);
+	cr_assert_eq(add(&a0), 0);
+	for (unsigned k = 1; k < 6; k++) {
+		txb g = transfer(k, 3);
+		cr_assert_eq(add(&g), 0);
+	}
+	cr_assert_eq(stats().held, 5);
+	node_mempool_txref out[8];
+	unsigned before = fv.account_reads;
+	cr_assert_eq(reap(out, 8, UINT64_MAX), 1);
+	cr_assert_eq(fv.account_reads - before, 1, "one read, for the one ready sender");
+}
+
+Test(mempool, commit_that_drops_a_run_middle_restores_the_held_bounds)
+{
+	/* Issuer 1 has a ready run of four issue transactions; a block
+	 * credits a trip of the second one through another issuer's
+	 * transaction, so the second is dropped and the last two are held
+	 * behind the gap: one more than the bound of 1 per sender. */
+	remake_held(0, 0, 1, 0);
+	static const char *const r0[] = {"p0"}, *const r1[] = {"p1"}, *const r2[] = {"p2"},
+				 *const r3[] = {"p3"}, *const theirs[] = {"p1"};
+	txb i0 = issue(1, 0, r0, 1), i1 = issue(1, 1, r1, 1), i2 = issue(1, 2, r2, 1),
+	    i3 = issue(1, 3, r3, 1);
+	cr_assert_eq(add(&i0), 0);
+	cr_assert_eq(add(&i1), 0);
+	cr_assert_eq(add(&i2), 0);
+	cr_assert_eq(add(&i3), 0);
+	cr_assert_eq(stats().held, 0);
+	fv.acct[3].roles = LEDGER_ROLE_ISSUER;
+	txb other = issue(3, 0, theirs, 1);
+	ledger_trip_id(fv.credited[fv.ncredited++], 1, "p1", 2);
+	fv.acct[3].nonce = 1;
+	const txb *blk[] = {&other};
+	commit(blk, 1);
+	cr_assert(node_mempool_contains(mp, i0.hash));
+	cr_assert_not(node_mempool_contains(mp, i1.hash));
+	cr_assert(node_mempool_contains(mp, i2.hash));
+	cr_assert_not(node_mempool_contains(mp, i3.hash), "over the bound: the highest goes");
+	node_mempool_stats s = stats();
+	cr_assert_eq(s.held, 1);
+	cr_assert_eq(s.evicted_held, 1);
+	cr_assert_eq(s.bytes, i0.len + i2.len);
+	cr_assert_eq(s.held_bytes, i2.len);
+}
+
+Test(mempool, committed_run_keeps_the_rest_ready)
+{
+	txb a0 = transfer(0, 0), a1 = transfer(0, 1), a2 = transfer(0, 2), a4 = transfer(0, 4);
+	cr_assert_eq(add(&a0), 0);
+	cr_assert_eq(add(&a1), 0);
+	cr_assert_eq(add(&a2), 0);
+	cr_assert_eq(add(&a4), 0);
+	cr_assert_eq(stats().held, 1);
+	fv.acct[0].nonce = 2;
+	const txb *blk[] = {&a0, &a1};
+	commit(blk, 2);
+	node_mempool_stats s = stats();
+	cr_assert_eq(s.txs, 2);
+	cr_assert_eq(s.held, 1);
+	cr_assert_eq(s.held_bytes, a4.len);
+	/* Another node's transaction with nonce 2 and one with 3 commit: a2
+	 * is stale and a4 becomes ready without a gap fill here. */
+	txb x2 = transfer_on(0, 2, 5, CHAIN), x3 = transfer_on(0, 3, 5, CHAIN);
+	fv.acct[0].nonce = 4;
+	const txb *blk2[] = {&x2, &x3};
+	commit(blk2, 2);
+	s = stats();
+	cr_assert_eq(s.txs, 1);
+	cr_assert_eq(s.held, 0);
+	node_mempool_txref out[2];
+	cr_assert_eq(reap(out, 2, UINT64_MAX), 1);
+	cr_assert_eq(memcmp(out[0].hash, a4.hash, sizeof(ck_hash)), 0);
+}
+
+Test(mempool, held_limits_default_and_bound)
+{
+	node_mempool_config cfg = {.chain_id = CHAIN,
+				   .held_per_sender_max = LIM_MEMPOOL_HELD_PER_SENDER_MAX + 1};
+	node_mempool *bad;
+	cr_assert_eq(node_mempool_new(&bad, &cfg), NODE_E_MP_CONFIG);
+	cfg = (node_mempool_config){.chain_id = CHAIN, .held_blocks = LIM_MEMPOOL_HELD_BLOCKS + 1};
+	cr_assert_eq(node_mempool_new(&bad, &cfg), NODE_E_MP_CONFIG);
+	/* The default expiry: held at height 0, gone at LIM_MEMPOOL_HELD_BLOCKS. */
+	txb g = transfer(0, 1);
+	cr_assert_eq(add(&g), 0);
+	node_mempool_set_height(mp, LIM_MEMPOOL_HELD_BLOCKS - 1);
+	cr_assert(node_mempool_contains(mp, g.hash));
+	node_mempool_set_height(mp, LIM_MEMPOOL_HELD_BLOCKS);
+	cr_assert_not(node_mempool_contains(mp, g.hash));
 }
