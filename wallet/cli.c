@@ -58,11 +58,16 @@ void cli_usage(const wallet_cmd *cmd, FILE *f)
 		   "4 verification failed, 5 key or keystore problem (docs/WALLET.md)\n");
 }
 
-static int usage_error(const wallet_cmd *cmd, const char *fmt, const char *arg)
+/* A bad command line: one line on stderr and, when --json was given
+ * anywhere on it, the error object on stdout as for every other failure. */
+static int usage_error(wallet_cli *cli, const char *fmt, const char *arg)
 {
-	fprintf(stderr, "carbon-wallet %s: ", cmd->name);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see carbon-wallet %s --help)\n", cmd->name);
+	char text[256];
+	snprintf(text, sizeof text, fmt, arg);
+	fprintf(stderr, "carbon-wallet %s: %s (see carbon-wallet %s --help)\n", cli->cmd->name, text,
+		cli->cmd->name);
+	if (cli->json && cli->jerr == NULL)
+		cli->jerr = json_pack("{s:s}", "error", text);
 	return WALLET_EXIT_USAGE;
 }
 
@@ -71,12 +76,17 @@ int cli_parse(wallet_cli *cli, const wallet_cmd *cmd, int argc, char **argv)
 	memset(cli, 0, sizeof *cli);
 	cli->cmd = cmd;
 	cli->wait_ms = CLI_DEFAULT_WAIT_MS;
+	/* --json first, so that an error about an earlier argument is
+	 * already reported in JSON. */
+	for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			cli->json = true;
 	bool only_pos = false;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if (only_pos || a[0] != '-' || a[1] == '\0') {
 			if (cli->npos == CLI_POS_MAX || cli->npos == cmd->max_pos)
-				return usage_error(cmd, "unexpected argument \"%.64s\"", a);
+				return usage_error(cli, "unexpected argument \"%.64s\"", a);
 			cli->pos[cli->npos++] = a;
 			continue;
 		}
@@ -89,7 +99,7 @@ int cli_parse(wallet_cli *cli, const wallet_cmd *cmd, int argc, char **argv)
 			return -1;
 		}
 		if (a[1] != '-')
-			return usage_error(cmd, "unknown option %.64s", a);
+			return usage_error(cli, "unknown option %.64s", a);
 		const char *name = a + 2;
 		const char *eq = strchr(name, '=');
 		size_t nl = eq ? (size_t)(eq - name) : strlen(name);
@@ -111,14 +121,14 @@ int cli_parse(wallet_cli *cli, const wallet_cmd *cmd, int argc, char **argv)
 					own = (int)k;
 			}
 			if (own < 0)
-				return usage_error(cmd, "unknown option %.64s", a);
+				return usage_error(cli, "unknown option %.64s", a);
 			arg = cmd->opts[own].arg;
 		}
 		if (arg == NULL && value != NULL)
-			return usage_error(cmd, "option %.64s takes no value", a);
+			return usage_error(cli, "option %.64s takes no value", a);
 		if (arg != NULL && value == NULL) {
 			if (i + 1 >= argc)
-				return usage_error(cmd, "option %.64s needs a value", a);
+				return usage_error(cli, "option %.64s needs a value", a);
 			value = argv[++i];
 		}
 		if (g != NULL) {
@@ -129,7 +139,7 @@ int cli_parse(wallet_cli *cli, const wallet_cmd *cmd, int argc, char **argv)
 				cli->json = true;
 			} else if (strcmp(g->name, "node") == 0) {
 				if (cli->nnodes == WALLET_NODES_MAX)
-					return usage_error(cmd, "at most 8 --node%s", "");
+					return usage_error(cli, "at most 8 --node%s", "");
 				cli->nodes[cli->nnodes++] = value;
 			} else if (strcmp(g->name, "key") == 0) {
 				cli->key.name = value;
@@ -145,7 +155,7 @@ int cli_parse(wallet_cli *cli, const wallet_cmd *cmd, int argc, char **argv)
 				unsigned long v = strtoul(value, &end, 10);
 				if (errno || *end || end == value || value[0] == '-' ||
 				    v > LIM_HTTP_WAIT_MS_MAX * 10ul)
-					return usage_error(cmd, "--wait-ms %.32s: milliseconds, at most "
+					return usage_error(cli, "--wait-ms %.32s: milliseconds, at most "
 								"600000",
 							   value);
 				cli->wait_ms = (uint32_t)v;
@@ -153,20 +163,23 @@ int cli_parse(wallet_cli *cli, const wallet_cmd *cmd, int argc, char **argv)
 			continue;
 		}
 		if (cli->nval[own] > 0 && !cmd->opts[own].repeat)
-			return usage_error(cmd, "option --%.64s given twice", cmd->opts[own].name);
+			return usage_error(cli, "option --%.64s given twice", cmd->opts[own].name);
 		if (cli->nval[own] == CLI_REPEAT_MAX)
-			return usage_error(cmd, "option --%.64s given too often", cmd->opts[own].name);
+			return usage_error(cli, "option --%.64s given too often", cmd->opts[own].name);
 		cli->val[own][cli->nval[own]++] = arg ? value : "";
 	}
 	if (cli->npos < cmd->min_pos)
-		return usage_error(cmd, "missing argument: %s", cmd->args);
+		return usage_error(cli, "missing argument: %s", cmd->args);
 	if (cli->key.name != NULL && cli->key.keystore != NULL)
-		return usage_error(cmd, "give --key or --keystore, not both%s", "");
+		return usage_error(cli, "give --key or --keystore, not both%s", "");
 	return 0;
 }
 
 void cli_free(wallet_cli *cli)
 {
+	json_decref(cli->jout);
+	json_decref(cli->jerr);
+	cli->jout = cli->jerr = NULL;
 	wallet_node_free(cli->node);
 	cli->node = NULL;
 	for (unsigned i = 0; i < CLI_BLOCK_CACHE; i++) {
@@ -203,17 +216,58 @@ unsigned cli_opt_all(const wallet_cli *cli, const char *name, const char *const 
 	return cli->nval[k];
 }
 
-int cli_fail(wallet_cli *cli, int code, const char *fmt, ...)
+/* The error line, and with --json the error object with the fields of st
+ * (the transaction's hash, state and, once committed, block and result) so
+ * that a script can follow up without parsing text. */
+__attribute__((format(printf, 4, 0))) static int fail_v(wallet_cli *cli, int code,
+							 const wallet_tx_status *st,
+							 const char *fmt, va_list ap)
 {
 	char text[1024];
+	vsnprintf(text, sizeof text, fmt, ap);
+	fprintf(stderr, "carbon-wallet %s: %s\n", cli->cmd->name, text);
+	/* The first error is the one found where it happened; callers that
+	 * add context do not replace it. */
+	if (cli->json && cli->jerr == NULL) {
+		json_t *o = json_pack("{s:s}", "error", text);
+		if (o != NULL && st != NULL) {
+			static const char *const state[] = {NULL, "committed", "pending", "refused",
+							    "dropped"};
+			json_object_set_new(o, "tx", cli_jhash(st->hash));
+			if (st->state >= WALLET_TX_COMMITTED && st->state <= WALLET_TX_DROPPED)
+				json_object_set_new(o, "status", json_string(state[st->state]));
+			if (st->state == WALLET_TX_COMMITTED) {
+				json_object_set_new(o, "height", json_integer((json_int_t)st->height));
+				json_object_set_new(o, "code", json_integer(st->code));
+				json_object_set_new(o, "result",
+						    json_string(ledger_result_str(st->code)));
+			}
+			if (st->state == WALLET_TX_REFUSED)
+				json_object_set_new(o, "refusal", json_string(st->error));
+		}
+		cli->jerr = o;
+	}
+	return code;
+}
+
+int cli_fail(wallet_cli *cli, int code, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	int rc = fail_v(cli, code, NULL, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "carbon-wallet %s: %s\n", cli->cmd->name, text);
-	if (cli->json)
-		cli_json(json_pack("{s:b, s:s, s:i}", "ok", 0, "error", text, "exit_code", code));
-	return code;
+	return rc;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail_tx(wallet_cli *cli, int code,
+							  const wallet_tx_status *st,
+							  const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = fail_v(cli, code, st, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 int cli_exit_of(int rc)
@@ -466,22 +520,22 @@ int cli_submit(wallet_cli *cli, ledger_tx *tx, const uint8_t *sk, const char *wh
 	case WALLET_TX_COMMITTED:
 		if (st->code == LEDGER_R_OK || (st->code == LEDGER_R_PARTIAL))
 			return 0;
-		return cli_fail(cli, WALLET_EXIT_REJECTED,
-				"%s rejected in block %llu: %s (transaction %s)", what,
-				(unsigned long long)st->height, ledger_result_str(st->code), hex);
+		return fail_tx(cli, WALLET_EXIT_REJECTED, st,
+			       "%s rejected in block %llu: %s (transaction %s)", what,
+			       (unsigned long long)st->height, ledger_result_str(st->code), hex);
 	case WALLET_TX_PENDING:
 		if (cli->no_wait)
 			return 0;
-		return cli_fail(cli, WALLET_EXIT_REJECTED,
-				"%s not committed after %u ms; it is still pending: check later "
-				"with 'carbon-wallet receipt %s' or the history",
-				what, cli->wait_ms, hex);
+		return fail_tx(cli, WALLET_EXIT_REJECTED, st,
+			       "%s not committed after %u ms; it is still pending: check later "
+			       "with 'carbon-wallet receipt %s' or the history",
+			       what, cli->wait_ms, hex);
 	case WALLET_TX_DROPPED:
-		return cli_fail(cli, WALLET_EXIT_REJECTED, "%s dropped: %s; run the command again",
-				what, st->message);
+		return fail_tx(cli, WALLET_EXIT_REJECTED, st, "%s dropped: %s; run the command again",
+			       what, st->message);
 	case WALLET_TX_REFUSED:
-		return cli_fail(cli, WALLET_EXIT_REJECTED, "%s refused by %s: %s (%s)", what,
-				wallet_node_url(nd), st->message, refusal_hint(st->error));
+		return fail_tx(cli, WALLET_EXIT_REJECTED, st, "%s refused by %s: %s (%s)", what,
+			       wallet_node_url(nd), st->message, refusal_hint(st->error));
 	}
 	return WALLET_EXIT_REJECTED;
 }
@@ -510,14 +564,46 @@ void cli_print_status(wallet_cli *cli, const wallet_tx_status *st, json_t *o)
 		printf("submitted, pending (not waiting)\ntransaction %s\n", hex);
 }
 
-void cli_json(json_t *o)
+void cli_json(wallet_cli *cli, json_t *o)
 {
-	if (o == NULL)
+	/* json_pack returns NULL for a format that does not match its
+	 * arguments: our bug, which must not pass as empty output. */
+	if (o == NULL) {
+		fprintf(stderr, "carbon-wallet %s: internal error: JSON output could not be built\n",
+			cli->cmd->name);
+		abort();
+	}
+	if (cli->jout == NULL) {
+		cli->jout = o;
 		return;
+	}
+	json_object_update(cli->jout, o);
+	json_decref(o);
+}
+
+void cli_json_finish(wallet_cli *cli, int exit_code)
+{
+	if (!cli->json)
+		return;
+	json_t *o = cli->jout ? cli->jout : json_object();
+	cli->jout = NULL;
+	if (o == NULL) {
+		fprintf(stderr, "carbon-wallet %s: out of memory\n", cli->cmd->name);
+		return;
+	}
+	if (exit_code != 0 && cli->jerr != NULL)
+		json_object_update(o, cli->jerr);
+	else if (exit_code != 0)
+		json_object_set_new(o, "error", json_string("failed (see the message on stderr)"));
+	json_object_set_new(o, "ok", json_boolean(exit_code == 0));
+	json_object_set_new(o, "exit_code", json_integer(exit_code));
 	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-	if (s != NULL)
+	if (s == NULL) {
+		fprintf(stderr, "carbon-wallet %s: out of memory\n", cli->cmd->name);
+	} else {
 		printf("%s\n", s);
-	free(s);
+		free(s);
+	}
 	json_decref(o);
 }
 

@@ -64,6 +64,8 @@ struct wallet_cli {
 	wallet_node *node;
 	char chain_id[LIM_CHAIN_ID_BYTES_MAX + 1];
 	char msg[512];                        /* scratch for error texts */
+	/* --json: the answer and the first error, printed by cli_json_finish */
+	json_t *jout, *jerr;
 	/* the last blocks fetched (JSON of GET /v1/block/{h}) */
 	uint64_t block_h[CLI_BLOCK_CACHE];
 	json_t *block[CLI_BLOCK_CACHE];
@@ -83,8 +85,9 @@ const char *cli_opt(const wallet_cli *cli, const char *name);
 bool cli_flag(const wallet_cli *cli, const char *name);
 unsigned cli_opt_all(const wallet_cli *cli, const char *name, const char *const **vals);
 
-/* Prints "carbon-wallet CMD: <text>" on stderr (and {"error": ...} on
- * stdout with --json) and returns code. */
+/* Prints "carbon-wallet CMD: <text>" on stderr and returns code. With
+ * --json the first error is kept for cli_json_finish (its text, and the
+ * transaction's fields for a failed submission). */
 __attribute__((format(printf, 3, 4))) int cli_fail(wallet_cli *cli, int code, const char *fmt,
 						   ...);
 /* The exit code a wallet/ledger/crypto error code calls for. */
@@ -123,8 +126,16 @@ int cli_submit(wallet_cli *cli, ledger_tx *tx, const uint8_t *sk, const char *wh
  * not NULL). */
 void cli_print_status(wallet_cli *cli, const wallet_tx_status *st, json_t *o);
 
-/* JSON output: prints o (compact, one line) and frees it. */
-void cli_json(json_t *o);
+/* JSON output. A command hands its answer to cli_json (which takes the
+ * reference; a second answer is merged into the first); main calls
+ * cli_json_finish once the command returned, which prints exactly one
+ * object on stdout: the answer (or {}) with "ok" (exit code 0),
+ * "exit_code" and, after a failure, "error" and the failed transaction's
+ * fields. So a script always reads one object, also when a command failed
+ * half-way after building part of its answer. o == NULL (json_pack given
+ * a format that does not match its arguments) is our bug: abort. */
+void cli_json(wallet_cli *cli, json_t *o);
+void cli_json_finish(wallet_cli *cli, int exit_code);
 /* A JSON string of an address / hex hash / kg amount. */
 json_t *cli_jaddr(const ck_pubkey pk);
 json_t *cli_jhash(const ck_hash h);

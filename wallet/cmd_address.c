@@ -18,7 +18,7 @@ static int run(wallet_cli *cli)
 	char addr[CK_ADDRESS_STRLEN + 1];
 	ck_address_encode(addr, pk);
 	if (cli->json)
-		cli_json(json_pack("{s:s}", "address", addr));
+		cli_json(cli, json_pack("{s:s}", "address", addr));
 	else
 		printf("%s\n", addr);
 	return 0;

@@ -114,7 +114,7 @@ static int run(wallet_cli *cli)
 		for (int k = 0; k < K_N; k++)
 			json_object_set_new(tot, kname[k], json_pack("{s:I, s:I}", "count", (json_int_t)n[k],
 								      "delta_g", (json_int_t)sum[k]));
-		cli_json(json_pack("{s:s, s:I, s:I, s:I, s:o, s:b, s:o}", "address", addr, "height",
+		cli_json(cli, json_pack("{s:s, s:I, s:I, s:I, s:o, s:b, s:o}", "address", addr, "height",
 				   (json_int_t)height, "balance_g", (json_int_t)acct.balance_g, "entries",
 				   (json_int_t)entries, "totals", tot, "consistent", ok, "history", all));
 	} else {

@@ -36,7 +36,7 @@ static int run(wallet_cli *cli)
 		json_array_append_new(jroles, json_string(ledger_role_name(bit)));
 	}
 	if (cli->json) {
-		cli_json(json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:o, s:s, s:b}", "address", addr,
+		cli_json(cli, json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:o, s:s, s:b}", "address", addr,
 				   "balance_g", (json_int_t)a.balance_g, "balance", kg, "tier",
 				   wallet_tier_name(tier), "nonce", (json_int_t)a.nonce, "member_id",
 				   (json_int_t)a.member_id, "roles", jroles, "node", wallet_node_url(nd),

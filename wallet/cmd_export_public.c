@@ -20,7 +20,7 @@ static int run(wallet_cli *cli)
 	ck_address_encode(addr, pk);
 	cm_hex_encode(hex, pk, CK_PUBKEY_BYTES);
 	if (cli->json)
-		cli_json(json_pack("{s:s, s:s}", "address", addr, "pubkey", hex));
+		cli_json(cli, json_pack("{s:s, s:s}", "address", addr, "pubkey", hex));
 	else
 		printf("address %s\npubkey  %s\n", addr, hex);
 	return 0;

@@ -220,7 +220,7 @@ static int propose(wallet_cli *cli)
 	wallet_govern_summary(tx, summary, sizeof summary);
 	ck_address_encode(addr, pk);
 	if (cli->json)
-		cli_json(json_pack("{s:b, s:s, s:s, s:I, s:s, s:I}", "ok", 1, "file", out, "summary",
+		cli_json(cli, json_pack("{s:s, s:s, s:I, s:s, s:I}", "file", out, "summary",
 				   summary, "threshold", (json_int_t)threshold, "submitter", addr, "nonce",
 				   (json_int_t)tx->nonce));
 	else
@@ -251,7 +251,7 @@ static int show(wallet_cli *cli)
 	for (uint32_t i = 0; i < tx->napprovals; i++)
 		json_array_append_new(appr, cli_jaddr(tx->approvals[i].key));
 	if (cli->json) {
-		cli_json(json_pack("{s:s, s:s, s:o, s:I, s:I, s:o}", "chain_id", tx->chain_id, "summary",
+		cli_json(cli, json_pack("{s:s, s:s, s:o, s:I, s:I, s:o}", "chain_id", tx->chain_id, "summary",
 				   summary, "submitter", cli_jaddr(tx->sender), "nonce",
 				   (json_int_t)tx->nonce, "threshold", (json_int_t)threshold, "approvals",
 				   appr));
@@ -300,7 +300,7 @@ static int sign(wallet_cli *cli)
 	wallet_govern_summary(tx, summary, sizeof summary);
 	ck_address_encode(addr, pk);
 	if (cli->json)
-		cli_json(json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "approved_by", addr, "summary",
+		cli_json(cli, json_pack("{s:s, s:s, s:I}", "approved_by", addr, "summary",
 				   summary, "approvals", (json_int_t)tx->napprovals));
 	else
 		printf("approved by %s: %s\n%u approval%s in %s\n", addr, summary, tx->napprovals,
@@ -429,9 +429,9 @@ static int submit(wallet_cli *cli)
 	if ((rc = cli_submit(cli, out, sk, "proposal", &st)) != 0)
 		goto done;
 	if (cli->json) {
-		json_t *o = json_pack("{s:b, s:s}", "ok", 1, "summary", summary);
+		json_t *o = json_pack("{s:s}", "summary", summary);
 		cli_print_status(cli, &st, o);
-		cli_json(o);
+		cli_json(cli, o);
 	} else {
 		printf("done: %s\n", summary);
 		cli_print_status(cli, &st, NULL);

@@ -146,7 +146,7 @@ static int run(wallet_cli *cli)
 		json_t *o = json_pack("{s:s, s:O}", "address", addr, "entries", entries);
 		if (next)
 			json_object_set_new(o, "next_cursor", json_integer((json_int_t)next));
-		cli_json(o);
+		cli_json(cli, o);
 	} else if (json_array_size(entries) == 0) {
 		printf("no transactions%s\n", c ? " before this cursor" : "");
 	} else if (next) {

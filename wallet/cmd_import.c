@@ -71,7 +71,7 @@ static int run(wallet_cli *cli)
 	char addr[CK_ADDRESS_STRLEN + 1];
 	ck_address_encode(addr, pk);
 	if (cli->json)
-		cli_json(json_pack("{s:b, s:s, s:s, s:s}", "ok", 1, "name", name, "address", addr,
+		cli_json(cli, json_pack("{s:s, s:s, s:s}", "name", name, "address", addr,
 				   "keystore", dst));
 	else
 		printf("imported %s\naddress  %s\nkeystore %s\n", name, addr, dst);

@@ -117,8 +117,8 @@ static void summary(wallet_cli *cli, const issue_run *r, const wallet_trip_file 
 			}
 			json_array_append_new(rej, x);
 		}
-		cli_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:o}", "input", source,
-				   (json_int_t)(r->nrows + tf->nerrs), "credited",
+		cli_json(cli, json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:o}", "input",
+				   source, "trips", (json_int_t)(r->nrows + tf->nerrs), "credited",
 				   (json_int_t)r->credited, "credited_g", (json_int_t)r->credited_g,
 				   "credited_kg", kg, "rejected", (json_int_t)r->rejected, "unreadable",
 				   (json_int_t)tf->nerrs, "not_sent", (json_int_t)unsent, "txs",
@@ -284,9 +284,18 @@ static int run(wallet_cli *cli)
 		if (rc == 0)
 			rc = wrc;
 	}
-	if (rc == 0 && (r.rejected > 0 || tf.nerrs > 0 || r.credited + r.rejected < r.nrows) &&
-	    !cli->no_wait)
+	/* Without --no-wait every row ends credited or rejected; with it,
+	 * rows still in flight are not failures, but an unreadable row or a
+	 * refused batch already is. */
+	uint32_t failed = r.rejected + tf.nerrs;
+	if (!cli->no_wait)
+		failed += r.nrows - r.credited - r.rejected;
+	if (rc == 0 && failed > 0) {
 		rc = WALLET_EXIT_REJECTED;
+		if (cli->json && cli->jerr == NULL)
+			cli->jerr = json_pack("{s:s}", "error",
+					      "not every row was credited: see \"problems\"");
+	}
 done:
 	sodium_free(sk);
 	free(r.ids);

@@ -54,7 +54,7 @@ static int run(wallet_cli *cli)
 		free(names[i]);
 	}
 	if (cli->json)
-		cli_json(json_pack("{s:s, s:o}", "dir", dir, "keys", arr));
+		cli_json(cli, json_pack("{s:s, s:o}", "dir", dir, "keys", arr));
 	else
 		json_decref(arr);
 	return 0;

@@ -90,7 +90,7 @@ static int run(wallet_cli *cli)
 	char addr[CK_ADDRESS_STRLEN + 1];
 	ck_address_encode(addr, pk);
 	if (cli->json)
-		cli_json(json_pack("{s:b, s:s, s:s}", "ok", 1, "address", addr, "keystore", path));
+		cli_json(cli, json_pack("{s:s, s:s}", "address", addr, "keystore", path));
 	else
 		printf("address  %s\nkeystore %s\n", addr, path);
 	return 0;

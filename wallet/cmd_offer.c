@@ -66,10 +66,10 @@ static int run(wallet_cli *cli)
 	if ((rc = cli_submit(cli, tx, sk, cli->pos[0], &st)) != 0)
 		goto done;
 	if (cli->json) {
-		json_t *o = json_pack("{s:b, s:s, s:I}", "ok", 1, "action", cli->pos[0], "offer_id",
+		json_t *o = json_pack("{s:s, s:I}", "action", cli->pos[0], "offer_id",
 				      (json_int_t)id);
 		cli_print_status(cli, &st, o);
-		cli_json(o);
+		cli_json(cli, o);
 	} else {
 		char kg[WALLET_AMOUNT_STRLEN];
 		wallet_amount_format(kg, price);

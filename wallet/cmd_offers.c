@@ -24,7 +24,7 @@ static int run(wallet_cli *cli)
 		return rc;
 	const json_t *offers = json_object_get(j, "offers");
 	if (cli->json) {
-		cli_json(j);
+		cli_json(cli, j);
 		return 0;
 	}
 	size_t i;

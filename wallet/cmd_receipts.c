@@ -32,7 +32,7 @@ static int run(wallet_cli *cli)
 	if ((rc = cli_get(cli, path, false, &status, &j)) != 0)
 		return rc;
 	if (cli->json) {
-		cli_json(j);
+		cli_json(cli, j);
 		return 0;
 	}
 	const json_t *arr = json_object_get(j, "receipts");

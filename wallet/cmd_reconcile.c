@@ -58,6 +58,7 @@ static int run(wallet_cli *cli)
 	wallet_trip_file tf;
 	memset(&tf, 0, sizeof tf);
 	ref_of *refs = NULL;
+	json_t *rows = NULL;
 	const char *file = cli_opt(cli, "trips");
 	if (file != NULL) {
 		wallet_account a;
@@ -98,13 +99,20 @@ static int run(wallet_cli *cli)
 		qsort(refs, tf.nrows, sizeof *refs, cmp_ref);
 	}
 
+	/* With --json and no --out, the rows go into the JSON answer: stdout
+	 * carries one JSON object and nothing else. */
 	const char *outpath = cli_opt(cli, "out");
-	FILE *out = outpath ? fopen(outpath, "w") : stdout;
-	if (out == NULL) {
+	FILE *out = outpath ? fopen(outpath, "w") : cli->json ? NULL : stdout;
+	if (outpath != NULL && out == NULL) {
 		rc = cli_fail(cli, WALLET_EXIT_USAGE, "cannot write %s: %s", outpath, strerror(errno));
 		goto done;
 	}
-	fprintf(out, "trip_id,ref,line,height,tx_index,code,result,credited_g,credited_kg\n");
+	if (out == NULL && (rows = json_array()) == NULL) {
+		rc = cli_fail(cli, WALLET_EXIT_USAGE, "out of memory");
+		goto done;
+	}
+	if (out != NULL)
+		fprintf(out, "trip_id,ref,line,height,tx_index,code,result,credited_g,credited_kg\n");
 	char addr[CK_ADDRESS_STRLEN + 1], path[256];
 	ck_address_encode(addr, op);
 	uint64_t cursor = 0, ntrips = 0, ncredited = 0, grams = 0;
@@ -134,17 +142,31 @@ static int run(wallet_cli *cli)
 			char hex[2 * CK_HASH_BYTES + 1], kg[WALLET_AMOUNT_STRLEN];
 			cm_hex_encode(hex, key.id, CK_HASH_BYTES);
 			wallet_amount_format(kg, g);
-			fprintf(out, "%s,", hex);
-			if (hit) {
-				csv_str(out, tf.rows[hit->row].ref);
-				fprintf(out, ",%u,", tf.rows[hit->row].line);
+			if (out == NULL) {
+				json_t *row = json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:s}", "trip_id", hex,
+							"height", (json_int_t)h, "tx_index", (json_int_t)idx,
+							"code", (json_int_t)code, "result",
+							ledger_result_str((int)code), "credited_g",
+							(json_int_t)g, "credited_kg", kg);
+				if (hit) {
+					json_object_set_new(row, "ref", json_string(tf.rows[hit->row].ref));
+					json_object_set_new(row, "line",
+							    json_integer(tf.rows[hit->row].line));
+				}
+				json_array_append_new(rows, row);
 			} else {
-				fprintf(out, ",,");
+				fprintf(out, "%s,", hex);
+				if (hit) {
+					csv_str(out, tf.rows[hit->row].ref);
+					fprintf(out, ",%u,", tf.rows[hit->row].line);
+				} else {
+					fprintf(out, ",,");
+				}
+				fprintf(out, "%llu,%llu,%llu,", (unsigned long long)h,
+					(unsigned long long)idx, (unsigned long long)code);
+				csv_str(out, ledger_result_str((int)code));
+				fprintf(out, ",%llu,%s\n", (unsigned long long)g, kg);
 			}
-			fprintf(out, "%llu,%llu,%llu,", (unsigned long long)h, (unsigned long long)idx,
-				(unsigned long long)code);
-			csv_str(out, ledger_result_str((int)code));
-			fprintf(out, ",%llu,%s\n", (unsigned long long)g, kg);
 			ntrips++;
 			ncredited += code == LEDGER_R_OK;
 			grams += g;
@@ -164,17 +186,24 @@ static int run(wallet_cli *cli)
 		}
 		out = NULL;
 	}
-	if (cli->json)
-		cli_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "operator", addr, "day", day,
-				   (json_int_t)days, "trips", (json_int_t)ntrips, "credited",
-				   (json_int_t)ncredited, "credited_g", (json_int_t)grams, "credited_kg", kg));
-	else if (outpath)
+	if (cli->json) {
+		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "operator",
+				      addr, "day", day, "day_number", (json_int_t)days, "trips",
+				      (json_int_t)ntrips, "credited", (json_int_t)ncredited, "credited_g",
+				      (json_int_t)grams, "credited_kg", kg);
+		if (outpath)
+			json_object_set_new(o, "out", json_string(outpath));
+		else
+			json_object_set(o, "rows", rows);
+		cli_json(cli, o);
+	} else if (outpath)
 		printf("%s: %llu trips on %s, %llu credited, %s kg CO2e\n", outpath,
 		       (unsigned long long)ntrips, day, (unsigned long long)ncredited, kg);
 	rc = 0;
 done:
 	if (out != NULL && out != stdout)
 		fclose(out);
+	json_decref(rows);
 	free(refs);
 	wallet_trip_file_free(&tf);
 	return rc;

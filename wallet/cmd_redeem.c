@@ -51,7 +51,15 @@ static int run(wallet_cli *cli)
 	if ((rc = cli_submit(cli, tx, sk, "redeem", &st)) != 0)
 		goto done;
 	if (st.state != WALLET_TX_COMMITTED) {
-		cli_print_status(cli, &st, NULL);
+		/* --no-wait: no receipt yet, only the transaction (its hash is
+		 * the receipt id once it commits). */
+		if (cli->json) {
+			json_t *o = json_pack("{s:I}", "offer_id", (json_int_t)offer_id);
+			cli_print_status(cli, &st, o);
+			cli_json(cli, o);
+		} else {
+			cli_print_status(cli, &st, NULL);
+		}
 		goto done;
 	}
 	if (!cli->json)

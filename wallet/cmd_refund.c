@@ -26,9 +26,9 @@ static int run(wallet_cli *cli)
 	if ((rc = cli_submit(cli, tx, sk, "refund", &st)) != 0)
 		goto done;
 	if (cli->json) {
-		json_t *o = json_pack("{s:b, s:s}", "ok", 1, "receipt", cli->pos[0]);
+		json_t *o = json_pack("{s:s}", "receipt", cli->pos[0]);
 		cli_print_status(cli, &st, o);
-		cli_json(o);
+		cli_json(cli, o);
 	} else {
 		printf("receipt %s refunded\n", cli->pos[0]);
 		cli_print_status(cli, &st, NULL);

@@ -112,7 +112,7 @@ static int run(wallet_cli *cli)
 		       ops[i].overlaps, ops[i].fast);
 	}
 	if (cli->json)
-		cli_json(json_pack("{s:o}", "files", files));
+		cli_json(cli, json_pack("{s:o}", "files", files));
 	else
 		json_decref(files);
 	rc = 0;

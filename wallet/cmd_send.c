@@ -34,10 +34,10 @@ static int run(wallet_cli *cli)
 	char kg[WALLET_AMOUNT_STRLEN];
 	wallet_amount_format(kg, grams);
 	if (cli->json) {
-		json_t *o = json_pack("{s:b, s:o, s:I, s:s}", "ok", 1, "to", cli_jaddr(to), "amount_g",
+		json_t *o = json_pack("{s:o, s:I, s:s}", "to", cli_jaddr(to), "amount_g",
 				      (json_int_t)grams, "amount", kg);
 		cli_print_status(cli, &st, o);
-		cli_json(o);
+		cli_json(cli, o);
 	} else {
 		printf("sent %s kg to %s\n", kg, cli->pos[0]);
 		cli_print_status(cli, &st, NULL);

@@ -45,7 +45,7 @@ static int run(wallet_cli *cli)
 	if (cli->json) {
 		json_object_set_new(j, "invariant_ok", json_boolean(ok_circ));
 		json_object_set_new(j, "by_mode_ok", json_boolean(ok_modes));
-		cli_json(json_incref(j));
+		cli_json(cli, json_incref(j));
 	} else {
 		printf("issued        %16s kg (%llu trips)\n", s[0], (unsigned long long)trips);
 		json_object_foreach((json_t *)modes, name, v)

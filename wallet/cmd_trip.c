@@ -42,14 +42,14 @@ static int run(wallet_cli *cli)
 	if (status == 404) {
 		json_decref(j);
 		if (cli->json)
-			cli_json(json_pack("{s:s, s:b}", "trip_id", hex, "credited", 0));
+			cli_json(cli, json_pack("{s:s, s:b}", "trip_id", hex, "credited", 0));
 		else
 			printf("trip %s is not credited (never issued, rejected, or older than the claim "
 			       "window and pruned)\n", hex);
 		return WALLET_EXIT_REJECTED;
 	}
 	if (cli->json) {
-		cli_json(j);
+		cli_json(cli, j);
 		return 0;
 	}
 	uint64_t h = 0, issuer = 0, g = 0, ver = 0, end = 0;

@@ -128,7 +128,7 @@ static int run(wallet_cli *cli)
 	cm_hex_encode(gh, g->hash, CK_HASH_BYTES);
 	enum wallet_tier tier = wallet_tier_of(bp->proof.balance_g);
 	if (cli->json) {
-		cli_json(json_pack("{s:b, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:I}", "verified",
+		cli_json(cli, json_pack("{s:b, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:I}", "verified",
 				   1, "address", addr, "balance_g", (json_int_t)bp->proof.balance_g,
 				   "balance", kg, "tier", wallet_tier_name(tier), "height",
 				   (json_int_t)bp->proof.height, "header_height",

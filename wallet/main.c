@@ -87,11 +87,13 @@ int main(int argc, char **argv)
 	}
 	wallet_cli cli;
 	int rc = cli_parse(&cli, cmd, argc - 2, argv + 2);
-	if (rc < 0)
+	if (rc < 0) {
+		cli_free(&cli);
 		return WALLET_EXIT_OK;
-	if (rc != 0)
-		return rc;
-	rc = cmd->run(&cli);
+	}
+	if (rc == 0)
+		rc = cmd->run(&cli);
+	cli_json_finish(&cli, rc);
 	cli_free(&cli);
 	return rc;
 }

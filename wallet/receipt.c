@@ -144,7 +144,7 @@ int cli_receipt_show(wallet_cli *cli, const ck_hash id)
 			json_object_set_new(o, "merchant_id", json_integer((json_int_t)merchant));
 		if (refunded)
 			json_object_set_new(o, "refund_height", json_integer((json_int_t)refunded));
-		cli_json(o);
+		cli_json(cli, o);
 		return 0;
 	}
 	printf("receipt  %s\n", hex);
