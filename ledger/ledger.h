@@ -552,6 +552,19 @@ LEDGER_WUR int ledger_issuer_trips(ledger *l, uint32_t member_id, int64_t day, u
 				   ledger_issued_trip *out, uint32_t max, uint32_t *n,
 				   uint64_t *next_cursor);
 
+/* Rebuilds the query indexes (tx index, history, issuer trips, receipts)
+ * from the stored blocks. They hold what the rules computed (credits after
+ * caps, the balance a recovery moved), so the blocks are applied again,
+ * from the genesis, to a scratch data directory inside this one (removed
+ * afterwards; about the disk and memory of a second ledger while it
+ * runs); each block's results must equal the stored ones and the final
+ * state the tip (LEDGER_E_DB otherwise, with the indexes left as they
+ * were). The rebuilt indexes replace the old ones in one write
+ * transaction, so readers see either. Holds the writer's lock throughout:
+ * blocks wait. For a maintenance command or a data directory whose
+ * indexes are suspect or new. */
+LEDGER_WUR int ledger_reindex(ledger *l);
+
 /* ---- proofs ------------------------------------------------------------ */
 
 /* A proof that an account had balance and nonce in the state with root

@@ -748,8 +748,7 @@ static int init_genesis(ledger *l, MDB_txn *txn, const ledger_genesis *g)
 	cm_wr *w = &l->wr;
 	int rc;
 
-	if (g->nmembers > LIM_MEMBERS_MAX)
-		return LEDGER_E_GENESIS;
+	assert(g->nmembers <= LIM_MEMBERS_MAX);   /* ledger_open checked */
 	for (uint32_t i = 0; i < g->nmembers; i++) {
 		const ledger_member *m = &g->members[i];
 		uint8_t k[4];
@@ -969,6 +968,21 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 	l->governor_threshold = genesis->governor_threshold;
 	l->genesis_time_ms = genesis->genesis_time_ms;
 	memcpy(l->genesis_hash, genesis->hash, CK_HASH_BYTES);
+	l->genesis = *genesis;
+	l->genesis.members = NULL;
+	if (genesis->nmembers > LIM_MEMBERS_MAX) {
+		rc = LEDGER_E_GENESIS;
+		goto fail;
+	}
+	if (genesis->nmembers > 0) {
+		l->genesis.members = malloc(genesis->nmembers * sizeof *genesis->members);
+		if (l->genesis.members == NULL) {
+			rc = LEDGER_E_NOMEM;
+			goto fail;
+		}
+		memcpy(l->genesis.members, genesis->members,
+		       genesis->nmembers * sizeof *genesis->members);
+	}
 	if ((rc = smt_new(&l->tree)) != 0 || (rc = ts_new(&l->trips)) != 0)
 		goto fail;
 
@@ -1045,6 +1059,7 @@ void ledger_close(ledger *l)
 		mdb_env_close(l->env);
 	smt_free(l->tree);
 	ts_free(l->trips);
+	free(l->genesis.members);
 	free(l->pend);
 	cm_wr_free(&l->wr);
 	cm_wr_free(&l->iwr);

@@ -75,6 +75,7 @@ struct ledger {
 	uint32_t governor_threshold;
 	uint64_t genesis_time_ms;
 	ck_hash genesis_hash;
+	ledger_genesis genesis;  /* a copy (members owned), for ledger_reindex */
 	cm_wr wr;                /* writer's scratch encoder (apply only) */
 	cm_wr iwr;               /* st_root_trip's, for the INTERVAL value (under mu) */
 	/* While a block applies, state-root changes are queued and applied

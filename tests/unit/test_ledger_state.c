@@ -4,7 +4,9 @@
  * (identical roots at every height, ledger_audit passing at checkpoints and
  * at the end, pruning exercised), and crash safety: a block applied in a
  * child process killed with SIGKILL at a random moment leaves the data
- * directory exactly before or exactly after that block.
+ * directory exactly before or exactly after that block. Also: a directory
+ * of another layout is refused, a full map applies nothing, and
+ * ledger_reindex() rebuilds query indexes that answer exactly as before.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -422,4 +424,251 @@ Test(ledger_state, directory_of_another_layout_is_refused, .init = setup, .fini 
 	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
 	cr_assert_eq(ledger_open(&F.l, F.dir, F.g, &opt), LEDGER_E_LAYOUT);
 	cr_assert_null(F.l);
+}
+
+/* ---- rebuilding the query indexes ------------------------------------------------------ */
+
+#define MAX_ACCOUNTS 512
+
+typedef struct accounts {
+	ck_pubkey k[MAX_ACCOUNTS];
+	uint32_t n;
+} accounts;
+
+static void account_add(accounts *a, const ck_pubkey k)
+{
+	for (uint32_t i = 0; i < a->n; i++)
+		if (memcmp(a->k[i], k, CK_PUBKEY_BYTES) == 0)
+			return;
+	cr_assert(a->n < MAX_ACCOUNTS);
+	memcpy(a->k[a->n++], k, CK_PUBKEY_BYTES);
+}
+
+/* Every account any stored transaction names. */
+static void stored_accounts(accounts *a)
+{
+	ledger_info info;
+	cr_assert_eq(ledger_get_info(F.l, &info), 0);
+	a->n = 0;
+	for (uint64_t h = 1; h <= info.height; h++) {
+		uint8_t *blk, *cert;
+		size_t blen, clen;
+		ledger_block *b;
+		cr_assert_eq(ledger_get_block(F.l, h, &blk, &blen, &cert, &clen), 0);
+		cr_assert_eq(ledger_block_decode(blk, blen, FX_CHAIN, &b), 0);
+		for (uint32_t i = 0; i < b->ntxs; i++) {
+			ledger_tx *tx;
+			cr_assert_eq(ledger_tx_decode(b->txs[i], b->tx_lens[i], FX_CHAIN, &tx), 0);
+			account_add(a, tx->sender);
+			if (tx->kind == LEDGER_TX_TRANSFER)
+				account_add(a, tx->u.transfer.to);
+			for (uint32_t j = 0; tx->kind == LEDGER_TX_ISSUE && j < tx->u.issue.ntrips; j++)
+				account_add(a, tx->u.issue.trips[j].citizen);
+			if (tx->kind == LEDGER_TX_GOVERN) {
+				account_add(a, tx->u.govern.account);
+				account_add(a, tx->u.govern.new_account);
+			}
+			ledger_tx_free(tx);
+		}
+		ledger_block_free(b);
+		free(blk);
+		free(cert);
+	}
+}
+
+/* A digest of everything the query indexes answer about the stored chain:
+ * every transaction's location, every account's history, every issuer's
+ * trips of every day and every member's receipts, read in small pages so
+ * that the cursors are followed too. */
+static void query_digest(const accounts *a, ck_hash out)
+{
+	ck_hasher hs;
+	ledger_info info;
+	ck_hasher_init(&hs, "test-queries");
+	cr_assert_eq(ledger_get_info(F.l, &info), 0);
+	for (uint64_t h = 1; h <= info.height; h++) {
+		uint8_t *blk, *cert;
+		size_t blen, clen;
+		ledger_block *b;
+		cr_assert_eq(ledger_get_block(F.l, h, &blk, &blen, &cert, &clen), 0);
+		cr_assert_eq(ledger_block_decode(blk, blen, FX_CHAIN, &b), 0);
+		for (uint32_t i = 0; i < b->ntxs; i++) {
+			ck_hash id;
+			ledger_tx_location loc;
+			memset(&loc, 0, sizeof loc);
+			ledger_tx_hash(id, b->txs[i], b->tx_lens[i]);
+			int rc = ledger_find_tx(F.l, id, &loc);
+			ck_hasher_update(&hs, &rc, sizeof rc);
+			ck_hasher_update(&hs, &loc, sizeof loc);
+		}
+		ledger_block_free(b);
+		free(blk);
+		free(cert);
+	}
+	for (uint32_t i = 0; i < a->n; i++) {
+		uint64_t cursor = 0;
+		do {
+			ledger_history_entry e[3];
+			uint32_t n;
+			memset(e, 0, sizeof e);
+			cr_assert_eq(ledger_history(F.l, a->k[i], cursor, e, 3, &n, &cursor), 0);
+			ck_hasher_update(&hs, &n, sizeof n);
+			ck_hasher_update(&hs, e, n * sizeof e[0]);
+		} while (cursor != 0);
+	}
+	int64_t first = ledger_day(FX_GENESIS_MS / 1000, FX_TZ) - 9;
+	int64_t last = ledger_day(info.time_ms / 1000, FX_TZ) + 1;
+	for (uint32_t m = 1; m <= FX_NMEMBERS; m++) {
+		for (int64_t d = first; d <= last; d++) {
+			uint64_t cursor = 0;
+			do {
+				ledger_issued_trip e[5];
+				uint32_t n;
+				memset(e, 0, sizeof e);
+				cr_assert_eq(ledger_issuer_trips(F.l, m, d, cursor, e, 5, &n, &cursor), 0);
+				ck_hasher_update(&hs, &n, sizeof n);
+				ck_hasher_update(&hs, e, n * sizeof e[0]);
+			} while (cursor != 0);
+		}
+		uint64_t cursor = 0;
+		do {
+			ledger_receipt e[4];
+			uint32_t n;
+			memset(e, 0, sizeof e);
+			cr_assert_eq(ledger_list_receipts(F.l, m, cursor, e, 4, &n, &cursor), 0);
+			ck_hasher_update(&hs, &n, sizeof n);
+			ck_hasher_update(&hs, e, n * sizeof e[0]);
+		} while (cursor != 0);
+	}
+	ck_hasher_final(&hs, out);
+}
+
+/* Runs fn on the raw LMDB environment of the closed fixture ledger. */
+static void with_raw_env(void (*fn)(MDB_txn *txn))
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	ledger_close(F.l);
+	F.l = NULL;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
+	cr_assert_eq(mdb_env_open(env, F.dir, 0, 0600), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	fn(txn);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	fx_open(&F);
+}
+
+static void drop_indexes(MDB_txn *txn)
+{
+	static const char *const names[] = { "txidx", "hist", "histhead", "itrips", "receipts" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		MDB_dbi dbi;
+		cr_assert_eq(mdb_dbi_open(txn, names[i], 0, &dbi), 0);
+		cr_assert_eq(mdb_drop(txn, dbi, 0), 0);
+	}
+}
+
+static uint8_t saved_results[1 << 16];
+static size_t saved_len;
+
+/* Flips a byte of block 5's stored results (or puts the saved bytes back). */
+static void results_of_5(MDB_txn *txn, bool restore)
+{
+	MDB_dbi dbi;
+	uint8_t kb[8] = { 0, 0, 0, 0, 0, 0, 0, 5 };
+	MDB_val k = { sizeof kb, kb }, v;
+	cr_assert_eq(mdb_dbi_open(txn, "results", 0, &dbi), 0);
+	if (!restore) {
+		cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
+		cr_assert(v.mv_size > 8 && v.mv_size <= sizeof saved_results);
+		memcpy(saved_results, v.mv_data, v.mv_size);
+		saved_len = v.mv_size;
+	}
+	uint8_t tampered[sizeof saved_results];
+	memcpy(tampered, saved_results, saved_len);
+	tampered[saved_len - 1] ^= restore ? 0 : 1;
+	v = (MDB_val){ saved_len, tampered };
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+}
+static void tamper_results(MDB_txn *txn) { results_of_5(txn, false); }
+static void restore_results(MDB_txn *txn) { results_of_5(txn, true); }
+
+Test(ledger_state, reindex_rebuilds_indexes_that_answer_the_same, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+	sim s;
+	memset(&s, 0, sizeof s);
+	rng_state = 0x5eed5eed5eedull;
+	snprintf(s.twin_dir, sizeof s.twin_dir, "/tmp/ledger-twin-XXXXXX");
+	cr_assert(mkdtemp(s.twin_dir) != NULL);
+	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
+	cr_assert_eq(ledger_open(&s.twin, s.twin_dir, F.g, &opt), 0);
+	for (uint64_t id = 1; id <= 4; id++) {
+		ledger_tx *tx = fx_tx(&F, LEDGER_TX_OFFER, &F.member[FX_STORE], 0);
+		tx->u.offer.action = LEDGER_OFFER_PUBLISH;
+		tx->u.offer.offer_id = id;
+		tx->u.offer.price_g = 50 * id;
+		tx->u.offer.stock = 1000;
+		snprintf(tx->u.offer.name, sizeof tx->u.offer.name, "offer %llu", (unsigned long long)id);
+		fx_add(&F, tx, &F.member[FX_STORE]);
+	}
+	commit_both(&s);
+	/* Every kind of transaction over twelve days, so trips are pruned,
+	 * caps cut credits and recoveries move balances. */
+	for (uint32_t h = 0; h < 40; h++) {
+		F.time_ms += (3600 + rnd_below(11 * 3600)) * 1000;
+		uint32_t n = 20 + (uint32_t)rnd_below(30);
+		fx_begin(&F);
+		for (uint32_t i = 0; i < n; i++)
+			rand_tx(&s);
+		commit_both(&s);
+	}
+	ledger_close(s.twin);
+	fx_rmdir(s.twin_dir);
+	cr_assert_gt(s.counts[LEDGER_R_OK], 100);
+
+	ledger_receipt rcpt[2];
+	uint32_t nr;
+	uint64_t next;
+	cr_assert_eq(ledger_list_receipts(F.l, FX_STORE, 0, rcpt, 2, &nr, &next), 0);
+	cr_assert_eq(nr, 2, "the sequence redeemed something");
+	cr_assert_gt(s.counts[LEDGER_R_PARTIAL] + s.counts[LEDGER_R_OVERLAP], 0);
+
+	accounts *acc = malloc(sizeof *acc);
+	cr_assert(acc != NULL);
+	stored_accounts(acc);
+	ck_hash before, now;
+	query_digest(acc, before);
+
+	/* A replay that disagrees with the stored results changes nothing. */
+	with_raw_env(tamper_results);
+	cr_assert_eq(ledger_reindex(F.l), LEDGER_E_DB);
+	query_digest(acc, now);
+	cr_assert_eq(memcmp(before, now, CK_HASH_BYTES), 0);
+	with_raw_env(restore_results);
+
+	/* Lost indexes answer nothing; rebuilt, they answer the same. */
+	with_raw_env(drop_indexes);
+	query_digest(acc, now);
+	cr_assert_neq(memcmp(before, now, CK_HASH_BYTES), 0);
+	cr_assert_eq(ledger_reindex(F.l), 0);
+	query_digest(acc, now);
+	cr_assert_eq(memcmp(before, now, CK_HASH_BYTES), 0);
+	/* And rebuilding intact indexes is harmless. */
+	cr_assert_eq(ledger_reindex(F.l), 0);
+	query_digest(acc, now);
+	cr_assert_eq(memcmp(before, now, CK_HASH_BYTES), 0);
+
+	/* No scratch directory is left behind, and blocks still apply. */
+	char scratch[128];
+	struct stat st;
+	snprintf(scratch, sizeof scratch, "%s/reindex.tmp", F.dir);
+	cr_assert_neq(stat(scratch, &st), 0);
+	fx_begin(&F);
+	rand_tx(&s);
+	fx_commit(&F, NULL);
+	fx_audit(&F);
+	free(acc);
 }
