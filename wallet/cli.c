@@ -492,6 +492,21 @@ static const char *refusal_hint(const char *err)
 	return "see the node's message";
 }
 
+/* What to do about a committed transaction's failed rule, where the
+ * ledger's reason alone does not say it. */
+static const char *result_hint(uint8_t code)
+{
+	switch (code) {
+	case LEDGER_R_METHODOLOGY:
+		return ": a methodology change needs the next version number and an effective "
+		       "height above the block that commits it; fix the file and propose again";
+	case LEDGER_R_THRESHOLD:
+		return ": collect more governors' approvals with 'carbon-wallet govern sign'";
+	default:
+		return "";
+	}
+}
+
 int cli_submit(wallet_cli *cli, ledger_tx *tx, const uint8_t *sk, const char *what,
 	       wallet_tx_status *st)
 {
@@ -521,8 +536,9 @@ int cli_submit(wallet_cli *cli, ledger_tx *tx, const uint8_t *sk, const char *wh
 		if (st->code == LEDGER_R_OK || (st->code == LEDGER_R_PARTIAL))
 			return 0;
 		return fail_tx(cli, WALLET_EXIT_REJECTED, st,
-			       "%s rejected in block %llu: %s (transaction %s)", what,
-			       (unsigned long long)st->height, ledger_result_str(st->code), hex);
+			       "%s rejected in block %llu: %s (transaction %s)%s", what,
+			       (unsigned long long)st->height, ledger_result_str(st->code), hex,
+			       result_hint(st->code));
 	case WALLET_TX_PENDING:
 		if (cli->no_wait)
 			return 0;

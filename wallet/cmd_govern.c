@@ -157,6 +157,170 @@ static int build(wallet_cli *cli, const char *action, ledger_govern *g)
 	return rc;
 }
 
+/* ---- methodology changes: what a governor must see ---------------------------- */
+
+/* The chain's height from the node, quietly: false if no node answered. */
+static bool chain_height(wallet_cli *cli, uint64_t *height)
+{
+	wallet_node *nd;
+	json_t *j;
+	int status;
+	char msg[256];
+	if (cli_node(cli, &nd) != 0 || wallet_node_get_json(nd, "/v1/status", &status, &j, msg,
+							    sizeof msg) != 0)
+		return false;
+	bool ok = status == 200 && wallet_json_u64(j, "height", height) == 0;
+	json_decref(j);
+	return ok;
+}
+
+/* The methodology a proposal is compared with: the one in force from the
+ * node (GET /v1/methodology, if the node serves it), else version 1 from
+ * --genesis. source says which, for the reader. False if neither. */
+static bool in_force(wallet_cli *cli, ledger_methodology *m, char *source, size_t n)
+{
+	wallet_node *nd;
+	json_t *j;
+	int status;
+	char msg[256];
+	if (cli_node(cli, &nd) == 0 &&
+	    wallet_node_get_json(nd, "/v1/methodology", &status, &j, msg, sizeof msg) == 0) {
+		const json_t *o = json_object_get(j, "methodology");
+		bool ok = status == 200 &&
+			  wallet_methodology_parse(o ? o : j, m, msg, sizeof msg) == 0;
+		json_decref(j);
+		if (ok) {
+			snprintf(source, n, "version %u in force on %s", m->version,
+				 wallet_node_url(nd));
+			return true;
+		}
+	}
+	const char *gpath = cli_opt(cli, "genesis");
+	ledger_genesis *g;
+	if (gpath != NULL && ledger_genesis_load(gpath, &g, msg, sizeof msg) == 0) {
+		*m = g->methodology;
+		ledger_genesis_free(g);
+		snprintf(source, n, "version %u of the genesis %s", m->version, gpath);
+		return true;
+	}
+	return false;
+}
+
+/* "to", or "from -> to" when they differ. */
+static const char *cell(char out[48], uint64_t from, uint64_t to)
+{
+	if (from != to)
+		snprintf(out, 48, "%llu -> %llu", (unsigned long long)from, (unsigned long long)to);
+	else
+		snprintf(out, 48, "%llu", (unsigned long long)to);
+	return out;
+}
+
+/* Every parameter of the proposed methodology, each changed one as
+ * "old -> new" against the one in force when it is known. */
+static void methodology_text(const ledger_methodology *m, const ledger_methodology *base,
+			     const char *source)
+{
+	const ledger_methodology *b = base ? base : m;
+	char c[4][48];
+	printf("methodology version %u, in force from height %llu\n", m->version,
+	       (unsigned long long)m->effective_height);
+	if (base)
+		printf("compared with %s (changed values are old -> new, lines marked *)\n", source);
+	else
+		printf("nothing to compare with: the node does not serve the methodology in force "
+		       "and no --genesis FILE was given\n");
+	printf("  %-32s %s g\n", "daily cap per citizen, all modes",
+	       cell(c[0], b->daily_cap_g, m->daily_cap_g));
+	printf("  %-32s %s s\n", "claim window before block time",
+	       cell(c[0], b->claim_before_s, m->claim_before_s));
+	printf("  %-32s %s s\n", "claim window after block time",
+	       cell(c[0], b->claim_after_s, m->claim_after_s));
+	printf("    %-8s %-9s %20s %18s %18s %18s\n", "mode", "enabled", "reduction mg/pkm",
+	       "min distance m", "max speed km/h", "daily cap g");
+	for (unsigned k = 1; k <= LEDGER_MODE_MAX; k++) {
+		const ledger_mode_params *x = &b->mode[k], *y = &m->mode[k];
+		bool any = x->enabled != y->enabled || x->reduction_mg_per_km != y->reduction_mg_per_km ||
+			   x->min_distance_m != y->min_distance_m ||
+			   x->max_speed_kmh != y->max_speed_kmh || x->daily_cap_g != y->daily_cap_g;
+		char en[16];
+		if (x->enabled != y->enabled)
+			snprintf(en, sizeof en, "%s -> %s", x->enabled ? "yes" : "no",
+				 y->enabled ? "yes" : "no");
+		else
+			snprintf(en, sizeof en, "%s", y->enabled ? "yes" : "no");
+		printf("  %c %-8s %-9s %20s %18s %18s %18s\n", any ? '*' : ' ', ledger_mode_name(k), en,
+		       cell(c[0], x->reduction_mg_per_km, y->reduction_mg_per_km),
+		       cell(c[1], x->min_distance_m, y->min_distance_m),
+		       cell(c[2], x->max_speed_kmh, y->max_speed_kmh),
+		       cell(c[3], x->daily_cap_g, y->daily_cap_g));
+	}
+	if (base) {
+		wallet_meth_change ch[WALLET_METH_FIELDS_MAX];
+		uint32_t n = wallet_methodology_diff(base, m, ch);
+		printf("%u parameter%s change%s\n", n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+	}
+}
+
+/* For a methodology proposal: the table on stdout, or these fields in the
+ * JSON answer o. Other proposals need nothing beyond the summary. */
+static void methodology_detail(wallet_cli *cli, const ledger_tx *tx, json_t *o)
+{
+	const ledger_govern *g = &tx->u.govern;
+	if (g->action != LEDGER_GOV_METHODOLOGY)
+		return;
+	ledger_methodology base;
+	char source[WALLET_PATH_BYTES_MAX + 64] = "";
+	bool have = in_force(cli, &base, source, sizeof source);
+	if (o == NULL) {
+		methodology_text(&g->methodology, have ? &base : NULL, source);
+		return;
+	}
+	json_object_set_new(o, "methodology", wallet_methodology_json(&g->methodology));
+	if (!have) {
+		json_object_set_new(o, "in_force", json_null());
+		return;
+	}
+	json_t *changes = json_array();
+	wallet_meth_change c[WALLET_METH_FIELDS_MAX];
+	uint32_t n = wallet_methodology_diff(&base, &g->methodology, c);
+	for (uint32_t i = 0; i < n; i++)
+		json_array_append_new(changes, json_pack("{s:s, s:I, s:I}", "field", c[i].field, "from",
+							 (json_int_t)c[i].from, "to",
+							 (json_int_t)c[i].to));
+	json_object_set_new(o, "in_force", wallet_methodology_json(&base));
+	json_object_set_new(o, "in_force_source", json_string(source));
+	json_object_set_new(o, "changes", changes);
+}
+
+/* The ledger takes a methodology change only with the next version number
+ * and an effective height above the block that commits it: check both
+ * where the wallet can, before governors spend signatures on it. */
+static int methodology_check(wallet_cli *cli, const ledger_methodology *m, bool at_submit)
+{
+	uint64_t height;
+	if (!chain_height(cli, &height)) {
+		fprintf(stderr, "carbon-wallet govern: no node answered: the effective height %llu is "
+				"not checked against the chain\n",
+			(unsigned long long)m->effective_height);
+	} else if (m->effective_height <= height + 1) {
+		return cli_fail(cli, WALLET_EXIT_USAGE,
+				"effective_height %llu is not above the next block (the chain is at "
+				"%llu)%s: set effective_height in the file far enough ahead for every "
+				"governor to sign (blocks come about every second), e.g. %llu",
+				(unsigned long long)m->effective_height, (unsigned long long)height,
+				at_submit ? " and the ledger would reject it; propose it again" : "",
+				(unsigned long long)(height + 86400));
+	}
+	ledger_methodology base;
+	char source[WALLET_PATH_BYTES_MAX + 64];
+	if (in_force(cli, &base, source, sizeof source) && m->version <= base.version)
+		return cli_fail(cli, WALLET_EXIT_USAGE,
+				"version %u is not above %s: a change needs the next version number",
+				m->version, source);
+	return 0;
+}
+
 static int propose(wallet_cli *cli)
 {
 	if (cli->npos != 2)
@@ -176,6 +340,9 @@ static int propose(wallet_cli *cli)
 	const char *gpath = cli_opt(cli, "genesis"), *thr = cli_opt(cli, "threshold");
 	const char *nonce = cli_opt(cli, "nonce");
 	if ((rc = build(cli, cli->pos[1], &tx->u.govern)) != 0)
+		goto done;
+	if (tx->u.govern.action == LEDGER_GOV_METHODOLOGY &&
+	    (rc = methodology_check(cli, &tx->u.govern.methodology, false)) != 0)
 		goto done;
 	if (gpath != NULL) {
 		ledger_genesis *g;
@@ -219,14 +386,19 @@ static int propose(wallet_cli *cli)
 	char summary[2048], addr[CK_ADDRESS_STRLEN + 1];
 	wallet_govern_summary(tx, summary, sizeof summary);
 	ck_address_encode(addr, pk);
-	if (cli->json)
-		cli_json(cli, json_pack("{s:s, s:s, s:I, s:s, s:I}", "file", out, "summary",
-				   summary, "threshold", (json_int_t)threshold, "submitter", addr, "nonce",
-				   (json_int_t)tx->nonce));
-	else
-		printf("proposal %s: %s\nsubmitter %s at nonce %llu: send nothing else from this key "
-		       "until it is submitted\nnext: each governor runs 'carbon-wallet govern sign %s'\n",
-		       out, summary, addr, (unsigned long long)tx->nonce, out);
+	if (cli->json) {
+		json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I}", "file", out, "summary", summary,
+				      "threshold", (json_int_t)threshold, "submitter", addr, "nonce",
+				      (json_int_t)tx->nonce);
+		methodology_detail(cli, tx, o);
+		cli_json(cli, o);
+	} else {
+		printf("proposal %s: %s\n", out, summary);
+		methodology_detail(cli, tx, NULL);
+		printf("submitter %s at nonce %llu: send nothing else from this key until it is "
+		       "submitted\nnext: each governor runs 'carbon-wallet govern sign %s'\n",
+		       addr, (unsigned long long)tx->nonce, out);
+	}
 done:
 	ledger_tx_free(tx);
 	return rc;
@@ -251,10 +423,12 @@ static int show(wallet_cli *cli)
 	for (uint32_t i = 0; i < tx->napprovals; i++)
 		json_array_append_new(appr, cli_jaddr(tx->approvals[i].key));
 	if (cli->json) {
-		cli_json(cli, json_pack("{s:s, s:s, s:o, s:I, s:I, s:o}", "chain_id", tx->chain_id, "summary",
-				   summary, "submitter", cli_jaddr(tx->sender), "nonce",
-				   (json_int_t)tx->nonce, "threshold", (json_int_t)threshold, "approvals",
-				   appr));
+		json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:I, s:o}", "chain_id", tx->chain_id,
+				      "summary", summary, "submitter", cli_jaddr(tx->sender), "nonce",
+				      (json_int_t)tx->nonce, "threshold", (json_int_t)threshold,
+				      "approvals", appr);
+		methodology_detail(cli, tx, o);
+		cli_json(cli, o);
 	} else {
 		char addr[CK_ADDRESS_STRLEN + 1];
 		ck_address_encode(addr, tx->sender);
@@ -266,6 +440,7 @@ static int show(wallet_cli *cli)
 		json_t *a;
 		json_array_foreach(appr, i, a) printf("  %s\n", json_string_value(a));
 		json_decref(appr);
+		methodology_detail(cli, tx, NULL);
 	}
 	ledger_tx_free(tx);
 	return 0;
@@ -280,6 +455,13 @@ static int sign(wallet_cli *cli)
 		return rc;
 	ck_pubkey pk;
 	uint8_t *sk = NULL;
+	char summary[2048], addr[CK_ADDRESS_STRLEN + 1];
+	wallet_govern_summary(tx, summary, sizeof summary);
+	/* What is approved, before the passphrase is asked for. */
+	if (!cli->json) {
+		printf("proposal: %s\n", summary);
+		methodology_detail(cli, tx, NULL);
+	}
 	if ((rc = cli_load_key(cli, pk, &sk)) != 0)
 		goto done;
 	rc = ledger_tx_approve(tx, sk);
@@ -296,15 +478,16 @@ static int sign(wallet_cli *cli)
 		rc = cli_fail(cli, WALLET_EXIT_USAGE, "cannot write %s: %s", cli->pos[1], cli->msg);
 		goto done;
 	}
-	char summary[2048], addr[CK_ADDRESS_STRLEN + 1];
-	wallet_govern_summary(tx, summary, sizeof summary);
 	ck_address_encode(addr, pk);
-	if (cli->json)
-		cli_json(cli, json_pack("{s:s, s:s, s:I}", "approved_by", addr, "summary",
-				   summary, "approvals", (json_int_t)tx->napprovals));
-	else
-		printf("approved by %s: %s\n%u approval%s in %s\n", addr, summary, tx->napprovals,
+	if (cli->json) {
+		json_t *o = json_pack("{s:s, s:s, s:I}", "approved_by", addr, "summary", summary,
+				      "approvals", (json_int_t)tx->napprovals);
+		methodology_detail(cli, tx, o);
+		cli_json(cli, o);
+	} else {
+		printf("approved by %s\n%u approval%s in %s\n", addr, tx->napprovals,
 		       tx->napprovals == 1 ? "" : "s", cli->pos[1]);
+	}
 done:
 	sodium_free(sk);
 	ledger_tx_free(tx);
@@ -416,6 +599,9 @@ static int submit(wallet_cli *cli)
 						     : "the node does not know the earlier ones");
 		goto done;
 	}
+	if (tx->u.govern.action == LEDGER_GOV_METHODOLOGY &&
+	    (rc = methodology_check(cli, &tx->u.govern.methodology, true)) != 0)
+		goto done;
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < tx->napprovals; i++)
 		if (!drop[i])

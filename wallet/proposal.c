@@ -2,10 +2,12 @@
  * Governance proposal files. A change of members, keys, methodology or a
  * clawback needs the approval of several governors, who rarely sit at the
  * same machine: one writes the unsigned govern transaction to a file,
- * each adds an approval signature over the govern body, and any governor
- * submits it. Readers trust only the transaction bytes: the summary shown
- * to a signer is regenerated from them, never taken from the file.
+ * each adds an approval signature, and the proposing governor submits it
+ * (an approval covers the transaction's sender and nonce, so no one else
+ * can). Readers trust only the transaction bytes: the summary shown to a
+ * signer is regenerated from them, never taken from the file.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -65,14 +67,27 @@ void wallet_govern_summary(const ledger_tx *tx, char *out, size_t n)
 	case LEDGER_GOV_REMOVE_MEMBER:
 		snprintf(out, n, "remove member %u", g->member_id);
 		return;
-	case LEDGER_GOV_METHODOLOGY:
-		snprintf(out, n,
-			 "methodology version %u from height %llu (daily cap %u g, claim window %u s "
-			 "before, %u s after the block time)",
-			 g->methodology.version, (unsigned long long)g->methodology.effective_height,
-			 g->methodology.daily_cap_g, g->methodology.claim_before_s,
-			 g->methodology.claim_after_s);
+	case LEDGER_GOV_METHODOLOGY: {
+		/* Every number that creates credits: a governor approves these,
+		 * not a version label. */
+		const ledger_methodology *m = &g->methodology;
+		size_t off = (size_t)snprintf(out, n,
+					      "methodology version %u from height %llu: daily cap %u g "
+					      "per citizen, claim window %u s before and %u s after the "
+					      "block time;",
+					      m->version, (unsigned long long)m->effective_height,
+					      m->daily_cap_g, m->claim_before_s, m->claim_after_s);
+		for (unsigned k = 1; k <= LEDGER_MODE_MAX && off < n; k++) {
+			const ledger_mode_params *p = &m->mode[k];
+			off += (size_t)snprintf(out + off, n - off,
+						" %s %s %u mg/km, min %u m, max %u km/h, cap %u g%s",
+						ledger_mode_name(k), p->enabled ? "on" : "off",
+						p->reduction_mg_per_km, p->min_distance_m,
+						p->max_speed_kmh, p->daily_cap_g,
+						k < LEDGER_MODE_MAX ? ";" : "");
+		}
 		return;
+	}
 	case LEDGER_GOV_CLAWBACK: {
 		static const uint8_t zero[CK_HASH_BYTES];
 		char trip[2 * CK_HASH_BYTES + 1] = "none";
@@ -338,4 +353,62 @@ int wallet_methodology_parse(const json_t *j, ledger_methodology *m, char *msg, 
 	if (ledger_methodology_check(m, msg, msglen) != 0)
 		return WALLET_E_METHODOLOGY;
 	return 0;
+}
+
+json_t *wallet_methodology_json(const ledger_methodology *m)
+{
+	json_t *modes = json_object();
+	for (unsigned k = 1; modes != NULL && k <= LEDGER_MODE_MAX; k++) {
+		const ledger_mode_params *p = &m->mode[k];
+		json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I}", "enabled", p->enabled,
+				      "reduction_mg_per_km", (json_int_t)p->reduction_mg_per_km,
+				      "min_distance_m", (json_int_t)p->min_distance_m, "max_speed_kmh",
+				      (json_int_t)p->max_speed_kmh, "daily_cap_g",
+				      (json_int_t)p->daily_cap_g);
+		if (o == NULL || json_object_set_new(modes, ledger_mode_name(k), o) != 0) {
+			json_decref(modes);
+			modes = NULL;
+		}
+	}
+	if (modes == NULL)
+		return NULL;
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "version", (json_int_t)m->version,
+			 "effective_height", (json_int_t)m->effective_height, "daily_cap_g",
+			 (json_int_t)m->daily_cap_g, "claim_before_s", (json_int_t)m->claim_before_s,
+			 "claim_after_s", (json_int_t)m->claim_after_s, "modes", modes);
+}
+
+static void change(wallet_meth_change *out, uint32_t *n, const char *mode, const char *field,
+		   uint64_t from, uint64_t to)
+{
+	if (from == to)
+		return;
+	assert(*n < WALLET_METH_FIELDS_MAX);
+	wallet_meth_change *c = &out[(*n)++];
+	if (mode != NULL)
+		snprintf(c->field, sizeof c->field, "modes.%s.%s", mode, field);
+	else
+		snprintf(c->field, sizeof c->field, "%s", field);
+	c->from = from;
+	c->to = to;
+}
+
+uint32_t wallet_methodology_diff(const ledger_methodology *a, const ledger_methodology *b,
+				 wallet_meth_change out[WALLET_METH_FIELDS_MAX])
+{
+	uint32_t n = 0;
+	change(out, &n, NULL, "daily_cap_g", a->daily_cap_g, b->daily_cap_g);
+	change(out, &n, NULL, "claim_before_s", a->claim_before_s, b->claim_before_s);
+	change(out, &n, NULL, "claim_after_s", a->claim_after_s, b->claim_after_s);
+	for (unsigned k = 1; k <= LEDGER_MODE_MAX; k++) {
+		const ledger_mode_params *x = &a->mode[k], *y = &b->mode[k];
+		const char *mn = ledger_mode_name(k);
+		change(out, &n, mn, "enabled", x->enabled, y->enabled);
+		change(out, &n, mn, "reduction_mg_per_km", x->reduction_mg_per_km,
+		       y->reduction_mg_per_km);
+		change(out, &n, mn, "min_distance_m", x->min_distance_m, y->min_distance_m);
+		change(out, &n, mn, "max_speed_kmh", x->max_speed_kmh, y->max_speed_kmh);
+		change(out, &n, mn, "daily_cap_g", x->daily_cap_g, y->daily_cap_g);
+	}
+	return n;
 }

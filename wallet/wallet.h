@@ -376,10 +376,12 @@ WALLET_WUR int wallet_tx_follow(wallet_node *nd, const ck_hash hash, uint32_t ti
 /* A proposal file is JSON: {"format": "carbon-wallet-proposal/1",
  * "chain_id", "threshold" (0 if unknown), "summary", "tx": hex of the
  * govern transaction with its approvals and without sender signature,
- * "approvals": [addresses of the signers]}. The sender and nonce are set
- * at submit time (the approvals sign only the govern body, so any
- * governor may submit). "summary" and "approvals" are for people reading
- * the file; readers trust only "tx" and regenerate the summary from it. */
+ * "approvals": [addresses of the signers]}. The sender and nonce are
+ * fixed when the proposal is written: an approval signs the whole signed
+ * part of the transaction, sender and nonce included, so only the
+ * proposing key can submit it, at that nonce. "summary" and "approvals"
+ * are for people reading the file; readers trust only "tx" and regenerate
+ * the summary from it. */
 WALLET_WUR int wallet_proposal_write(const char *path, const ledger_tx *tx, uint32_t threshold,
 				     bool overwrite, char *msg, size_t msglen);
 /* Reads and strictly checks a proposal: the transaction decodes for the
@@ -399,6 +401,23 @@ void wallet_govern_summary(const ledger_tx *tx, char *out, size_t n);
  * the field named in msg. */
 WALLET_WUR int wallet_methodology_parse(const json_t *j, ledger_methodology *m, char *msg,
 					size_t msglen);
+/* m in the same schema (wallet_methodology_parse reads it back); a new
+ * object owned by the caller, NULL only when out of memory. */
+json_t *wallet_methodology_json(const ledger_methodology *m);
+
+/* One parameter that differs between two methodologies. field names it as
+ * the genesis schema does ("daily_cap_g", "modes.walk.reduction_mg_per_km";
+ * "enabled" as 0 or 1). version and effective_height are not compared:
+ * they always differ. */
+typedef struct wallet_meth_change {
+	char field[48];
+	uint64_t from, to;
+} wallet_meth_change;
+#define WALLET_METH_FIELDS_MAX (3u + 5u * LEDGER_MODE_MAX)
+/* Every parameter of b that differs from a, in schema order, into out
+ * (room for WALLET_METH_FIELDS_MAX); returns how many. */
+uint32_t wallet_methodology_diff(const ledger_methodology *a, const ledger_methodology *b,
+				 wallet_meth_change out[WALLET_METH_FIELDS_MAX]);
 
 /* ---- light client and balance proofs ------------------------------------- */
 

@@ -548,6 +548,69 @@ Test(wallet, methodology_from_genesis_json)
 	json_decref(j);
 }
 
+/* What a governor is shown: the proposed methodology in the genesis schema
+ * (read back to the same struct), every changed parameter, and a summary
+ * that names every mode's factor. */
+Test(wallet, methodology_json_diff_and_summary)
+{
+	ledger_methodology a, b, back;
+	ledger_methodology_default(&a);
+	b = a;
+	b.version = 2;
+	b.effective_height = 500;
+	b.mode[LEDGER_MODE_METRO].reduction_mg_per_km = 40000;
+	b.mode[LEDGER_MODE_CARPOOL].enabled = true;
+	b.claim_after_s = 300;
+	json_t *j = wallet_methodology_json(&b);
+	cr_assert(j != NULL);
+	char msg[256] = "";
+	cr_assert_eq(wallet_methodology_parse(j, &back, msg, sizeof msg), WALLET_E_METHODOLOGY,
+		     "an enabled carpool without a factor must be refused");
+	b.mode[LEDGER_MODE_CARPOOL].enabled = false;
+	json_decref(j);
+	j = wallet_methodology_json(&b);
+	cr_assert_eq(wallet_methodology_parse(j, &back, msg, sizeof msg), 0, "%s", msg);
+	cr_assert_eq(memcmp(&back, &b, sizeof b), 0);
+	json_decref(j);
+
+	wallet_meth_change c[WALLET_METH_FIELDS_MAX];
+	cr_assert_eq(wallet_methodology_diff(&a, &a, c), 0);
+	cr_assert_eq(wallet_methodology_diff(&a, &b, c), 2);
+	cr_assert_str_eq(c[0].field, "claim_after_s");
+	cr_assert_eq(c[0].from, 600);
+	cr_assert_eq(c[0].to, 300);
+	cr_assert_str_eq(c[1].field, "modes.metro.reduction_mg_per_km");
+	cr_assert_eq(c[1].from, 46700);
+	cr_assert_eq(c[1].to, 40000);
+	/* Everything differs: the bound holds. */
+	ledger_methodology z;
+	memset(&z, 0, sizeof z);
+	for (unsigned k = 1; k <= LEDGER_MODE_MAX; k++)
+		z.mode[k].enabled = !a.mode[k].enabled;
+	z.mode[LEDGER_MODE_CARPOOL].enabled = true;
+	z.mode[LEDGER_MODE_CARPOOL].reduction_mg_per_km = 1;
+	z.mode[LEDGER_MODE_CARPOOL].min_distance_m = 1;
+	z.mode[LEDGER_MODE_CARPOOL].max_speed_kmh = 1;
+	z.mode[LEDGER_MODE_CARPOOL].daily_cap_g = 1;
+	cr_assert_eq(wallet_methodology_diff(&a, &z, c), WALLET_METH_FIELDS_MAX);
+
+	ledger_tx *tx;
+	cr_assert_eq(ledger_tx_new(&tx, LEDGER_TX_GOVERN, 0), 0);
+	tx->u.govern.action = LEDGER_GOV_METHODOLOGY;
+	tx->u.govern.methodology = b;
+	char sum[2048];
+	wallet_govern_summary(tx, sum, sizeof sum);
+	ledger_tx_free(tx);
+	cr_assert(strstr(sum, "methodology version 2 from height 500") != NULL, "%s", sum);
+	cr_assert(strstr(sum, "metro on 40000 mg/km, min 1000 m, max 120 km/h, cap 2800 g") != NULL,
+		  "%s", sum);
+	for (unsigned k = 1; k <= LEDGER_MODE_MAX; k++) {
+		char want[32];
+		snprintf(want, sizeof want, " %s o", ledger_mode_name(k));
+		cr_assert(strstr(sum, want) != NULL, "%s missing from %s", want, sum);
+	}
+}
+
 /* ---- sample trip files --------------------------------------------------- */
 
 static char *sample(uint64_t seed, wallet_sample_op *ops, char **buf, size_t *len)
