@@ -17,8 +17,9 @@
 #   BENCH_LEDGER=0      skip bench_ledger (no ledger_apply_per_s then)
 #   BENCH_CONFIG        jq filter applied to every node's config.json
 #                       (default "."; the shipped defaults)
-#   BENCH_PERF=1        perf record -e cpu-clock -g on the first validator
-#                       during the transfers workload; report in the output dir
+#   BENCH_PERF=1        perf record -e cpu-clock --call-graph dwarf on the first
+#                       validator during the transfers window; report in the
+#                       output dir (perf-transfers.txt)
 #   BENCH_WORKLOADS     of the 4-validator run (default: all of them)
 #   BENCH_LOG_LEVEL     of the nodes (default warn)
 #   BENCH_OUT           output directory (default bench/results)
@@ -50,7 +51,7 @@ PERF_PID=""
 cleanup() {
 	rc=$?
 	trap - EXIT INT TERM
-	[ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null || true
+	if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID" 2> /dev/null || true; fi
 	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
 	i=0
 	while [ $i -lt 100 ]; do
@@ -116,7 +117,7 @@ note "limits: Ed25519 verify (build/bench/bench_crypto --seconds 2)"
 "$ROOT/$BUILD/bench/bench_crypto" --seconds 2 > "$T/crypto.txt"
 verify_1=$(sed -n 's/^ed25519 verify.*, 1 thread: *\([0-9]*\) \/s.*/\1/p' "$T/crypto.txt")
 verify_all=$(sed -n 's/^ed25519 verify.*, [0-9]* threads: *\([0-9]*\) \/s.*/\1/p' "$T/crypto.txt")
-[ -n "$verify_1" ] && [ -n "$verify_all" ] || fail "cannot parse bench_crypto's output"
+if [ -z "$verify_1" ] || [ -z "$verify_all" ]; then fail "cannot parse bench_crypto's output"; fi
 # On one core the "all cores" figure is the one-thread run.
 [ "$cores" -gt 1 ] || verify_all=$verify_1
 note "  verify: $verify_1 /s on 1 core, $verify_all /s on $cores cores"
@@ -195,6 +196,16 @@ start_net() {
 	done
 }
 
+# run_load PID: waits for a load generator started in the background (so
+# that a signal to this script reaches the trap at once, which stops it
+# with the nodes); fails if it failed.
+run_load() {
+	PIDS="$PIDS $1"
+	rc=0; wait "$1" || rc=$?
+	PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -v "^$1\$" | tr '\n' ' ')
+	[ "$rc" -eq 0 ] || fail "bench_node_load failed (exit $rc)"
+}
+
 # stop_net: SIGTERM each node of the last start_net; each must exit 0.
 stop_net() {
 	for p in $(echo "$NPIDS" | tr ',' ' '); do kill -TERM "$p"; done
@@ -220,7 +231,8 @@ if [ "$SINGLE" = 1 ]; then
 	"$LOAD" run --net "$T/n1" --api "$API" --pids "$NPIDS" --homes "$HOMES" \
 		--accounts "$ACCOUNTS_N1" --workloads admit,transfers,issue --seconds "$W" \
 		--warmup "$WARM" --rate-max "$rate1" --credits-max 60000 \
-		--out "$single_json" --series "$T/series1.tsv"
+		--out "$single_json" --series "$T/series1.tsv" &
+	run_load $!
 	stop_net
 	rm -rf "$T"/n1-*/data
 fi
@@ -241,7 +253,8 @@ if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
 fi
 "$LOAD" run --net "$T/n4" --api "$API" --pids "$NPIDS" --homes "$HOMES" \
 	--accounts "$ACCOUNTS" --seconds "$W" --warmup "$WARM" --rate-max "$rate4" \
-	--workloads "$WORKLOADS" --out "$T/cluster.json" --series "$T/series4.tsv" --mark "$T/mark"
+	--workloads "$WORKLOADS" --out "$T/cluster.json" --series "$T/series4.tsv" --mark "$T/mark" &
+run_load $!
 if [ -n "$PERF_PID" ]; then
 	wait "$PERF_PID" || true
 	PERF_PID=""
