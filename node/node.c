@@ -605,7 +605,7 @@ static void build_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void arm_build(node *n)
 {
 	node_mempool_stats st;
-	uint64_t now = now_ms(), due;
+	uint64_t now = now_ms(), due, ready;
 	struct timeval tv;
 
 	if (n->build_height != n->applied_height + 1) {
@@ -613,8 +613,12 @@ static void arm_build(node *n)
 		return;
 	}
 	node_mempool_get_stats(n->mp, &st);
-	due = n->last_commit_ms + (st.txs ? n->cfg.block_interval_ms : n->cfg.empty_block_ms);
-	if (n->build_round > 0 || st.txs >= n->cfg.block_txs_max || now >= due) {
+	/* Only ready transactions count: ones held behind a nonce gap cannot
+	 * go into the block, and counting them would build empty blocks as
+	 * fast as they commit. */
+	ready = st.txs - st.held;
+	due = n->last_commit_ms + (ready ? n->cfg.block_interval_ms : n->cfg.empty_block_ms);
+	if (n->build_round > 0 || ready >= n->cfg.block_txs_max || now >= due) {
 		build_now(n);
 		return;
 	}
@@ -783,6 +787,7 @@ static void commit_done(void *arg)
 				lens[i] = j->block->tx_lens[i];
 			pthread_mutex_lock(&n->mp_mu);
 			int urc = node_mempool_update(n->mp, &n->view, txs, lens, j->block->ntxs);
+			node_mempool_set_height(n->mp, j->info.height);
 			if (urc)
 				NLOG_WARN("mempool_update", "err=\"%s\"", node_mempool_strerror(urc));
 			pthread_mutex_unlock(&n->mp_mu);
@@ -1702,6 +1707,7 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 		if (node_mempool_new(&n->mp, &mc) != 0)
 			goto out;
 		node_mempool_view_ledger(&n->view, n->led);
+		node_mempool_set_height(n->mp, info.height);
 	}
 
 	if (node_work_new(&n->w_safety, n->base, "safety", 1, 1u << 20) ||
