@@ -1789,8 +1789,10 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 		}
 		if (slen > 0) {
 			qevent *q = qevent_new(CONS_EV_RESTART, NULL, 0);
-			if (!q || cons_safety_decode(&q->safety, sbuf, slen) != 0) {
-				NLOG_ERROR("safety_load", "err=\"safety state does not decode\"");
+			int drc = q ? cons_safety_decode(&q->safety, sbuf, slen) : CONS_E_NOMEM;
+			if (drc != 0) {
+				NLOG_ERROR("safety_load", "err=\"stored safety state refused: %s\"",
+					   cons_strerror(drc));
 				free(q);
 				free(sbuf);
 				rc = NODE_E_FATAL;
