@@ -29,7 +29,8 @@
  *    whose first element is the version. Then, strictly: exactly 4
  *    fields, no trailing bytes; chain id equal to ours; static key not our
  *    own (a connection to ourselves); static key in our peer list or our
- *    allowed extra keys, and for the side that dialled, the very key it
+ *    allowed extra keys, or (responder only) accepted by the driver's
+ *    allow_key callback, and for the side that dialled, the very key it
  *    dialled. A side sends nothing more on a refused hello.
  *
  * 2. auth. Each side, once it accepted the other's hello, sends
@@ -59,6 +60,20 @@
  *    arrives for the idle timeout is disconnected. A frame that does not
  *    decrypt, or carries another tag, closes the connection.
  *
+ * Pending handshakes. Until its auth verifies, an inbound connection is
+ * pending, and pending ones are bounded (LIM_NET_PENDING_CONNS_MAX, each
+ * closed after the handshake timeout). Refusing new connections at the
+ * bound would let anyone who opens that many silent ones lock out a
+ * restarting validator for the whole timeout. Instead a new connection
+ * closes the oldest pending one: an honest peer finishes its handshake in
+ * a few round trips, so a squatter must reconnect faster than that, for
+ * ever, to keep anyone out. And one source address holds at most
+ * LIM_NET_PENDING_PER_IP_MAX pending connections (its oldest is closed
+ * first), so a single host cannot push out the handshakes of everyone
+ * else; on one machine (tests, a local devnet) every peer shares
+ * 127.0.0.1, and there the eviction of the oldest is what keeps honest
+ * peers in. Evictions are logged at most once a second, with their count.
+ *
  * Duplicates. If both ends dial each other at once, each may end up with
  * two authenticated connections. Both keep the one whose initiator has the
  * lower static key (bytewise), or the newer one if one side started both,
@@ -76,6 +91,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -84,6 +100,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "node/log.h"
 #include "node/net.h"
 
 #define SS_HEADER_BYTES crypto_secretstream_xchacha20poly1305_HEADERBYTES
@@ -133,6 +150,10 @@ struct conn {
 	uint8_t hello[LIM_NET_HANDSHAKE_BYTES_MAX];      /* ours */
 	size_t hello_len;
 	ck_hash transcript;
+	ck_pubkey peer_pk;         /* the key the peer's hello named */
+	bool dynamic;              /* peer_pk let in by allow_key: slot bound at auth */
+	uint8_t ip[16];            /* an inbound connection's source address */
+	uint8_t ip_len;            /* 4 or 16, 0 if not known */
 	char who[ADDR_STR_BYTES];  /* remote address, for logs */
 };
 
@@ -148,6 +169,11 @@ struct slot {
 	struct conn *dialing;    /* our outbound attempt, not yet open */
 	struct event *redial;
 	uint32_t backoff_ms;     /* delay before the next dial */
+	/* A dynamic slot (index >= n_static) is bound to pk while in_use:
+	 * from the auth of the first connection of that key to the end of
+	 * the last (refs counts them, open or draining). */
+	bool dynamic, in_use;
+	uint32_t refs;
 };
 
 struct node_net {
@@ -156,7 +182,9 @@ struct node_net {
 	const uint8_t *seckey;
 	ck_pubkey pk;
 	struct slot *slots;
-	size_t n_slots;
+	size_t n_static;         /* peers, then extra keys */
+	size_t n_slots;          /* n_static, then the dynamic slots */
+	bool (*allow_key)(void *ctx, const ck_pubkey key);
 	size_t n_up;
 	size_t n_pending_in;     /* inbound connections not yet open */
 	struct conn *conns;
@@ -171,6 +199,10 @@ struct node_net {
 	size_t sendq_bytes_max;
 	enum node_net_log_level log_level;
 	uint64_t next_serial;
+	/* Evictions of pending handshakes not yet reported: one log line a
+	 * second at most, since a squatter makes one per connection. */
+	uint64_t evicted_unlogged;
+	time_t evicted_logged_s;
 	uint8_t *rxbuf;          /* decrypted message, one at a time */
 	size_t rxcap;
 	node_net_stats st;
@@ -189,29 +221,31 @@ const char *node_net_strerror(int rc)
 
 /* ---- logging ----------------------------------------------------------- */
 
-static const char *level_name(enum node_net_log_level l)
+static enum node_log_level node_level(enum node_net_log_level l)
 {
 	switch (l) {
-	case NODE_NET_LOG_ERROR: return "error";
-	case NODE_NET_LOG_WARN: return "warn";
-	case NODE_NET_LOG_INFO: return "info";
-	default: return "debug";
+	case NODE_NET_LOG_ERROR: return NODE_LOG_ERROR;
+	case NODE_NET_LOG_WARN: return NODE_LOG_WARN;
+	case NODE_NET_LOG_INFO: return NODE_LOG_INFO;
+	default: return NODE_LOG_DEBUG;
 	}
 }
 
-__attribute__((format(printf, 3, 4)))
-static void net_log(const node_net *net, enum node_net_log_level l, const char *fmt, ...)
+/* One line through the node's logger (timestamp, level, event, then
+ * mod=net and fmt's key=value fields), so node_log_set_level applies.
+ * net->log_level, if set, is a further ceiling for this net alone. */
+__attribute__((format(printf, 4, 5)))
+static void net_log(const node_net *net, enum node_net_log_level l, const char *event,
+		    const char *fmt, ...)
 {
-	if (l > net->log_level)
+	if (net->log_level != NODE_NET_LOG_DEFAULT && l > net->log_level)
 		return;
-	char line[512];
-	int n = snprintf(line, sizeof line, "level=%s mod=net ", level_name(l));
+	char fields[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	vsnprintf(fields, sizeof fields, fmt, ap);
 	va_end(ap);
-	/* One write per line so lines from several threads do not mix. */
-	fprintf(stderr, "%s\n", line);
+	node_log(node_level(l), event, "mod=net %s", fields);
 }
 
 /* First 8 bytes of a key in hex: enough to tell members apart in a log. */
@@ -302,6 +336,15 @@ static void conn_kill(struct conn *c)
 		if (net->cb.on_peer_down != NULL)
 			net->cb.on_peer_down(net->ctx, c->slot);
 	}
+	if (s->dynamic) {
+		assert(s->in_use);
+		assert(s->refs > 0);
+		if (--s->refs == 0) {
+			assert(s->active == NULL);
+			s->in_use = false;
+			memset(s->pk, 0, sizeof s->pk);
+		}
+	}
 	slot_schedule_dial(net, s);
 }
 
@@ -319,9 +362,11 @@ static void conn_fail(struct conn *c, enum node_net_log_level l, int rc, const c
 	char ks[17] = "-";
 	if (c->slot != NO_SLOT)
 		key_short(ks, net->slots[c->slot].pk);
+	else if (c->dynamic)
+		key_short(ks, c->peer_pk);
 	const char *event = c->state == CONN_OPEN ? "peer_down" :
 			    c->state == CONN_DRAINING ? "drained" : "refused";
-	net_log(net, l, "event=%s addr=%s key=%s dir=%s reason=\"%s%s%s\"", event, c->who, ks,
+	net_log(net, l, event, "addr=%s key=%s dir=%s reason=\"%s%s%s\"", c->who, ks,
 		c->role == NODE_NET_INITIATOR ? "out" : "in", node_net_strerror(rc),
 		detail[0] != '\0' ? ": " : "", detail);
 	conn_kill(c);
@@ -421,9 +466,10 @@ int node_net_broadcast(node_net *net, const uint8_t *msg, size_t len)
 
 /* ---- handshake --------------------------------------------------------- */
 
+/* A configured (not dynamic) slot of key pk. */
 static struct slot *slot_by_key(node_net *net, const ck_pubkey pk, size_t *idx)
 {
-	for (size_t i = 0; i < net->n_slots; i++) {
+	for (size_t i = 0; i < net->n_static; i++) {
 		struct slot *s = &net->slots[i];
 		if (!s->inert && memcmp(s->pk, pk, sizeof(ck_pubkey)) == 0) {
 			*idx = i;
@@ -473,14 +519,20 @@ static void on_hello(struct conn *c, const uint8_t *p, size_t len)
 		}
 	} else {
 		size_t idx;
-		if (slot_by_key(net, h.static_pk, &idx) == NULL) {
+		if (slot_by_key(net, h.static_pk, &idx) != NULL) {
+			c->slot = idx;
+		} else if (net->allow_key != NULL && net->allow_key(net->ctx, h.static_pk)) {
+			/* A slot only once the key is proven: a hello naming
+			 * someone else's public key costs nothing. */
+			c->dynamic = true;
+		} else {
 			net->st.refused_unknown_key++;
 			conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_UNKNOWN_KEY, "key %s",
 				  key_short(ks, h.static_pk));
 			return;
 		}
-		c->slot = idx;
 	}
+	memcpy(c->peer_pk, h.static_pk, sizeof c->peer_pk);
 
 	struct conn_secrets *sec = c->sec;
 	if (c->role == NODE_NET_INITIATOR) {
@@ -526,13 +578,41 @@ static bool conn_preferred(const struct conn *a, const struct conn *b)
 	return a->serial > b->serial;
 }
 
+/* Binds c, authenticated under a key allow_key let in, to a dynamic slot:
+ * the one already bound to that key (a second connection of the peer),
+ * else the lowest free one. */
+static int dynamic_bind(node_net *net, struct conn *c)
+{
+	size_t idx = NO_SLOT;
+	for (size_t i = net->n_static; i < net->n_slots; i++) {
+		const struct slot *s = &net->slots[i];
+		if (s->in_use && memcmp(s->pk, c->peer_pk, sizeof s->pk) == 0) {
+			idx = i;
+			break;
+		}
+		if (!s->in_use && idx == NO_SLOT)
+			idx = i;
+	}
+	if (idx == NO_SLOT)
+		return NODE_NET_E_DYNAMIC_FULL;
+	struct slot *s = &net->slots[idx];
+	assert(s->dynamic);
+	if (!s->in_use) {
+		assert(s->refs == 0);
+		s->in_use = true;
+		memcpy(s->pk, c->peer_pk, sizeof s->pk);
+	}
+	s->refs++;
+	c->slot = idx;
+	return 0;
+}
+
 static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 {
 	node_net *net = c->net;
-	struct slot *s = &net->slots[c->slot];
 	enum node_net_role peer_role =
 		c->role == NODE_NET_INITIATOR ? NODE_NET_RESPONDER : NODE_NET_INITIATOR;
-	int rc = node_net_auth_check(p, len, s->pk, net->chain_id, peer_role, c->transcript);
+	int rc = node_net_auth_check(p, len, c->peer_pk, net->chain_id, peer_role, c->transcript);
 	if (rc != 0) {
 		if (rc == NODE_NET_E_BADSIG)
 			net->st.refused_badsig++;
@@ -541,6 +621,14 @@ static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 		conn_fail(c, NODE_NET_LOG_WARN, rc, NULL);
 		return;
 	}
+	if (c->dynamic && dynamic_bind(net, c) != 0) {
+		net->st.refused_dynamic_full++;
+		conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_DYNAMIC_FULL, "%u bound",
+			  LIM_NET_DYNAMIC_PEERS_MAX);
+		return;
+	}
+	struct slot *s = &net->slots[c->slot];
+	assert(memcmp(s->pk, c->peer_pk, sizeof s->pk) == 0);
 
 	net->st.handshakes_ok++;
 	if (c->role == NODE_NET_RESPONDER) {
@@ -562,7 +650,7 @@ static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 	if (s->active == NULL) {
 		s->active = c;
 		net->n_up++;
-		net_log(net, NODE_NET_LOG_INFO, "event=peer_up addr=%s key=%s dir=%s peer=%zu",
+		net_log(net, NODE_NET_LOG_INFO, "peer_up", "addr=%s key=%s dir=%s peer=%zu",
 			c->who, key_short(ks, s->pk),
 			c->role == NODE_NET_INITIATOR ? "out" : "in", c->slot);
 		if (net->cb.on_peer_up != NULL)
@@ -570,7 +658,7 @@ static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 		return;
 	}
 	net->st.duplicates_dropped++;
-	net_log(net, NODE_NET_LOG_DEBUG, "event=duplicate key=%s", key_short(ks, s->pk));
+	net_log(net, NODE_NET_LOG_DEBUG, "duplicate", "key=%s", key_short(ks, s->pk));
 	if (conn_preferred(c, s->active)) {
 		struct conn *old = s->active;
 		s->active = c;
@@ -707,7 +795,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
 		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		net_log(net, NODE_NET_LOG_DEBUG, "event=connected addr=%s", c->who);
+		net_log(net, NODE_NET_LOG_DEBUG, "connected", "addr=%s", c->who);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -754,8 +842,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* ip (ip_len bytes, 0 if unknown) is an inbound connection's source
+ * address, for the per-address share of pending handshakes. */
 static int conn_new(node_net *net, struct bufferevent *bev, enum node_net_role role,
-		    size_t peer, const char *who)
+		    size_t peer, const char *who, const uint8_t *ip, uint8_t ip_len)
 {
 	assert(role == NODE_NET_INITIATOR || role == NODE_NET_RESPONDER);
 	assert(role == NODE_NET_RESPONDER || peer < net->n_slots);
@@ -772,6 +862,10 @@ static int conn_new(node_net *net, struct bufferevent *bev, enum node_net_role r
 	c->state = CONN_HELLO;
 	c->slot = role == NODE_NET_INITIATOR ? peer : NO_SLOT;
 	c->serial = net->next_serial++;
+	assert(ip_len <= sizeof c->ip);
+	if (ip_len > 0)
+		memcpy(c->ip, ip, ip_len);
+	c->ip_len = ip_len;
 	snprintf(c->who, sizeof c->who, "%s", who);
 	crypto_kx_keypair(c->eph_pk, c->sec->eph_sk);
 
@@ -827,7 +921,7 @@ int node_net_adopt(node_net *net, struct bufferevent *bev, enum node_net_role ro
 		return NODE_NET_E_PEER;
 	}
 	const char *who = role == NODE_NET_INITIATOR ? net->slots[peer].addr : "local";
-	return conn_new(net, bev, role, peer, who);
+	return conn_new(net, bev, role, peer, who, NULL, 0);
 }
 
 /* ---- dialling ---------------------------------------------------------- */
@@ -839,8 +933,8 @@ static void slot_dial(node_net *net, size_t idx)
 	assert(s->active == NULL);
 	assert(s->dialing == NULL);
 	struct bufferevent *bev = bufferevent_socket_new(net->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL || conn_new(net, bev, NODE_NET_INITIATOR, idx, s->addr) != 0) {
-		net_log(net, NODE_NET_LOG_ERROR, "event=dial_failed addr=%s reason=\"%s\"", s->addr,
+	if (bev == NULL || conn_new(net, bev, NODE_NET_INITIATOR, idx, s->addr, NULL, 0) != 0) {
+		net_log(net, NODE_NET_LOG_ERROR, "dial_failed", "addr=%s reason=\"%s\"", s->addr,
 			node_net_strerror(NODE_NET_E_NOMEM));
 		slot_schedule_dial(net, s);
 		return;
@@ -879,44 +973,96 @@ static void slot_schedule_dial(node_net *net, struct slot *s)
 
 /* ---- listening --------------------------------------------------------- */
 
+/* Reports evictions of pending handshakes at most once a second, with
+ * how many there were since the last line. */
+static void pending_evicted_log(node_net *net, const char *why)
+{
+	net->evicted_unlogged++;
+	struct timeval now;
+	if (event_base_gettimeofday_cached(net->base, &now) != 0 ||
+	    now.tv_sec == net->evicted_logged_s)
+		return;
+	net->evicted_logged_s = now.tv_sec;
+	net_log(net, NODE_NET_LOG_WARN, "handshakes_evicted",
+		"count=%llu pending=%zu reason=\"%s\"", (unsigned long long)net->evicted_unlogged,
+		net->n_pending_in, why);
+	net->evicted_unlogged = 0;
+}
+
+/* From "Pending handshakes" in the top comment: makes room for one more
+ * inbound handshake from ip by closing the oldest pending inbound one of
+ * that address if it has its share, else the oldest of all if the table
+ * is full. Only inbound handshakes count: our own dials are bounded by
+ * the peer list, and must not lock peers out while many are down. */
+static void pending_make_room(node_net *net, const uint8_t *ip, uint8_t ip_len)
+{
+	struct conn *oldest = NULL, *oldest_here = NULL;
+	size_t here = 0;
+	for (struct conn *c = net->conns; c != NULL; c = c->next) {
+		if (c->role != NODE_NET_RESPONDER || (c->state != CONN_HELLO && c->state != CONN_AUTH))
+			continue;
+		if (oldest == NULL || c->serial < oldest->serial)
+			oldest = c;
+		if (ip_len != 0 && c->ip_len == ip_len && memcmp(c->ip, ip, ip_len) == 0) {
+			here++;
+			if (oldest_here == NULL || c->serial < oldest_here->serial)
+				oldest_here = c;
+		}
+	}
+	struct conn *victim;
+	const char *why;
+	if (here >= LIM_NET_PENDING_PER_IP_MAX) {
+		victim = oldest_here;
+		why = "address has its share of pending handshakes";
+		net->st.evicted_pending_ip++;
+	} else if (net->n_pending_in >= LIM_NET_PENDING_CONNS_MAX) {
+		victim = oldest;
+		why = "pending handshakes full";
+		net->st.evicted_pending++;
+	} else {
+		return;
+	}
+	assert(victim != NULL);
+	pending_evicted_log(net, why);
+	conn_fail(victim, NODE_NET_LOG_DEBUG, NODE_NET_E_EVICTED, "%s", why);
+}
+
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
 	(void)lis;
 	node_net *net = arg;
 	char who[ADDR_STR_BYTES] = "?";
+	uint8_t ipb[16] = {0};
+	uint8_t ip_len = 0;
 	if (sa->sa_family == AF_INET && (size_t)salen >= sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)(void *)sa;
 		char ip[INET_ADDRSTRLEN];
 		evutil_inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
 		snprintf(who, sizeof who, "%s:%u", ip, ntohs(in->sin_port));
+		memcpy(ipb, &in->sin_addr, 4);
+		ip_len = 4;
 	} else if (sa->sa_family == AF_INET6 && (size_t)salen >= sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(void *)sa;
 		char ip[INET6_ADDRSTRLEN];
 		evutil_inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
 		snprintf(who, sizeof who, "[%s]:%u", ip, ntohs(in6->sin6_port));
+		memcpy(ipb, &in6->sin6_addr, 16);
+		ip_len = 16;
 	}
 	net->st.conns_in++;
-	/* Only inbound handshakes count: our own dials are bounded by the
-	 * peer list, and must not lock peers out while many are down. */
-	if (net->n_pending_in >= LIM_NET_PENDING_CONNS_MAX) {
-		net->st.refused_pending_full++;
-		net_log(net, NODE_NET_LOG_WARN, "event=refused addr=%s reason=\"%u handshakes pending\"",
-			who, LIM_NET_PENDING_CONNS_MAX);
-		evutil_closesocket(fd);
-		return;
-	}
+	pending_make_room(net, ipb, ip_len);
 	int one = 1;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	struct bufferevent *bev = bufferevent_socket_new(net->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		evutil_closesocket(fd);
-		net_log(net, NODE_NET_LOG_ERROR, "event=accept_failed addr=%s reason=\"%s\"", who,
+		net_log(net, NODE_NET_LOG_ERROR, "accept_failed", "addr=%s reason=\"%s\"", who,
 			node_net_strerror(NODE_NET_E_NOMEM));
 		return;
 	}
-	if (conn_new(net, bev, NODE_NET_RESPONDER, 0, who) != 0)
-		net_log(net, NODE_NET_LOG_ERROR, "event=accept_failed addr=%s reason=\"%s\"", who,
+	if (conn_new(net, bev, NODE_NET_RESPONDER, 0, who, ipb, ip_len) != 0)
+		net_log(net, NODE_NET_LOG_ERROR, "accept_failed", "addr=%s reason=\"%s\"", who,
 			node_net_strerror(NODE_NET_E_NOMEM));
 }
 
@@ -924,7 +1070,7 @@ static void accept_error_cb(struct evconnlistener *lis, void *arg)
 {
 	node_net *net = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	net_log(net, NODE_NET_LOG_ERROR, "event=accept_error reason=\"%s\" pause_ms=%u",
+	net_log(net, NODE_NET_LOG_ERROR, "accept_error", "reason=\"%s\" pause_ms=%u",
 		evutil_socket_error_to_string(err), LISTEN_RETRY_MS);
 	evconnlistener_disable(lis);
 	struct timeval tv = {LISTEN_RETRY_MS / 1000, (LISTEN_RETRY_MS % 1000) * 1000};
@@ -992,7 +1138,7 @@ static int net_listen(node_net *net, const char *addr)
 					   LISTEN_BACKLOG, (struct sockaddr *)&sa, salen);
 	if (net->lis == NULL) {
 		int err = EVUTIL_SOCKET_ERROR();
-		net_log(net, NODE_NET_LOG_ERROR, "event=listen_failed addr=%s reason=\"%s\"", addr,
+		net_log(net, NODE_NET_LOG_ERROR, "listen_failed", "addr=%s reason=\"%s\"", addr,
 			evutil_socket_error_to_string(err));
 		return NODE_NET_E_LISTEN;
 	}
@@ -1008,7 +1154,7 @@ static int net_listen(node_net *net, const char *addr)
 		net->port = ntohs(((struct sockaddr_in *)(void *)&bound)->sin_port);
 	else
 		net->port = ntohs(((struct sockaddr_in6 *)(void *)&bound)->sin6_port);
-	net_log(net, NODE_NET_LOG_INFO, "event=listening addr=%s port=%u", addr, net->port);
+	net_log(net, NODE_NET_LOG_INFO, "listening", "addr=%s port=%u", addr, net->port);
 	return 0;
 }
 
@@ -1063,13 +1209,15 @@ int node_net_new(node_net **out, struct event_base *base, const node_net_config 
 	net->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : LIM_NET_BACKOFF_MAX_MS;
 	net->sendq_bytes_max = cfg->sendq_bytes_max ? cfg->sendq_bytes_max
 						    : LIM_PEER_SENDQ_BYTES_MAX;
-	net->log_level = cfg->log_level ? cfg->log_level : NODE_NET_LOG_INFO;
+	net->log_level = cfg->log_level;
+	net->allow_key = cfg->allow_key;
 	rc = NODE_NET_E_CONFIG;
 	if (net->idle_timeout_ms < 3 || net->backoff_min_ms > net->backoff_max_ms)
 		goto fail;
 
 	rc = NODE_NET_E_NOMEM;
-	net->n_slots = cfg->n_peers + cfg->n_extra_keys;
+	net->n_static = cfg->n_peers + cfg->n_extra_keys;
+	net->n_slots = net->n_static + (cfg->allow_key != NULL ? LIM_NET_DYNAMIC_PEERS_MAX : 0);
 	net->slots = calloc(net->n_slots ? net->n_slots : 1, sizeof *net->slots);
 	net->reaper = event_new(base, -1, 0, reap_cb, net);
 	if (net->slots == NULL || net->reaper == NULL)
@@ -1077,6 +1225,17 @@ int node_net_new(node_net **out, struct event_base *base, const node_net_config 
 	for (size_t i = 0; i < net->n_slots; i++) {
 		struct slot *s = &net->slots[i];
 		s->net = net;
+		rc = NODE_NET_E_NOMEM;
+		/* Every slot has its timer, so the code that reconnects needs
+		 * no case for dynamic ones (which have no address to dial). */
+		s->redial = evtimer_new(base, redial_cb, s);
+		if (s->redial == NULL)
+			goto fail;
+		snprintf(s->addr, sizeof s->addr, "-");
+		if (i >= net->n_static) {
+			s->dynamic = true;
+			continue;
+		}
 		memcpy(s->pk, slot_key_of(cfg, i), sizeof s->pk);
 		s->inert = memcmp(s->pk, net->pk, sizeof s->pk) == 0;
 		rc = NODE_NET_E_CONFIG;
@@ -1084,7 +1243,6 @@ int node_net_new(node_net **out, struct event_base *base, const node_net_config 
 			if (memcmp(net->slots[j].pk, s->pk, sizeof s->pk) == 0)
 				goto fail;
 		const char *a = i < cfg->n_peers ? cfg->peers[i].addr : NULL;
-		snprintf(s->addr, sizeof s->addr, "-");
 		if (a != NULL && a[0] != '\0') {
 			rc = parse_addr(a, false, &s->sa, &s->salen);
 			if (rc != 0)
@@ -1092,10 +1250,6 @@ int node_net_new(node_net **out, struct event_base *base, const node_net_config 
 			s->has_addr = true;
 			snprintf(s->addr, sizeof s->addr, "%s", a);
 		}
-		rc = NODE_NET_E_NOMEM;
-		s->redial = evtimer_new(base, redial_cb, s);
-		if (s->redial == NULL)
-			goto fail;
 	}
 	if (cfg->listen_addr != NULL && cfg->listen_addr[0] != '\0') {
 		rc = net_listen(net, cfg->listen_addr);
@@ -1149,6 +1303,22 @@ uint16_t node_net_listen_port(const node_net *net)
 size_t node_net_peer_count(const node_net *net)
 {
 	return net->n_up;
+}
+
+size_t node_net_peer_slots(const node_net *net)
+{
+	return net->n_slots;
+}
+
+int node_net_peer_key(const node_net *net, size_t peer, ck_pubkey out)
+{
+	if (peer >= net->n_slots)
+		return NODE_NET_E_PEER;
+	const struct slot *s = &net->slots[peer];
+	if (s->dynamic && !s->in_use)
+		return NODE_NET_E_PEER;
+	memcpy(out, s->pk, sizeof(ck_pubkey));
+	return 0;
 }
 
 bool node_net_peer_connected(const node_net *net, size_t peer)

@@ -1,7 +1,8 @@
 /*
  * node_net: the authenticated, encrypted peer transport of carbon-node.
  * TCP over libevent between the members listed in genesis (and, if the
- * operator allows them, read replicas). A handshake proves each end holds
+ * operator allows them, read replicas, and keys the driver admits later,
+ * such as members added by governance: see allow_key). A handshake proves each end holds
  * its member key (node/net.c, top comment, gives the bytes); every frame
  * after it is sealed with crypto_secretstream, so nobody outside the
  * network can read, inject, reorder or replay messages. This layer knows
@@ -58,7 +59,9 @@ struct bufferevent;
 	X(NODE_NET_E_FRAME,         -455, "frame length zero or above the limit")  \
 	X(NODE_NET_E_TIMEOUT,       -456, "peer silent past its timeout")          \
 	X(NODE_NET_E_WEAKKEY,       -457, "peer ephemeral key rejected by crypto_kx") \
-	X(NODE_NET_E_CLOSED,        -458, "peer closed the connection")
+	X(NODE_NET_E_CLOSED,        -458, "peer closed the connection")          \
+	X(NODE_NET_E_DYNAMIC_FULL,  -459, "every dynamic peer slot is bound")      \
+	X(NODE_NET_E_EVICTED,       -460, "pending handshake closed to make room for a newer one")
 
 enum node_net_err {
 #define NODE_NET_ENUM(name, val, msg) name = val,
@@ -91,8 +94,12 @@ typedef struct node_net_callbacks {
 	void (*on_peer_down)(void *ctx, size_t peer);
 } node_net_callbacks;
 
+/* Lines go through node/log.h's node_log (timestamp, level, event, then
+ * mod=net and the fields), so node_log_set_level filters them. A net's
+ * log_level other than DEFAULT filters this net's lines further (tests
+ * and fuzzers quieten a net with it). */
 enum node_net_log_level {
-	NODE_NET_LOG_DEFAULT = 0,  /* = INFO */
+	NODE_NET_LOG_DEFAULT = 0,  /* node_log's level alone decides */
 	NODE_NET_LOG_ERROR = 1,
 	NODE_NET_LOG_WARN = 2,
 	NODE_NET_LOG_INFO = 3,
@@ -109,8 +116,11 @@ typedef struct node_net_config {
 	/* "host:port" to accept peers on (port 0 picks a free one, see
 	 * node_net_listen_port), or NULL or "" for a node that only dials. */
 	const char *listen_addr;
-	/* Peer index i in every call and callback is peers[i] for
-	 * i < n_peers, then extra_keys[i - n_peers]. An entry holding our own
+	/* Peer indices, in every call and callback:
+	 *   [0, n_peers)                     peers[i]
+	 *   [n_peers, n_static)              extra_keys[i - n_peers]
+	 *   [n_static, node_net_peer_slots)  dynamic peers (allow_key)
+	 * with n_static = n_peers + n_extra_keys. An entry holding our own
 	 * key is allowed (the genesis member list) and stays inert. */
 	const node_net_peer_cfg *peers;
 	size_t n_peers;         /* <= LIM_PEERS_MAX */
@@ -118,6 +128,20 @@ typedef struct node_net_config {
 	 * never dialled. NULL/0 admits members only. */
 	const ck_pubkey *extra_keys;
 	size_t n_extra_keys;    /* <= LIM_NET_EXTRA_KEYS_MAX */
+	/* Optional. Asked (on the loop thread, with ctx) about the static key
+	 * of an inbound hello that is in neither peers nor extra_keys, on
+	 * every such hello; true admits it as a dynamic peer, which is never
+	 * dialled. The connection takes a dynamic index only once the peer's
+	 * auth has proven the key: the same index as an open connection of
+	 * that key if there is one, else the lowest free one among
+	 * LIM_NET_DYNAMIC_PEERS_MAX (NODE_NET_E_DYNAMIC_FULL if none). The
+	 * index stays bound to the key until its last connection ends (after
+	 * on_peer_down) and may then be given to another key: the driver
+	 * must read node_net_peer_key at on_peer_up and keep nothing per
+	 * dynamic index across on_peer_down. The answer is taken at the
+	 * handshake only: a connection admitted earlier stays up if the key
+	 * is later withdrawn. NULL admits configured keys only. */
+	bool (*allow_key)(void *ctx, const ck_pubkey key);
 	node_net_callbacks cb;
 	void *ctx;
 	/* 0 means the default from common/limits.h. Tests shorten them. */
@@ -142,7 +166,12 @@ typedef struct node_net_stats {
 	uint64_t refused_unknown_key;
 	uint64_t refused_self;
 	uint64_t refused_badsig;
-	uint64_t refused_pending_full;
+	uint64_t refused_dynamic_full;
+	/* Pending inbound handshakes closed to make room for a new one: the
+	 * address's share was used (evicted_pending_ip) or the table was
+	 * full (evicted_pending). */
+	uint64_t evicted_pending;
+	uint64_t evicted_pending_ip;
 	uint64_t timeouts_handshake;
 	uint64_t timeouts_idle;
 	uint64_t disconnects_slow;   /* send queue over its bound */
@@ -186,6 +215,14 @@ int node_net_broadcast(node_net *net, const uint8_t *msg, size_t len);
 /* ---- state ------------------------------------------------------------- */
 
 size_t node_net_peer_count(const node_net *net);    /* connected peers */
+/* Size of the peer index space (see node_net_config.peers): every index
+ * a callback passes is below it. Fixed for the net's lifetime, so the
+ * driver may size per-peer arrays with it. */
+size_t node_net_peer_slots(const node_net *net);
+/* The key of peer index peer: always for a configured index, for a
+ * dynamic one while it is bound (from on_peer_up to on_peer_down at
+ * least). NODE_NET_E_PEER otherwise. */
+NODE_NET_WUR int node_net_peer_key(const node_net *net, size_t peer, ck_pubkey out);
 bool node_net_peer_connected(const node_net *net, size_t peer);
 /* Bytes waiting in peer's send queue (0 if not connected): lets the driver
  * pace bulk sends (block sync) well below the bound. */

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "node/log.h"
 #include "node/net.h"
 
 #define CHAIN "carbon-test"
@@ -35,6 +36,9 @@ typedef struct tnode {
 	size_t last_len;
 	ck_hash big_hash;  /* of the last message longer than last[] */
 	size_t big_len;
+	bool allow;        /* what allow_key answers */
+	int asked;         /* times allow_key was asked */
+	ck_pubkey asked_key;
 } tnode;
 
 static void on_msg(void *ctx, size_t peer, const uint8_t *msg, size_t len)
@@ -62,6 +66,14 @@ static void on_down(void *ctx, size_t peer)
 {
 	(void)peer;
 	((tnode *)ctx)->down++;
+}
+
+static bool allow_key(void *ctx, const ck_pubkey key)
+{
+	tnode *t = ctx;
+	t->asked++;
+	memcpy(t->asked_key, key, sizeof(ck_pubkey));
+	return t->allow;
 }
 
 static void setup(void)
@@ -100,6 +112,9 @@ typedef struct topts {
 	size_t sendq;
 	const int *extra;  /* extra key ids, -1 terminated */
 	struct event_base *base;
+	bool allow_key;    /* install allow_key (answers tnode.allow) */
+	uint32_t handshake_ms;
+	bool log_default;  /* node_log's level alone filters, not WARN */
 } topts;
 
 static int start(tnode *t, int me, const tpeer *peers, size_t n, const topts *o)
@@ -131,12 +146,13 @@ static int start(tnode *t, int me, const tpeer *peers, size_t n, const topts *o)
 		.n_extra_keys = n_extra,
 		.cb = {on_msg, on_up, on_down},
 		.ctx = t,
-		.handshake_timeout_ms = 300,
+		.allow_key = o->allow_key ? allow_key : NULL,
+		.handshake_timeout_ms = o->handshake_ms ? o->handshake_ms : 300,
 		.idle_timeout_ms = o->idle_ms ? o->idle_ms : 3000,
 		.backoff_min_ms = 20,
 		.backoff_max_ms = 200,
 		.sendq_bytes_max = o->sendq,
-		.log_level = NODE_NET_LOG_WARN,
+		.log_level = o->log_default ? NODE_NET_LOG_DEFAULT : NODE_NET_LOG_WARN,
 	};
 	memcpy(cfg.pubkey, pk[me], sizeof(ck_pubkey));
 	return node_net_new(&t->net, o->base ? o->base : base, &cfg);
@@ -850,4 +866,228 @@ Test(net, throughput)
 		n_small, s, (double)n_small / s, n_big, l, (double)n_big / l);
 	node_net_free(a.net);
 	node_net_free(b.net);
+}
+
+/* ---- keys admitted after start (allow_key) ------------------------------ */
+
+typedef struct upwait {
+	tnode *t;
+	int up;
+} upwait;
+
+static bool ups_reached(void *arg)
+{
+	upwait *u = arg;
+	return u->t->up >= u->up;
+}
+
+static bool went_down(void *arg)
+{
+	return ((tnode *)arg)->down > 0;
+}
+
+Test(net, key_outside_the_list_connects_when_allow_key_says_yes)
+{
+	/* v knows member 1 only; key 3 (a member added by governance, say)
+	 * dials it. */
+	tnode v = {0}, r = {0}, q = {0};
+	topts ov = {.allow_key = true};
+	cr_assert_eq(start(&v, 0, &(tpeer){1, 0}, 1, &ov), 0);
+	cr_assert_eq(node_net_peer_slots(v.net), 1 + LIM_NET_DYNAMIC_PEERS_MAX);
+	uint16_t pv = node_net_listen_port(v.net);
+	topts orr = {.no_listen = true};
+	cr_assert_eq(start(&r, 3, &(tpeer){0, pv}, 1, &orr), 0);
+
+	/* The callback says no: refused as an unknown key, nothing bound. */
+	run_for(300);
+	cr_assert_eq(v.up + r.up, 0);
+	cr_assert_geq(v.asked, 1);
+	cr_assert_eq(memcmp(v.asked_key, pk[3], sizeof(ck_pubkey)), 0);
+	node_net_stats st;
+	node_net_stats_get(v.net, &st);
+	cr_assert_geq(st.refused_unknown_key, 1);
+	ck_pubkey k;
+	cr_assert_eq(node_net_peer_key(v.net, 1, k), NODE_NET_E_PEER);
+
+	/* The ledger now lists the key: r's next redial gets in, as the
+	 * first dynamic index, after the configured one. */
+	v.allow = true;
+	cr_assert(wait_up2(&v, 1, &r, 1));
+	cr_assert(node_net_peer_connected(v.net, 1));
+	cr_assert_eq(node_net_peer_key(v.net, 1, k), 0);
+	cr_assert_eq(memcmp(k, pk[3], sizeof k), 0);
+	cr_assert_eq(node_net_peer_key(v.net, 0, k), 0);
+	cr_assert_eq(memcmp(k, pk[1], sizeof k), 0, "configured index unchanged");
+	cr_assert_eq(node_net_send(v.net, 1, (const uint8_t *)"hi", 2), 0);
+	cr_assert(wait_msgs(&r, 1));
+	cr_assert_eq(node_net_send(r.net, 0, (const uint8_t *)"yo", 2), 0);
+	cr_assert(wait_msgs(&v, 1));
+	cr_assert_eq(v.last_peer, 1);
+
+	/* r leaves: the index is released and given to the next key. */
+	node_net_free(r.net);
+	cr_assert(run_until(went_down, &v, 3000));
+	cr_assert_eq(v.down, 1);
+	cr_assert_eq(node_net_peer_key(v.net, 1, k), NODE_NET_E_PEER);
+	cr_assert_eq(start(&q, 4, &(tpeer){0, pv}, 1, &orr), 0);
+	upwait uw = {&v, 2};
+	cr_assert(run_until(ups_reached, &uw, 3000));
+	cr_assert(node_net_peer_connected(v.net, 1), "index reused");
+	cr_assert_eq(node_net_peer_key(v.net, 1, k), 0);
+	cr_assert_eq(memcmp(k, pk[4], sizeof k), 0);
+	node_net_free(q.net);
+	node_net_free(v.net);
+}
+
+Test(net, allow_key_is_not_asked_about_configured_keys_and_bad_auth_binds_nothing)
+{
+	tnode v = {0}, a = {0};
+	topts ov = {.allow_key = true};
+	v.allow = true;
+	cr_assert_eq(start(&v, 1, &(tpeer){0, 0}, 1, &ov), 0);
+	topts oa = {.no_listen = true};
+	cr_assert_eq(start(&a, 0, &(tpeer){1, node_net_listen_port(v.net)}, 1, &oa), 0);
+	cr_assert(wait_up2(&v, 1, &a, 1));
+	cr_assert_eq(v.asked, 0);
+	cr_assert(node_net_peer_connected(v.net, 0));
+
+	/* A raw client names allowed key 3 in its hello but cannot sign for
+	 * it: no dynamic index is ever bound. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(node_net_listen_port(v.net)),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	uint8_t h[128];
+	size_t hn = hello_bytes(h + 4, NODE_NET_VERSION, CHAIN, 3);
+	h[0] = h[1] = h[2] = 0;
+	h[3] = (uint8_t)hn;
+	cr_assert_eq(send(fd, h, 4 + hn, MSG_NOSIGNAL), (ssize_t)(4 + hn));
+	uint8_t junk[70] = {0, 0, 0, 66, 0xc4, 0x40};
+	cr_assert_eq(send(fd, junk, sizeof junk, MSG_NOSIGNAL), (ssize_t)sizeof junk);
+	run_for(200);
+	cr_assert_eq(v.asked, 1);
+	node_net_stats st;
+	node_net_stats_get(v.net, &st);
+	cr_assert_geq(st.refused_badsig + st.refused_malformed, 1);
+	ck_pubkey k;
+	cr_assert_eq(node_net_peer_key(v.net, 1, k), NODE_NET_E_PEER);
+	cr_assert_eq(node_net_peer_count(v.net), 1);
+	close(fd);
+	node_net_free(a.net);
+	node_net_free(v.net);
+}
+
+/* ---- pending handshakes ------------------------------------------------- */
+
+/* A silent TCP connection from source address 127.0.0.<src>. */
+static int squat(uint16_t port, int src)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	struct sockaddr_in me = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)src - 1)};
+	cr_assert_eq(bind(fd, (struct sockaddr *)&me, sizeof me), 0, "bind 127.0.0.%d", src);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+Test(net, squatters_on_every_pending_slot_do_not_lock_out_a_peer)
+{
+	/* b keeps a silent connection for 10 s. Squatters open more silent
+	 * connections than there are pending slots, from five addresses, and
+	 * keep them; then member 0 (re)starts and dials b. */
+	enum { ADDRS = 5, PER_ADDR = LIM_NET_PENDING_PER_IP_MAX, EXTRA = 8 };
+	_Static_assert(ADDRS * PER_ADDR > LIM_NET_PENDING_CONNS_MAX, "more than the table");
+	tnode a = {0}, b = {0};
+	topts ob = {.handshake_ms = 10000};
+	cr_assert_eq(start(&b, 1, &(tpeer){0, 0}, 1, &ob), 0);
+	uint16_t pb = node_net_listen_port(b.net);
+	int fds[ADDRS * PER_ADDR + EXTRA];
+	size_t nfd = 0;
+	for (int src = 1; src <= ADDRS; src++) {
+		for (int i = 0; i < PER_ADDR; i++)
+			fds[nfd++] = squat(pb, src);
+		run_for(30); /* b accepts them (the listen backlog is 64) */
+	}
+	node_net_stats st;
+	node_net_stats_get(b.net, &st);
+	cr_assert_eq(st.conns_in, ADDRS * PER_ADDR);
+	cr_assert_eq(st.evicted_pending, ADDRS * PER_ADDR - LIM_NET_PENDING_CONNS_MAX);
+	cr_assert_eq(st.evicted_pending_ip, 0);
+	cr_assert(raw_closed(fds[0]), "the oldest squatter was closed");
+	/* One address past its share: its own oldest pending one goes. */
+	for (int i = 0; i < EXTRA; i++)
+		fds[nfd++] = squat(pb, ADDRS);
+	run_for(30);
+	node_net_stats_get(b.net, &st);
+	cr_assert_eq(st.evicted_pending_ip, EXTRA);
+	cr_assert_eq(st.evicted_pending, ADDRS * PER_ADDR - LIM_NET_PENDING_CONNS_MAX);
+
+	/* The table is full of squatters; a member connects at once. */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	topts oa = {.no_listen = true};
+	cr_assert_eq(start(&a, 0, &(tpeer){1, pb}, 1, &oa), 0);
+	cr_assert(wait_up2(&a, 1, &b, 1));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	cr_assert_lt(ms, 1000, "connected in %ld ms", ms);
+	cr_assert_eq(a.down + b.down, 0);
+	exchange(&a, &b, "past the squatters");
+	for (size_t i = 0; i < nfd; i++)
+		close(fds[i]);
+	node_net_free(a.net);
+	node_net_free(b.net);
+}
+
+/* ---- logging ------------------------------------------------------------ */
+
+/* Runs an unknown key's connection attempt against a net that logs at
+ * node_log's level, and returns what went to stderr. */
+static size_t refusal_log(char *out, size_t cap)
+{
+	FILE *f = tmpfile();
+	cr_assert_not_null(f);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	cr_assert_geq(saved, 0);
+	cr_assert_geq(dup2(fileno(f), STDERR_FILENO), 0);
+	tnode b = {0}, c = {0};
+	topts ob = {.log_default = true};
+	cr_assert_eq(start(&b, 1, &(tpeer){0, 0}, 1, &ob), 0);
+	topts oc = {.no_listen = true};
+	cr_assert_eq(start(&c, 3, &(tpeer){1, node_net_listen_port(b.net)}, 1, &oc), 0);
+	run_for(150);
+	node_net_free(c.net);
+	node_net_free(b.net);
+	fflush(stderr);
+	cr_assert_geq(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	rewind(f);
+	size_t n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return n;
+}
+
+Test(net, lines_go_through_node_log_and_its_level)
+{
+	static char buf[16384];
+	node_log_set_level(NODE_LOG_INFO);
+	cr_assert_gt(refusal_log(buf, sizeof buf), 0);
+	const char *line = strstr(buf, "event=refused");
+	cr_assert_not_null(line, "%s", buf);
+	while (line > buf && line[-1] != '\n')
+		line--;
+	cr_assert_eq(strncmp(line, "ts=", 3), 0, "%.200s", line);
+	cr_assert_not_null(strstr(line, " level=warn event=refused mod=net "), "%.200s", line);
+	cr_assert_not_null(strstr(buf, "event=listening mod=net "), "info lines pass at info");
+
+	node_log_set_level(NODE_LOG_ERROR);
+	refusal_log(buf, sizeof buf);
+	cr_assert_null(strstr(buf, "mod=net"), "node_log's level filters net lines: %s", buf);
+	node_log_set_level(NODE_LOG_INFO);
 }
