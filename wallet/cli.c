@@ -278,9 +278,10 @@ int cli_exit_of(int rc)
 	case WALLET_E_HTTP:
 	case WALLET_E_TOO_BIG:
 	case WALLET_E_JSON:
+	case WALLET_E_VALSET_GAP:             /* unavailable, not disproved */
+	case WALLET_E_UNCERTIFIED:
 		return WALLET_EXIT_NETWORK;
 	case WALLET_E_VERIFY:
-	case WALLET_E_VALSET_GAP:
 		return WALLET_EXIT_VERIFY;
 	case WALLET_E_NO_PASSPHRASE:
 	case WALLET_E_PASS_MISMATCH:

@@ -5,7 +5,9 @@
  * the Merkle path to the state root, the certified header that carries that
  * root, and the chain of certified headers and validator-set changes from
  * the genesis to it (wallet/lightclient.c). A proof that fails any check
- * is refused with the reason and exit code 4.
+ * is refused with the reason and exit code 4; one that cannot be checked
+ * (a node down, a validator set no node supplies) is exit 3, never
+ * "REFUSED", since nothing is known to be wrong with it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -90,7 +92,12 @@ static int run(wallet_cli *cli)
 			trust);
 	if ((rc = fetch_proof(cli, pk, &j)) != 0)
 		goto done;
-	if (wallet_balance_proof_from_json(j, lc.chain_id, bp, why, sizeof why) != 0) {
+	rc = wallet_balance_proof_from_json(j, lc.chain_id, bp, why, sizeof why);
+	if (rc == WALLET_E_UNCERTIFIED) {
+		rc = cli_fail(cli, WALLET_EXIT_NETWORK, "cannot verify: %s", why);
+		goto done;
+	}
+	if (rc != 0) {
 		rc = cli_fail(cli, WALLET_EXIT_VERIFY, "REFUSED: %s", why);
 		goto done;
 	}
@@ -108,10 +115,21 @@ static int run(wallet_cli *cli)
 		rc = wallet_lc_advance(&lc, &src, bp->proof.height, show_progress, NULL, why, sizeof why);
 	if (rc == 0)
 		rc = wallet_verify_balance(&lc, &src, pk, bp, why, sizeof why);
-	if (rc == WALLET_E_CONNECT || rc == WALLET_E_TIMEOUT || rc == WALLET_E_HTTP ||
-	    rc == WALLET_E_JSON || rc == WALLET_E_TOO_BIG) {
+	/* Exit 4 means a proof was shown false. What could not be fetched
+	 * proves nothing either way: exit 3, and say so. */
+	if (rc == WALLET_E_VALSET_GAP) {
 		rc = cli_fail(cli, WALLET_EXIT_NETWORK,
-			      "cannot fetch the headers to check the proof against: %s", why);
+			      "cannot verify: %s. This is no verdict on the proof: ask a node that "
+			      "serves GET /v1/valset/{height} (--node URL), or keep the checkpoint "
+			      "past every validator-set change by running verify-balance regularly",
+			      why);
+		goto done;
+	}
+	if (rc != 0 && rc != WALLET_E_VERIFY) {
+		rc = cli_fail(cli, cli_exit_of(rc),
+			      "cannot verify: the headers to check the proof against could not be "
+			      "fetched: %s",
+			      why);
 		goto done;
 	}
 	if (rc != 0) {
@@ -163,7 +181,9 @@ const wallet_cmd wallet_cmd_verify_balance = {
 		   "Merkle proof, that the certified header of the next height carries its state\n"
 		   "root, and every header from the genesis (or the last checkpoint, kept in\n"
 		   "~/.config/carbon-wallet/trust/) certified by 2f+1 of the validators of its\n"
-		   "height. Exit 4 with the reason if anything fails to verify.",
+		   "height. Exit 4 with the reason if anything fails to verify; exit 3 if the\n"
+		   "proof cannot be checked (no node answers, or a past validator set is not\n"
+		   "available from any node).",
 	.flags = CLI_NODE,
 	.min_pos = 1,
 	.max_pos = 1,

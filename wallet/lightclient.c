@@ -6,8 +6,9 @@
  * header announced, and be certified by a quorum of that set (2f+1
  * precommit signatures, cons_cert_verify). A validator-set change is
  * accepted only as a set whose hash the last certified header announced
- * in next_valset_hash, so the node can at worst withhold a set (the check
- * fails) but never substitute one. A balance proof is then a Merkle path
+ * in next_valset_hash, so a node can at worst withhold a set (the proof
+ * then cannot be checked, which is reported as such, not as a forgery)
+ * but never substitute one. A balance proof is then a Merkle path
  * to the state root that the certified header of proof height + 1 carries
  * (execution is deferred: header h holds the state after block h-1).
  */
@@ -96,32 +97,35 @@ int wallet_lc_step(wallet_lc *lc, const ledger_header *h, const cons_cert *cert,
 		return WALLET_E_VERIFY;
 	}
 
-	/* The set of the next height. */
+	/* The set of the next height: the same, or the one announced by
+	 * hash, whoever supplies it. A source that cannot supply it leaves
+	 * the proof unchecked, which is not evidence against it. */
 	cons_valset next = lc->next;
 	bool changed = memcmp(h->next_valset_hash, x, CK_HASH_BYTES) != 0;
 	if (changed) {
-		bool found = false;
-		cons_valset *cand = src && src->valsets ? malloc(4 * sizeof *cand) : NULL;
-		uint32_t n = 0;
-		if (cand != NULL && src->valsets(src->ctx, cand, 4, &n) == 0) {
-			for (uint32_t i = 0; i < n && i < 4 && !found; i++) {
-				if (cons_valset_check(&cand[i]) != 0)
-					continue;
-				cons_valset_hash(&cand[i], x);
-				if (memcmp(x, h->next_valset_hash, CK_HASH_BYTES) == 0) {
-					next = cand[i];
-					found = true;
-				}
-			}
+		char asked[256] = "no source";
+		rc = src && src->valset ? src->valset(src->ctx, want + 1, h->next_valset_hash, &next,
+						      asked, sizeof asked)
+					: WALLET_E_VALSET_GAP;
+		if (rc == 0 && cons_valset_check(&next) != 0)
+			rc = WALLET_E_VALSET_GAP;
+		if (rc == 0) {
+			cons_valset_hash(&next, x);
+			if (memcmp(x, h->next_valset_hash, CK_HASH_BYTES) != 0)
+				rc = WALLET_E_VALSET_GAP;
 		}
-		free(cand);
-		if (!found) {
+		if (rc != 0) {
 			hex32(a, h->next_valset_hash);
-			wallet_msgf(why, whylen,
-				    "header %llu announces a new validator set (hash %.16s...) for "
-				    "height %llu, and no node supplied a set with that hash",
-				    (unsigned long long)want, a, (unsigned long long)want + 1);
-			return WALLET_E_VALSET_GAP;
+			if (rc == WALLET_E_VALSET_GAP)
+				wallet_msgf(why, whylen,
+					    "the validator set of height %llu is not available from "
+					    "any node (header %llu announces it by hash %.16s...; %s)",
+					    (unsigned long long)want + 1, (unsigned long long)want, a,
+					    asked);
+			else
+				wallet_msgf(why, whylen, "the validator set of height %llu: %s",
+					    (unsigned long long)want + 1, asked);
+			return rc;
 		}
 	}
 	lc->height = want;
@@ -177,8 +181,8 @@ int wallet_balance_proof_from_json(const json_t *j, const char *chain_id,
 	const json_t *cert = json_object_get(j, "certified");
 	if (!json_is_true(cert)) {
 		wallet_msgf(why, whylen, "the node has no certified header for this proof yet "
-				   "(retry in a few seconds)");
-		return WALLET_E_VERIFY;
+				   "(fetch it again in a few seconds)");
+		return WALLET_E_UNCERTIFIED;
 	}
 	if (wallet_json_bytes(j, "proof", &p, &n, 64u * 1024u) != 0) {
 		wallet_msgf(why, whylen, "proof is missing or not hex");
@@ -300,6 +304,23 @@ done:
 	return rc;
 }
 
+/* One validator key as a node may write it: an address, 64 hex digits,
+ * or an object with either under "address" or "pubkey". */
+static int key_from_json(const json_t *v, ck_pubkey out)
+{
+	if (json_is_object(v)) {
+		const json_t *a = json_object_get(v, "address");
+		v = a ? a : json_object_get(v, "pubkey");
+	}
+	if (!json_is_string(v))
+		return WALLET_E_JSON;
+	const char *s = json_string_value(v);
+	size_t n = strlen(s);
+	if (n == 2 * CK_PUBKEY_BYTES)
+		return cm_hex_decode(out, CK_PUBKEY_BYTES, s, n) == 0 ? 0 : WALLET_E_JSON;
+	return ck_address_decode(out, s) == 0 ? 0 : WALLET_E_JSON;
+}
+
 static int set_from_json(const json_t *arr, cons_valset *vs)
 {
 	memset(vs, 0, sizeof *vs);
@@ -310,35 +331,79 @@ static int set_from_json(const json_t *arr, cons_valset *vs)
 	const json_t *v;
 	json_array_foreach(arr, i, v)
 	{
-		if (!json_is_string(v) || ck_address_decode(vs->keys[i], json_string_value(v)) != 0)
+		if (key_from_json(v, vs->keys[i]) != 0)
 			return WALLET_E_JSON;
 	}
 	vs->n = (uint32_t)json_array_size(arr);
 	return cons_valset_sort(vs) == 0 ? 0 : WALLET_E_JSON;
 }
 
-static int node_valsets(void *ctx, cons_valset *out, uint32_t max, uint32_t *n)
+/* True if arr is a well-formed set whose hash is want (then in *vs). */
+static bool set_matches(const json_t *arr, const ck_hash want, cons_valset *vs)
 {
-	wallet_node *nd = ctx;
+	ck_hash x;
+	if (set_from_json(arr, vs) != 0 || cons_valset_check(vs) != 0)
+		return false;
+	cons_valset_hash(vs, x);
+	return memcmp(x, want, CK_HASH_BYTES) == 0;
+}
+
+/* Asks the current node for the set: its set of that height, else its
+ * current sets. *answered is true if the node answered at all. */
+static bool ask_node(wallet_node *nd, uint64_t height, const ck_hash want, cons_valset *out,
+		     bool *answered)
+{
+	char path[64];
 	json_t *j;
 	int status;
-	*n = 0;
-	int rc = wallet_node_get_json(nd, "/v1/status", &status, &j, NULL, 0);
-	if (rc != 0)
-		return rc;
-	static const char *const keys[] = {"validators", "next_validators"};
-	for (size_t k = 0; k < 2 && *n < max; k++)
-		if (set_from_json(json_object_get(j, keys[k]), &out[*n]) == 0)
-			(*n)++;
-	json_decref(j);
-	return 0;
+	bool found = false;
+	snprintf(path, sizeof path, "/v1/valset/%llu", (unsigned long long)height);
+	if (wallet_node_get_json(nd, path, &status, &j, NULL, 0) == 0) {
+		*answered = true;
+		found = status == 200 && set_matches(json_object_get(j, "validators"), want, out);
+		json_decref(j);
+	}
+	if (!found && wallet_node_get_json(nd, "/v1/status", &status, &j, NULL, 0) == 0) {
+		*answered = true;
+		found = status == 200 && (set_matches(json_object_get(j, "validators"), want, out) ||
+					  set_matches(json_object_get(j, "next_validators"), want, out));
+		json_decref(j);
+	}
+	return found;
+}
+
+static int node_valset(void *ctx, uint64_t height, const ck_hash want, cons_valset *out, char *msg,
+		       size_t msglen)
+{
+	wallet_node *nd = ctx;
+	size_t n = wallet_node_count(nd), first = wallet_node_current(nd), off = 0;
+	bool answered = false;
+	msg[0] = '\0';
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (first + k) % n;
+		wallet_node_use(nd, i);
+		/* Fail-over may have moved to another node: name the one asked. */
+		bool found = ask_node(nd, height, want, out, &answered);
+		int w = snprintf(msg + off, msglen - off, "%s%s", k ? ", " : "asked ",
+				 wallet_node_url(nd));
+		if (w > 0 && (size_t)w < msglen - off)
+			off += (size_t)w;
+		if (found)
+			return 0;
+	}
+	wallet_node_use(nd, first);
+	if (!answered) {
+		wallet_msgf(msg, msglen, "no node answered");
+		return WALLET_E_CONNECT;
+	}
+	return WALLET_E_VALSET_GAP;
 }
 
 void wallet_lc_node_source(wallet_lc_source *src, wallet_node *nd)
 {
 	src->ctx = nd;
 	src->header = node_header;
-	src->valsets = node_valsets;
+	src->valset = node_valset;
 }
 
 /* ---- checkpoint file -------------------------------------------------------- */

@@ -54,6 +54,24 @@ const char *wallet_node_url(const wallet_node *nd)
 	return nd->text[nd->cur];
 }
 
+size_t wallet_node_count(const wallet_node *nd)
+{
+	return nd->n;
+}
+
+size_t wallet_node_current(const wallet_node *nd)
+{
+	return nd->cur;
+}
+
+void wallet_node_use(wallet_node *nd, size_t i)
+{
+	assert(i < nd->n);
+	if (i != nd->cur)
+		wallet_conn_close(&nd->conn);
+	nd->cur = i;
+}
+
 int wallet_node_request(wallet_node *nd, const char *method, const char *path,
 			const char *content_type, const void *body, size_t len, uint32_t timeout_ms,
 			wallet_http_resp *out, char *msg, size_t msglen)

@@ -57,9 +57,10 @@
 	X(WALLET_E_KEY_NAME,       -518, "key name must be 1..64 characters of a-z, 0-9, -, _") \
 	X(WALLET_E_NO_HOME,        -519, "HOME is not set: use --keystore PATH")            \
 	X(WALLET_E_VERIFY,         -520, "verification failed")                             \
-	X(WALLET_E_VALSET_GAP,     -521, "the validator set changed and no node supplied the new set") \
+	X(WALLET_E_VALSET_GAP,     -521, "cannot verify: a validator set the chain announced is not available from any node") \
 	X(WALLET_E_PROPOSAL,       -522, "governance proposal file is invalid")             \
-	X(WALLET_E_METHODOLOGY,    -523, "methodology file is invalid")
+	X(WALLET_E_METHODOLOGY,    -523, "methodology file is invalid")                     \
+	X(WALLET_E_UNCERTIFIED,    -524, "the node has no certified header for this proof yet")
 
 enum wallet_err {
 #define WALLET_ENUM(name, val, msg) name = val,
@@ -251,6 +252,11 @@ WALLET_WUR int wallet_node_new(wallet_node **out, const char *const *urls, size_
 void wallet_node_free(wallet_node *nd);
 /* The URL of the node that answered last (or will be tried first). */
 const char *wallet_node_url(const wallet_node *nd);
+/* How many URLs, which one is current, and making URL i (< count) the
+ * one tried first; for asking every node in turn. */
+size_t wallet_node_count(const wallet_node *nd);
+size_t wallet_node_current(const wallet_node *nd);
+void wallet_node_use(wallet_node *nd, size_t i);
 /* Sends one request; body may be NULL for GET. The response (any status)
  * goes to *out. WALLET_E_CONNECT (no node reachable; msg lists each URL
  * and why), WALLET_E_TIMEOUT, WALLET_E_HTTP, WALLET_E_TOO_BIG,
@@ -421,16 +427,20 @@ uint32_t wallet_methodology_diff(const ledger_methodology *a, const ledger_metho
 
 /* ---- light client and balance proofs ------------------------------------- */
 
-/* Where headers come from: the node (wallet_lc_node_source) or, in tests,
- * a ledger directly. header() fills the header of a height and its commit
- * certificate; valsets() offers candidate validator sets (any source: the
- * light client accepts one only if its hash equals a certified header's
- * next_valset_hash). Each returns 0 or a negative code. */
+/* Where headers come from: the nodes (wallet_lc_node_source) or, in
+ * tests, a ledger directly. header() fills the header of a height and its
+ * commit certificate. valset() looks for the validator set of a height
+ * (the set that certifies that height's header) whose hash is want: 0 with
+ * *out filled, WALLET_E_VALSET_GAP if no source has it (msg says whom it
+ * asked), or a network code if no source could be asked. Any source will
+ * do: the light client accepts a set only if its hash equals the certified
+ * header's next_valset_hash, and checks that itself. */
 typedef struct wallet_lc_source {
 	void *ctx;
 	int (*header)(void *ctx, const char *chain_id, uint64_t height, ledger_header *h,
 		      cons_cert *cert, char *msg, size_t msglen);
-	int (*valsets)(void *ctx, cons_valset *out, uint32_t max, uint32_t *n);
+	int (*valset)(void *ctx, uint64_t height, const ck_hash want, cons_valset *out, char *msg,
+		      size_t msglen);
 } wallet_lc_source;
 
 /* Verified position: every header up to `height` is certified, linked by
@@ -453,9 +463,12 @@ WALLET_WUR int wallet_lc_init(wallet_lc *lc, const ledger_genesis *g);
 /* Checks header h (with certificate cert) as the next one: height,
  * chain id, parent hash, time after the previous header, validator set
  * hash, certificate of a quorum of that set for this header's hash; then
- * takes next_valset_hash: the same set, or a candidate from src with that
- * hash (WALLET_E_VALSET_GAP if none). WALLET_E_VERIFY with the reason in
- * why. lc is unchanged on failure. */
+ * takes next_valset_hash: the same set, or the set src supplies with that
+ * hash. WALLET_E_VERIFY with the reason in why when something does not
+ * verify (a forgery); WALLET_E_VALSET_GAP when the announced set is not
+ * available (nothing is known to be wrong: the proof cannot be checked);
+ * a network code when src could not be asked. lc is unchanged on
+ * failure. */
 WALLET_WUR int wallet_lc_step(wallet_lc *lc, const ledger_header *h, const cons_cert *cert,
 			      const wallet_lc_source *src, char *why, size_t whylen);
 /* Steps through heights lc->height+1 .. to (header() of src for each).
@@ -473,8 +486,9 @@ typedef struct wallet_balance_proof {
 	cons_cert cert;
 } wallet_balance_proof;
 /* Decodes the JSON answer (proof, header.hex and cert hex; the readable
- * fields are ignored: only the signed bytes count). WALLET_E_VERIFY with
- * the reason in why if it is uncertified or malformed. */
+ * fields are ignored: only the signed bytes count). WALLET_E_UNCERTIFIED
+ * if the node had no certified header yet (nothing to check: retry),
+ * WALLET_E_VERIFY with the reason in why if it is malformed. */
 WALLET_WUR int wallet_balance_proof_from_json(const json_t *j, const char *chain_id,
 					      wallet_balance_proof *out, char *why, size_t whylen);
 /* Verifies bp for account: the Merkle proof, that header height is
@@ -488,10 +502,12 @@ WALLET_WUR int wallet_verify_balance(wallet_lc *lc, const wallet_lc_source *src,
 				     const ck_pubkey account, const wallet_balance_proof *bp,
 				     char *why, size_t whylen);
 
-/* Headers from a node: GET /v1/block/{h} (header.hex and cert), candidate
- * validator sets from GET /v1/status (validators, next_validators: the
- * node's current sets, so a change is found while it is the latest one;
- * docs/WALLET.md, "Validator-set changes"). ctx is the wallet_node. */
+/* Headers from a node: GET /v1/block/{h} (header.hex and cert). The set
+ * of a height is asked of every --node in turn: GET /v1/valset/{height}
+ * where a node serves it, else the node's current sets from GET
+ * /v1/status (validators, next_validators), which hold a set only while it
+ * is one of the latest two (docs/WALLET.md, "Validator-set changes"). ctx
+ * is the wallet_node. */
 void wallet_lc_node_source(wallet_lc_source *src, wallet_node *nd);
 
 /* The light client's checkpoint (docs/WALLET.md, "Trust cache"): a

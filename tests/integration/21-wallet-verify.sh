@@ -4,7 +4,8 @@
 # account's, a tier), continues from its checkpoint the second time, and
 # refuses (exit 4, with the reason) a proof whose Merkle path, header or
 # certificate was forged, and any proof checked against another network's
-# genesis. Run from the repository root after building.
+# genesis; a proof that cannot be checked (uncertified, node down) is
+# exit 3. Run from the repository root after building.
 set -eu
 
 W=bin/carbon-wallet
@@ -145,9 +146,11 @@ flip "$tmp/proof.json" "$tmp/bad-cert.json" cert 90
 expect_rc 4 $W verify-balance alice --genesis "$tmp/net/genesis.json" --node "$NODE" \
 	--proof "$tmp/bad-cert.json"
 grep -q "REFUSED: .*certificate" "$tmp/err" || fail "forged certificate: reason"
+# An uncertified answer proves nothing either way: cannot verify (exit 3).
 sed 's/"certified": true/"certified": false/' "$tmp/proof.json" >"$tmp/uncertified.json"
-expect_rc 4 $W verify-balance alice --genesis "$tmp/net/genesis.json" --node "$NODE" \
+expect_rc 3 $W verify-balance alice --genesis "$tmp/net/genesis.json" --node "$NODE" \
 	--proof "$tmp/uncertified.json"
+grep -q "cannot verify: the node has no certified header" "$tmp/err" || fail "uncertified: reason"
 # Bob's address with Alice's proof.
 $W new bob --kdf interactive >/dev/null
 expect_rc 4 $W verify-balance bob --genesis "$tmp/net/genesis.json" --node "$NODE" \

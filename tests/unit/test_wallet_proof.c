@@ -17,14 +17,31 @@ TestSuite(wallet_proof, .init = setup, .fini = teardown);
 
 /* ---- a header source over the fixture's ledger ---------------------------- */
 
+/* What valset() answers, like the nodes of docs/WALLET.md can. */
+enum offer {
+	OFFER_NONE,                   /* no set at all */
+	OFFER_CURRENT,                /* only the latest set (GET /v1/status) */
+	OFFER_BY_HEIGHT,              /* the set of any height (GET /v1/valset/{h}) */
+	OFFER_FAKE,                   /* a set nobody announced, for any height */
+};
+
 typedef struct src_ctx {
-	uint64_t change_at;           /* first height signed by the new set (0: none) */
-	cons_valset old_set, new_set;
-	bool offer_new;               /* valsets() offers the new set */
-	bool offer_fake;              /* ... and a set nobody announced */
+	uint32_t nchanges;
+	uint64_t change_at[2];        /* first height signed by set[i + 1] */
+	cons_valset set[3];           /* set[0]: the genesis validators */
+	enum offer offer;
+	uint32_t asked;               /* valset() calls */
 	uint32_t signers;             /* precommits per certificate (0: all) */
 	uint64_t corrupt_height;      /* flip a signature byte of this height's cert */
 } src_ctx;
+
+static const cons_valset *set_at(const src_ctx *s, uint64_t height)
+{
+	uint32_t i = 0;
+	while (i < s->nchanges && height >= s->change_at[i])
+		i++;
+	return &s->set[i];
+}
 
 static const fx_key *key_of(const ck_pubkey pk)
 {
@@ -77,7 +94,7 @@ static void cert_for(src_ctx *s, const ledger_header *h, cons_cert *c)
 {
 	ck_hash id;
 	ledger_header_hash(id, h);
-	const cons_valset *vs = s->change_at && h->height >= s->change_at ? &s->new_set : &s->old_set;
+	const cons_valset *vs = set_at(s, h->height);
 	make_cert(c, h->height, id, vs, s->signers ? s->signers : vs->n);
 	if (h->height == s->corrupt_height)
 		c->sig[0][5] ^= 1;
@@ -95,24 +112,36 @@ static int src_header(void *ctx, const char *chain_id, uint64_t height, ledger_h
 	return 0;
 }
 
-static int src_valsets(void *ctx, cons_valset *out, uint32_t max, uint32_t *n)
+/* A source that answers even when its set does not have the hash wanted,
+ * as a lying or confused node would: the light client must check. */
+static int src_valset(void *ctx, uint64_t height, const ck_hash want, cons_valset *out, char *msg,
+		      size_t msglen)
 {
 	src_ctx *s = ctx;
-	*n = 0;
-	if (s->offer_fake && *n < max) {
+	(void)want;
+	s->asked++;
+	snprintf(msg, msglen, "asked the test source");
+	switch (s->offer) {
+	case OFFER_NONE:
+		return WALLET_E_VALSET_GAP;
+	case OFFER_CURRENT:
+		*out = s->set[s->nchanges];
+		return 0;
+	case OFFER_BY_HEIGHT:
+		*out = *set_at(s, height);
+		return 0;
+	case OFFER_FAKE:
 		/* A set with a key nobody announced: must never be taken. */
-		out[*n] = s->old_set;
-		memset(out[*n].keys[0], 0x55, CK_PUBKEY_BYTES);
-		if (cons_valset_sort(&out[*n]) == 0)
-			(*n)++;
+		*out = s->set[0];
+		memset(out->keys[0], 0x55, CK_PUBKEY_BYTES);
+		cr_assert_eq(cons_valset_sort(out), 0);
+		return 0;
 	}
-	if (s->offer_new && *n < max)
-		out[(*n)++] = s->new_set;
-	return 0;
+	return WALLET_E_VALSET_GAP;
 }
 
 static src_ctx S;
-static wallet_lc_source SRC = {&S, src_header, src_valsets};
+static wallet_lc_source SRC = {&S, src_header, src_valset};
 
 /* ---- chain building ------------------------------------------------------------ */
 
@@ -138,11 +167,11 @@ static void empty_blocks(unsigned n)
 static void sets_from_ledger(void)
 {
 	memset(&S, 0, sizeof S);
-	cr_assert_eq(wallet_genesis_valset(F.g, &S.old_set), 0);
+	cr_assert_eq(wallet_genesis_valset(F.g, &S.set[0]), 0);
 	ledger_info info;
 	cr_assert_eq(ledger_get_info(F.l, &info), 0);
-	cr_assert_eq(info.valset.n, S.old_set.n);
-	cr_assert_eq(memcmp(info.valset.keys, S.old_set.keys, S.old_set.n * CK_PUBKEY_BYTES), 0);
+	cr_assert_eq(info.valset.n, S.set[0].n);
+	cr_assert_eq(memcmp(info.valset.keys, S.set[0].keys, S.set[0].n * CK_PUBKEY_BYTES), 0);
 }
 
 /* Proof of citizen's balance after the last block, with header (the next
@@ -168,7 +197,7 @@ static int verify(int citizen, const wallet_balance_proof *bp, char *why, size_t
 Test(wallet_proof, genesis_valset_matches_the_ledger)
 {
 	sets_from_ledger();
-	cr_assert_eq(S.old_set.n, 2); /* city and metro */
+	cr_assert_eq(S.set[0].n, 2); /* city and metro */
 }
 
 Test(wallet_proof, verifies_and_refuses_tampering)
@@ -282,14 +311,17 @@ Test(wallet_proof, another_genesis_is_refused)
 	free(bp);
 }
 
-/* The bank becomes a validator by governance in block H; header H+1
- * announces the new set, which signs from H+2 on. */
+/* A governor member becomes a validator by governance in block H (the
+ * bank first, then transit); header H+1 announces the new set, which
+ * signs from H+2 on. */
 static uint64_t change_valset(void)
 {
+	uint32_t member = S.nchanges == 0 ? FX_BANK : FX_AUTH;
 	ledger_tx *tx = fx_tx(&F, LEDGER_TX_GOVERN, &F.member[FX_CITY], 0);
 	tx->u.govern.action = LEDGER_GOV_SET_ROLES;
-	tx->u.govern.member_id = FX_BANK;
-	tx->u.govern.roles = LEDGER_ROLE_BANK | LEDGER_ROLE_GOVERNOR | LEDGER_ROLE_VALIDATOR;
+	tx->u.govern.member_id = member;
+	tx->u.govern.roles = (member == FX_BANK ? LEDGER_ROLE_BANK : 0) | LEDGER_ROLE_GOVERNOR |
+			     LEDGER_ROLE_VALIDATOR;
 	cr_assert_eq(ledger_tx_approve(tx, F.member[FX_BANK].sk), 0);
 	fx_add(&F, tx, &F.member[FX_CITY]);
 	ledger_results res;
@@ -298,10 +330,12 @@ static uint64_t change_valset(void)
 	ledger_results_free(&res);
 	ledger_info info;
 	cr_assert_eq(ledger_get_info(F.l, &info), 0);
-	cr_assert_eq(info.next_valset.n, 3);
-	S.new_set.n = info.next_valset.n;
-	memcpy(S.new_set.keys, info.next_valset.keys, sizeof S.new_set.keys);
-	S.change_at = info.height + 2;
+	cr_assert_eq(info.next_valset.n, 3 + S.nchanges);
+	cr_assert(S.nchanges < 2);
+	cons_valset *vs = &S.set[S.nchanges + 1];
+	vs->n = info.next_valset.n;
+	memcpy(vs->keys, info.next_valset.keys, sizeof vs->keys);
+	S.change_at[S.nchanges++] = info.height + 2;
 	return info.height;
 }
 
@@ -317,17 +351,21 @@ Test(wallet_proof, follows_a_validator_set_change)
 	wallet_balance_proof *bp = malloc(sizeof *bp);
 	cr_assert(bp);
 	prove(3, bp);
-	cr_assert(bp->header.height > S.change_at);
+	cr_assert(bp->header.height > S.change_at[0]);
 	char why[512] = "";
 
-	/* No node supplies the new set: a gap, never a guess. */
-	S.offer_new = false;
+	/* No node supplies the new set: a gap (cannot verify), never a
+	 * guess and never a refusal. */
+	S.offer = OFFER_NONE;
 	cr_assert_eq(verify(3, bp, why, sizeof why), WALLET_E_VALSET_GAP);
-	cr_assert(strstr(why, "new validator set") != NULL, "%s", why);
-	/* A set nobody announced is ignored; the announced one is taken. */
-	S.offer_fake = true;
+	char want[96];
+	snprintf(want, sizeof want, "validator set of height %llu is not available from any node",
+		 (unsigned long long)S.change_at[0]);
+	cr_assert(strstr(why, want) != NULL, "%s", why);
+	/* A set nobody announced is not taken: still a gap. */
+	S.offer = OFFER_FAKE;
 	cr_assert_eq(verify(3, bp, why, sizeof why), WALLET_E_VALSET_GAP);
-	S.offer_new = true;
+	S.offer = OFFER_CURRENT;
 	wallet_lc lc;
 	cr_assert_eq(wallet_lc_init(&lc, F.g), 0);
 	cr_assert_eq(wallet_verify_balance(&lc, &SRC, F.citizen[3].pk, bp, why, sizeof why), 0, "%s",
@@ -341,12 +379,44 @@ Test(wallet_proof, follows_a_validator_set_change)
 	*t = *bp;
 	ck_hash id;
 	ledger_header_hash(id, &t->header);
-	make_cert(&t->cert, t->header.height, id, &S.old_set, 2);
+	make_cert(&t->cert, t->header.height, id, &S.set[0], 2);
 	cr_assert_eq(verify(3, t, why, sizeof why), WALLET_E_VERIFY);
-	make_cert(&t->cert, t->header.height, id, &S.new_set, 2);
+	make_cert(&t->cert, t->header.height, id, &S.set[1], 2);
 	cr_assert_eq(verify(3, t, why, sizeof why), WALLET_E_VERIFY);
 	cr_assert(strstr(why, "quorum") != NULL, "%s", why);
 	free(t);
+	free(bp);
+}
+
+/* Two changes after the light client's position: the nodes' current sets
+ * (GET /v1/status) no longer hold the first new set, so the proof cannot
+ * be checked (a gap, not a refusal); a source of the set of any height
+ * (GET /v1/valset/{h}) lets it through both changes. */
+Test(wallet_proof, two_changes_need_past_sets)
+{
+	sets_from_ledger();
+	credit(6, "h", 12000);
+	fx_commit(&F, NULL);
+	change_valset();
+	empty_blocks(2);
+	change_valset();
+	empty_blocks(2);
+	wallet_balance_proof *bp = malloc(sizeof *bp);
+	cr_assert(bp);
+	prove(6, bp);
+	char why[512] = "";
+	S.offer = OFFER_CURRENT;
+	cr_assert_eq(verify(6, bp, why, sizeof why), WALLET_E_VALSET_GAP);
+	cr_assert(strstr(why, "not available from any node") != NULL, "%s", why);
+	S.offer = OFFER_BY_HEIGHT;
+	S.asked = 0;
+	wallet_lc lc;
+	cr_assert_eq(wallet_lc_init(&lc, F.g), 0);
+	cr_assert_eq(wallet_verify_balance(&lc, &SRC, F.citizen[6].pk, bp, why, sizeof why), 0, "%s",
+		     why);
+	cr_assert_eq(lc.changes, 2);
+	cr_assert_eq(S.asked, 2);
+	cr_assert_eq(lc.next.n, 4);
 	free(bp);
 }
 
@@ -357,7 +427,7 @@ Test(wallet_proof, checkpoint_round_trip)
 	fx_commit(&F, NULL);
 	change_valset();
 	empty_blocks(3);
-	S.offer_new = true;
+	S.offer = OFFER_CURRENT;
 	wallet_lc lc, back;
 	char why[256] = "";
 	cr_assert_eq(wallet_lc_init(&lc, F.g), 0);
@@ -426,7 +496,7 @@ Test(wallet_proof, node_json_form)
 		     WALLET_E_VERIFY);
 	json_object_set_new(j, "certified", json_false());
 	cr_assert_eq(wallet_balance_proof_from_json(j, FX_CHAIN, got, why, sizeof why),
-		     WALLET_E_VERIFY);
+		     WALLET_E_UNCERTIFIED);
 	cr_assert(strstr(why, "not certified") != NULL || strstr(why, "no certified") != NULL, "%s",
 		  why);
 	json_object_set_new(j, "certified", json_true());

@@ -1,0 +1,148 @@
+#!/bin/sh
+# verify-balance across validator-set changes on a real two-node network
+# (city validates; the bank's node runs and joins the set by governance,
+# then leaves it again). One change is followed from the nodes' current
+# sets. Two changes after the bank's checkpoint: the set of the first is no
+# longer anyone's current set, so unless a node serves GET
+# /v1/valset/{height} the proof cannot be checked, which is exit 3 "cannot
+# verify", never exit 4 "REFUSED" (that is only for a proof shown false).
+# Run from the repository root after building.
+set -eu
+
+NAME=25-wallet-valset
+W=bin/carbon-wallet
+for b in bin/carbon-wallet bin/carbon-node bin/carbon-genesis; do
+	[ -x "$b" ] || { echo "$NAME: FAIL: $b not built" >&2; exit 1; }
+done
+command -v jq >/dev/null || { echo "$NAME: FAIL: jq is not installed" >&2; exit 1; }
+command -v curl >/dev/null || { echo "$NAME: FAIL: curl is not installed" >&2; exit 1; }
+tmp=$(mktemp -d)
+pids=
+# TERM, then KILL if a node has not stopped within 5 s (a test must never
+# hang on a daemon).
+stop_node() {
+	kill "$1" 2>/dev/null || return 0
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+cleanup() {
+	for p in $pids; do stop_node "$p"; done
+	if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+	echo "$NAME: FAIL: $*" >&2
+	for l in "$tmp"/*.log; do [ -f "$l" ] && { echo "--- $l (tail)" >&2; tail -10 "$l" >&2; }; done
+	exit 1
+}
+
+used=
+free_port() {
+	while :; do
+		p=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 ))
+		case " $used " in *" $p "*) continue ;; esac
+		ss -ltn 2>/dev/null | grep -q ":$p " && continue
+		used="$used $p"
+		echo "$p"
+		return
+	done
+}
+
+expect_rc() {
+	_want=$1
+	shift
+	_rc=0
+	"$@" >"$tmp/out" 2>"$tmp/err" || _rc=$?
+	[ "$_rc" -eq "$_want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $_rc, expected $_want"; }
+}
+
+export HOME="$tmp/home"
+export CARBON_PASSPHRASE=integration-wallet
+mkdir -p "$HOME"
+P1=$(free_port)
+P2=$(free_port)
+cat >"$tmp/desc.json" <<EOF
+{
+  "chain_id": "wallet-valset-1",
+  "tz_offset_s": 28800,
+  "governor_threshold": 1,
+  "members": [
+    {"name": "city", "roles": ["validator", "governor", "issuer"], "modes": ["metro"],
+     "p2p_addr": "127.0.0.1:$P1"},
+    {"name": "bank", "roles": ["bank"], "p2p_addr": "127.0.0.1:$P2"}
+  ]
+}
+EOF
+bin/carbon-genesis create --desc "$tmp/desc.json" --out "$tmp/net" >/dev/null || fail "genesis"
+G="$tmp/net/genesis.json"
+NODES=
+for m in city bank; do
+	api=$(free_port)
+	bin/carbon-node init --genesis "$G" --key "$tmp/net/keys/$m.key" --home "$tmp/$m" \
+		--api "127.0.0.1:$api" >/dev/null || fail "node init $m"
+	# The bank's node signs as soon as governance makes it a validator.
+	jq '.empty_block_ms = 200 | .validator = true' "$tmp/$m/config.json" >"$tmp/config.json" &&
+		mv "$tmp/config.json" "$tmp/$m/config.json"
+	bin/carbon-node start --home "$tmp/$m" >"$tmp/$m.log" 2>&1 &
+	pids="$pids $!"
+	NODES="$NODES --node http://127.0.0.1:$api"
+	[ "$m" = city ] && CITY="http://127.0.0.1:$api"
+done
+export CARBON_NODE="$CITY"
+i=0
+until $W supply >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || fail "node did not come up within 30 s"
+	sleep 0.1
+done
+validators() { curl -s --max-time 5 "$CITY/v1/status" | jq -r '.next_validators | length'; }
+# The bank's role by governance (threshold 1: city alone).
+set_bank_roles() {
+	expect_rc 0 $W govern propose set-roles --member 2 --roles "$1" --key city --genesis "$G" \
+		--out "$tmp/roles.json" --force
+	expect_rc 0 $W govern submit "$tmp/roles.json" --key city --genesis "$G"
+	i=0
+	until [ "$(validators)" -eq "$2" ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "the validator set did not become $2"
+		sleep 0.1
+	done
+}
+
+$W import "$tmp/net/keys/city.key" >/dev/null
+$W new alice --kdf interactive >/dev/null
+A=$($W address alice)
+now=$(date +%s)
+expect_rc 0 $W issue --key city --trip "s1,$A,metro,9000,$((now - 7200)),$((now - 6600))"
+# The bank's checkpoint, before any change.
+expect_rc 0 $W verify-balance alice --genesis "$G"
+grep -q "^VERIFIED" "$tmp/out" || fail "first proof not verified"
+
+# ---- one change: found among the nodes' current sets ---------------------------------
+set_bank_roles bank,validator 2
+expect_rc 0 $W issue --key city --trip "s2,$A,metro,9000,$((now - 5000)),$((now - 4400))"
+expect_rc 0 $W verify-balance alice --genesis "$G" --no-cache
+grep -q "1 validator-set change$" "$tmp/out" || fail "one change not followed"
+
+# ---- a second change: the first new set is nobody's current set now -------------------
+set_bank_roles bank 1
+expect_rc 0 $W issue --key city --trip "s3,$A,metro,9000,$((now - 3000)),$((now - 2400))"
+if [ "$(curl -s -o /dev/null -w '%{http_code}' "$CITY/v1/valset/1")" = 200 ]; then
+	# The node serves past sets: the checkpoint follows both changes.
+	expect_rc 0 $W verify-balance alice --genesis "$G" $NODES
+	grep -q "2 validator-set changes$" "$tmp/out" || fail "two changes not followed"
+else
+	expect_rc 3 $W verify-balance alice --genesis "$G" $NODES
+	grep -q "cannot verify: the validator set of height [0-9]* is not available from any node" \
+		"$tmp/err" || fail "gap: message"
+	grep -q "asked http://.*, http://" "$tmp/err" || fail "gap: not every node was asked"
+	grep -q "REFUSED" "$tmp/err" && fail "an unavailable set was reported as a refusal"
+	expect_rc 3 $W verify-balance alice --genesis "$G" --no-cache --json
+	jq -e '.ok == false and .exit_code == 3 and (.error | startswith("cannot verify"))' \
+		"$tmp/out" >/dev/null || fail "gap: JSON"
+fi
+
+echo "$NAME: ok"
