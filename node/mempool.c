@@ -25,10 +25,10 @@ typedef struct mp_slot {
 } mp_slot;
 
 typedef struct mp_map {
-	size_t cap;                   /* power of two, or 0 before first use */
+	size_t cap; /* power of two, or 0 before first use */
 	size_t n;
 	mp_slot *slot;
-	const uint8_t *sipkey;        /* crypto_shorthash_KEYBYTES, the pool's */
+	const uint8_t *sipkey; /* crypto_shorthash_KEYBYTES, the pool's */
 } mp_map;
 
 #define MP_MAP_CAP_MIN 64u
@@ -128,9 +128,9 @@ typedef struct mp_entry {
 	uint64_t held_since;
 	uint8_t kind;
 	uint32_t ntrips;
-	ck_hash *trips;               /* issue: trip ids, inside this allocation */
+	ck_hash *trips; /* issue: trip ids, inside this allocation */
 	size_t len;
-	uint8_t *tx;                  /* canonical bytes, inside this allocation */
+	uint8_t *tx; /* canonical bytes, inside this allocation */
 } mp_entry;
 
 struct mp_sender {
@@ -140,11 +140,11 @@ struct mp_sender {
 	 * (stale, not yet dropped) count as held. */
 	uint64_t base;
 	uint32_t n, cap;
-	mp_entry **e;                 /* sorted by nonce, no two equal */
-	mp_sender *prev, *next;       /* arrival order of the senders */
+	mp_entry **e;           /* sorted by nonce, no two equal */
+	mp_sender *prev, *next; /* arrival order of the senders */
 	uint32_t nheld;
 	uint64_t held_bytes;
-	mp_sender *hprev, *hnext;     /* list held_by[nheld], if nheld > 0 */
+	mp_sender *hprev, *hnext; /* list held_by[nheld], if nheld > 0 */
 };
 
 /* Reap's per-sender cursor. */
@@ -156,9 +156,9 @@ typedef struct mp_cursor {
 struct node_mempool {
 	node_mempool_config cfg;
 	uint8_t sipkey[crypto_shorthash_KEYBYTES];
-	mp_map txs;                   /* hash -> entry */
-	mp_map senders;               /* key -> sender */
-	mp_map trips;                 /* trip id -> entry */
+	mp_map txs;     /* hash -> entry */
+	mp_map senders; /* key -> sender */
+	mp_map trips;   /* trip id -> entry */
 	mp_sender *first, *last;
 	uint64_t bytes;
 	/* Verified-signature cache: a ring of hashes, oldest evicted first. */
@@ -173,7 +173,7 @@ struct node_mempool {
 	mp_sender **held_by;
 	uint32_t held_top;
 	uint64_t held_txs, held_bytes;
-	uint64_t height;              /* committed, from node_mempool_set_height */
+	uint64_t height; /* committed, from node_mempool_set_height */
 	node_mempool_stats st;
 };
 
@@ -183,7 +183,7 @@ static const struct {
 	const char *msg;
 } mp_codes[] = {
 #define NODE_MEMPOOL_ROW(name, val, id, msg) {val, id, msg},
-	NODE_MEMPOOL_ERRORS(NODE_MEMPOOL_ROW)
+    NODE_MEMPOOL_ERRORS(NODE_MEMPOOL_ROW)
 #undef NODE_MEMPOOL_ROW
 };
 
@@ -202,18 +202,12 @@ const char *node_mempool_reason(int rc)
 			return mp_codes[i].id;
 	switch (rc) {
 	case LEDGER_E_BADSIG:
-	case CK_E_BADSIG:
-		return "bad_signature";
-	case LEDGER_E_CHAIN_ID:
-		return "wrong_chain";
-	case LEDGER_E_VERSION:
-		return "unsupported_version";
-	case LEDGER_E_KIND:
-		return "unknown_kind";
-	case LEDGER_E_FIELD:
-		return "bad_field";
-	default:
-		break;
+	case CK_E_BADSIG: return "bad_signature";
+	case LEDGER_E_CHAIN_ID: return "wrong_chain";
+	case LEDGER_E_VERSION: return "unsupported_version";
+	case LEDGER_E_KIND: return "unknown_kind";
+	case LEDGER_E_FIELD: return "bad_field";
+	default: break;
 	}
 	if (rc <= -1 && rc >= -99 && rc != CM_E_NOMEM && rc != CM_E_IO)
 		return "malformed";
@@ -271,11 +265,11 @@ int node_mempool_new(node_mempool **out, const node_mempool_config *cfg)
 	node_mempool_config c = *cfg;
 	if (c.chain_id[0] == '\0' || memchr(c.chain_id, 0, sizeof c.chain_id) == NULL)
 		return NODE_E_MP_CONFIG;
-#define MP_DEFAULT(field, lim)                 \
-	do {                                   \
-		if (c.field == 0)              \
-			c.field = (lim);       \
-		else if (c.field > (lim))      \
+#define MP_DEFAULT(field, lim)                   \
+	do {                                     \
+		if (c.field == 0)                \
+			c.field = (lim);         \
+		else if (c.field > (lim))        \
 			return NODE_E_MP_CONFIG; \
 	} while (0)
 	MP_DEFAULT(txs_max, LIM_MEMPOOL_TXS_MAX);
@@ -528,7 +522,7 @@ static void held_trim(node_mempool *mp)
 	mp_sender *h;
 	while ((h = heaviest(mp)) != NULL &&
 	       (h->nheld > c->held_per_sender_max || mp->held_txs > c->held_max ||
-		mp->held_bytes > c->held_bytes_max))
+	        mp->held_bytes > c->held_bytes_max))
 		evict(mp, top_held(h));
 }
 
@@ -586,15 +580,11 @@ static int hash_cmp(const void *a, const void *b)
 static uint32_t role_for_kind(uint8_t kind)
 {
 	switch (kind) {
-	case LEDGER_TX_ISSUE:
-		return LEDGER_ROLE_ISSUER;
+	case LEDGER_TX_ISSUE: return LEDGER_ROLE_ISSUER;
 	case LEDGER_TX_OFFER:
-	case LEDGER_TX_REFUND:
-		return LEDGER_ROLE_MERCHANT;
-	case LEDGER_TX_GOVERN:
-		return LEDGER_ROLE_GOVERNOR;
-	default:
-		return 0;
+	case LEDGER_TX_REFUND: return LEDGER_ROLE_MERCHANT;
+	case LEDGER_TX_GOVERN: return LEDGER_ROLE_GOVERNOR;
+	default: return 0;
 	}
 }
 
@@ -633,7 +623,7 @@ static int check_trips(node_mempool *mp, const ledger_tx *tx, const node_mempool
 /* Adds the entry; base is the sender's committed next nonce (the caller
  * rebased an existing sender to it). */
 static int insert(node_mempool *mp, const ck_hash hash, const ledger_tx *tx, const uint8_t *buf,
-		  size_t len, uint64_t base)
+                  size_t len, uint64_t base)
 {
 	uint32_t ntrips = tx->kind == LEDGER_TX_ISSUE ? tx->u.issue.ntrips : 0;
 	mp_entry *e = malloc(sizeof *e + (size_t)ntrips * sizeof(ck_hash) + len);
@@ -718,7 +708,7 @@ fail_entry:
 }
 
 static int admit(node_mempool *mp, const uint8_t *buf, size_t len, const node_mempool_view *view,
-		 ck_hash txhash_out, enum mp_mode mode, bool *need_verify)
+                 ck_hash txhash_out, enum mp_mode mode, bool *need_verify)
 {
 	ck_hash hash;
 	ledger_tx *tx = NULL;
@@ -817,21 +807,21 @@ fail:
 	return rc;
 }
 
-int node_mempool_add(node_mempool *mp, const uint8_t *tx, size_t len,
-		     const node_mempool_view *view, ck_hash txhash_out)
+int node_mempool_add(node_mempool *mp, const uint8_t *tx, size_t len, const node_mempool_view *view,
+                     ck_hash txhash_out)
 {
 	return admit(mp, tx, len, view, txhash_out, MP_INLINE, NULL);
 }
 
 int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, size_t len,
-			  const node_mempool_view *view, ck_hash txhash_out, bool *need_verify)
+                          const node_mempool_view *view, ck_hash txhash_out, bool *need_verify)
 {
 	*need_verify = true;
 	return admit(mp, tx, len, view, txhash_out, MP_PRECHECK, need_verify);
 }
 
 int node_mempool_add_verified(node_mempool *mp, const uint8_t *tx, size_t len,
-			      const node_mempool_view *view, ck_hash txhash_out)
+                              const node_mempool_view *view, ck_hash txhash_out)
 {
 	return admit(mp, tx, len, view, txhash_out, MP_VERIFIED, NULL);
 }
@@ -854,7 +844,7 @@ bool node_mempool_contains(const node_mempool *mp, const ck_hash txhash)
 }
 
 uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
-				    uint64_t committed_nonce)
+                                    uint64_t committed_nonce)
 {
 	const mp_sender *s = map_get(&mp->senders, key);
 	uint64_t next = committed_nonce;
@@ -868,7 +858,7 @@ uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
 /* ---- reap -------------------------------------------------------------- */
 
 int node_mempool_reap(node_mempool *mp, const node_mempool_view *view, uint32_t max_txs,
-		      uint64_t max_bytes, node_mempool_txref *out, uint32_t *n)
+                      uint64_t max_bytes, node_mempool_txref *out, uint32_t *n)
 {
 	*n = 0;
 	if (mp->scratch_cap < mp->st.senders) {
@@ -906,7 +896,7 @@ int node_mempool_reap(node_mempool *mp, const node_mempool_view *view, uint32_t 
 				break;
 			const mp_entry *e = cur.s->e[cur.i];
 			if (e->len > max_bytes - bytes)
-				continue;  /* cannot take it, so none after it */
+				continue; /* cannot take it, so none after it */
 			out[*n] = (node_mempool_txref){e->tx, e->len, e->hash};
 			(*n)++;
 			bytes += e->len;
@@ -952,8 +942,8 @@ static int drop_trip_holder(node_mempool *mp, const ck_hash trip_id, const node_
 	return 0;
 }
 
-int node_mempool_update(node_mempool *mp, const node_mempool_view *view,
-			const uint8_t *const *txs, const size_t *lens, uint32_t n)
+int node_mempool_update(node_mempool *mp, const node_mempool_view *view, const uint8_t *const *txs,
+                        const size_t *lens, uint32_t n)
 {
 	int rc = 0;
 	/* Senders touched by the block: only their nonces moved. Kept as

@@ -82,22 +82,28 @@
 /* Error codes of the mempool: -400..-429 inside node/'s range (node/net.h
  * has -440..-469, node/http.h -470..-489). Each has a short machine name
  * for API answers and metrics labels. */
-#define NODE_MEMPOOL_ERRORS(X)                                                              \
-	X(NODE_E_DUPLICATE,      -400, "duplicate",      "transaction already in the mempool") \
-	X(NODE_E_MEMPOOL_FULL,   -401, "mempool_full",   "mempool is full, retry later")       \
-	X(NODE_E_SENDER_FULL,    -402, "sender_full",    "too many pending transactions from this sender") \
-	X(NODE_E_NONCE_LOW,      -403, "nonce_used",     "nonce below the account's next nonce") \
-	X(NODE_E_NONCE_HIGH,     -404, "nonce_too_high", "nonce beyond the pending window")   \
-	X(NODE_E_NONCE_PENDING,  -405, "nonce_pending",  "another pending transaction uses this nonce") \
-	X(NODE_E_ROLE,           -406, "role",           "sender lacks the role for this transaction kind") \
-	X(NODE_E_TRIP_CREDITED,  -407, "trip_credited",  "a trip id of the batch is already credited") \
-	X(NODE_E_TRIP_PENDING,   -408, "trip_pending",   "a trip id of the batch is pending in another transaction") \
-	X(NODE_E_TRIP_REPEATED,  -409, "trip_repeated",  "a trip id appears twice in the batch") \
-	X(NODE_E_TX_SIZE,        -410, "tx_size",        "transaction empty or above the size limit") \
-	X(NODE_E_MP_CONFIG,      -411, "config",         "invalid mempool configuration")     \
-	X(NODE_E_MP_NOMEM,       -412, "nomem",          "out of memory")                     \
-	X(NODE_E_HELD_FULL,      -413, "held_full",      "too many transactions wait behind missing nonces, send the missing nonce first") \
-	X(NODE_E_SENDER_HELD_FULL, -414, "sender_held_full", "too many of this sender's transactions wait behind a missing nonce")
+#define NODE_MEMPOOL_ERRORS(X)                                                                 \
+	X(NODE_E_DUPLICATE, -400, "duplicate", "transaction already in the mempool")           \
+	X(NODE_E_MEMPOOL_FULL, -401, "mempool_full", "mempool is full, retry later")           \
+	X(NODE_E_SENDER_FULL, -402, "sender_full",                                             \
+	  "too many pending transactions from this sender")                                    \
+	X(NODE_E_NONCE_LOW, -403, "nonce_used", "nonce below the account's next nonce")        \
+	X(NODE_E_NONCE_HIGH, -404, "nonce_too_high", "nonce beyond the pending window")        \
+	X(NODE_E_NONCE_PENDING, -405, "nonce_pending",                                         \
+	  "another pending transaction uses this nonce")                                       \
+	X(NODE_E_ROLE, -406, "role", "sender lacks the role for this transaction kind")        \
+	X(NODE_E_TRIP_CREDITED, -407, "trip_credited",                                         \
+	  "a trip id of the batch is already credited")                                        \
+	X(NODE_E_TRIP_PENDING, -408, "trip_pending",                                           \
+	  "a trip id of the batch is pending in another transaction")                          \
+	X(NODE_E_TRIP_REPEATED, -409, "trip_repeated", "a trip id appears twice in the batch") \
+	X(NODE_E_TX_SIZE, -410, "tx_size", "transaction empty or above the size limit")        \
+	X(NODE_E_MP_CONFIG, -411, "config", "invalid mempool configuration")                   \
+	X(NODE_E_MP_NOMEM, -412, "nomem", "out of memory")                                     \
+	X(NODE_E_HELD_FULL, -413, "held_full",                                                 \
+	  "too many transactions wait behind missing nonces, send the missing nonce first")    \
+	X(NODE_E_SENDER_HELD_FULL, -414, "sender_held_full",                                   \
+	  "too many of this sender's transactions wait behind a missing nonce")
 
 enum node_mempool_err {
 #define NODE_MEMPOOL_ENUM(name, val, id, msg) name = val,
@@ -131,11 +137,11 @@ void node_mempool_view_ledger(node_mempool_view *v, ledger *l);
  * NODE_E_MP_CONFIG (the defaults are the resource limits of limits.h). */
 typedef struct node_mempool_config {
 	char chain_id[LIM_CHAIN_ID_BYTES_MAX + 1];
-	uint32_t txs_max;             /* [LIM_MEMPOOL_TXS_MAX] */
-	uint64_t bytes_max;           /* [LIM_MEMPOOL_BYTES_MAX] canonical bytes */
-	uint32_t per_sender_max;      /* [LIM_MEMPOOL_PER_SENDER_MAX] */
-	uint32_t nonce_window;        /* [LIM_NONCE_WINDOW] */
-	uint32_t sigcache_max;        /* [LIM_SIGCACHE_ENTRIES_MAX] */
+	uint32_t txs_max;        /* [LIM_MEMPOOL_TXS_MAX] */
+	uint64_t bytes_max;      /* [LIM_MEMPOOL_BYTES_MAX] canonical bytes */
+	uint32_t per_sender_max; /* [LIM_MEMPOOL_PER_SENDER_MAX] */
+	uint32_t nonce_window;   /* [LIM_NONCE_WINDOW] */
+	uint32_t sigcache_max;   /* [LIM_SIGCACHE_ENTRIES_MAX] */
 	/* Held transactions (file comment). */
 	uint32_t held_max;            /* [LIM_MEMPOOL_HELD_MAX] */
 	uint64_t held_bytes_max;      /* [LIM_MEMPOOL_HELD_BYTES_MAX] */
@@ -159,15 +165,15 @@ void node_mempool_free(node_mempool *mp);
  * (LEDGER_E_*, CM_E_*), LEDGER_E_BADSIG/CK_E_BADSIG, or a view error.
  * Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_add(node_mempool *mp, const uint8_t *tx, size_t len,
-				      const node_mempool_view *view, ck_hash txhash_out);
+                                      const node_mempool_view *view, ck_hash txhash_out);
 
 /* Every admission check except the signatures; changes nothing but the
  * rejection counters. *need_verify is false if the verified-signature cache
  * holds the hash (add_verified may then follow at once). Same returns as
  * node_mempool_add. Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, size_t len,
-					   const node_mempool_view *view, ck_hash txhash_out,
-					   bool *need_verify);
+                                           const node_mempool_view *view, ck_hash txhash_out,
+                                           bool *need_verify);
 
 /* Decodes tx and verifies its sender and approval signatures: the part of
  * admission worth moving to a worker pool. Pure; any thread. 0, a decode
@@ -180,7 +186,7 @@ NODE_MEMPOOL_WUR int node_mempool_verify(const char *chain_id, const uint8_t *tx
  * on state that changed meanwhile. Same returns as node_mempool_add minus
  * the signature codes. Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_add_verified(node_mempool *mp, const uint8_t *tx, size_t len,
-					       const node_mempool_view *view, ck_hash txhash_out);
+                                               const node_mempool_view *view, ck_hash txhash_out);
 
 /* Counts a rejection found outside the pool (e.g. node_mempool_verify
  * failing on a worker after precheck), so the metrics see it. */
@@ -198,7 +204,7 @@ bool node_mempool_contains(const node_mempool *mp, const ck_hash txhash);
  * nonce (the caller reads it, e.g. from ledger_get_account) plus the run of
  * consecutive pending nonces starting there. */
 uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
-				    uint64_t committed_nonce);
+                                    uint64_t committed_nonce);
 
 /* A pending transaction handed out by reap. Pointers stay valid until the
  * next call that changes the pool (add, add_verified, update, set_height,
@@ -206,7 +212,7 @@ uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
 typedef struct node_mempool_txref {
 	const uint8_t *tx;
 	size_t len;
-	const uint8_t *hash;          /* CK_HASH_BYTES */
+	const uint8_t *hash; /* CK_HASH_BYTES */
 } node_mempool_txref;
 
 /* Fills out[0..*n) with up to max_txs transactions of at most max_bytes
@@ -220,8 +226,8 @@ typedef struct node_mempool_txref {
  * max_bytes drops out of the block. Deterministic for the same pool and
  * view. Leaves the pool unchanged. Returns 0 or a view error. Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_reap(node_mempool *mp, const node_mempool_view *view,
-				       uint32_t max_txs, uint64_t max_bytes,
-				       node_mempool_txref *out, uint32_t *n);
+                                       uint32_t max_txs, uint64_t max_bytes,
+                                       node_mempool_txref *out, uint32_t *n);
 
 /* After a block commits (view already shows the state after it): removes
  * the block's transactions (txs[i], lens[i]) that are pending; drops the
@@ -236,7 +242,7 @@ NODE_MEMPOOL_WUR int node_mempool_reap(node_mempool *mp, const node_mempool_view
  * 0 or a view error (the pool is then consistent but may keep stale
  * entries until the next update or recheck). Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_update(node_mempool *mp, const node_mempool_view *view,
-					 const uint8_t *const *txs, const size_t *lens, uint32_t n);
+                                         const uint8_t *const *txs, const size_t *lens, uint32_t n);
 
 /* Tells the pool the committed height (after each commit, and once at
  * start-up before the first admission: held transactions count their age
@@ -254,19 +260,19 @@ NODE_MEMPOOL_WUR int node_mempool_recheck(node_mempool *mp, const node_mempool_v
 
 /* Counters for metrics. */
 typedef struct node_mempool_stats {
-	uint64_t txs;                 /* pending now */
-	uint64_t bytes;               /* their canonical bytes */
-	uint64_t senders;             /* with at least one pending */
-	uint64_t admitted;            /* since creation */
-	uint64_t removed_committed;   /* left because their block committed */
-	uint64_t dropped_stale;       /* dropped by update/recheck */
-	uint64_t sig_verifies;        /* inline signature verifications */
+	uint64_t txs;               /* pending now */
+	uint64_t bytes;             /* their canonical bytes */
+	uint64_t senders;           /* with at least one pending */
+	uint64_t admitted;          /* since creation */
+	uint64_t removed_committed; /* left because their block committed */
+	uint64_t dropped_stale;     /* dropped by update/recheck */
+	uint64_t sig_verifies;      /* inline signature verifications */
 	uint64_t sig_cache_hits;
 	uint64_t sigcache_entries;
-	uint64_t held;                /* of txs, held now (txs - held are ready) */
+	uint64_t held; /* of txs, held now (txs - held are ready) */
 	uint64_t held_bytes;
-	uint64_t evicted_held;        /* held ones evicted to make room or to keep the bounds */
-	uint64_t expired_held;        /* held ones dropped by age */
+	uint64_t evicted_held; /* held ones evicted to make room or to keep the bounds */
+	uint64_t expired_held; /* held ones dropped by age */
 	/* Rejections: mempool codes by index (NODE_MEMPOOL_E_FIRST - rc),
 	 * then decode failures, bad signatures, and view errors. */
 	uint64_t rejected[NODE_MEMPOOL_E_COUNT];

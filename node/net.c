@@ -104,19 +104,19 @@
 #include "node/net.h"
 
 #define SS_HEADER_BYTES crypto_secretstream_xchacha20poly1305_HEADERBYTES
-#define SS_ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
-#define ADDR_STR_BYTES 64u
-#define LISTEN_BACKLOG 64
+#define SS_ABYTES       crypto_secretstream_xchacha20poly1305_ABYTES
+#define ADDR_STR_BYTES  64u
+#define LISTEN_BACKLOG  64
 /* After the listener fails to accept (usually out of file descriptors) it
  * pauses this long instead of spinning on the same error. */
 #define LISTEN_RETRY_MS 1000u
-#define NO_SLOT SIZE_MAX
-#define IO_STEP_BYTES (256u * 1024u)
+#define NO_SLOT         SIZE_MAX
+#define IO_STEP_BYTES   (256u * 1024u)
 
 _Static_assert(SS_HEADER_BYTES <= LIM_NET_HANDSHAKE_BYTES_MAX, "header frame");
 _Static_assert(LIM_FRAME_BYTES_MAX <= UINT32_MAX - 4u, "length prefix is u32");
 _Static_assert(4u + LIM_FRAME_BYTES_MAX <= LIM_PEER_RECVQ_BYTES_MAX,
-	       "the receive bound holds one whole frame");
+               "the receive bound holds one whole frame");
 
 enum conn_state {
 	CONN_HELLO,    /* waiting for the peer's hello */
@@ -138,37 +138,37 @@ struct conn_secrets {
 struct conn {
 	node_net *net;
 	struct bufferevent *bev;
-	struct conn *prev, *next;  /* net->conns, or net->dead once dead */
-	struct event *timer;       /* handshake deadline, ping, drain deadline */
+	struct conn *prev, *next; /* net->conns, or net->dead once dead */
+	struct event *timer;      /* handshake deadline, ping, drain deadline */
 	struct conn_secrets *sec;
 	enum node_net_role role;
 	enum conn_state state;
-	size_t slot;               /* NO_SLOT until the hello names it */
-	bool rx_ready;             /* the peer's secretstream header arrived */
-	uint64_t serial;           /* creation order, for the tie-break */
+	size_t slot;     /* NO_SLOT until the hello names it */
+	bool rx_ready;   /* the peer's secretstream header arrived */
+	uint64_t serial; /* creation order, for the tie-break */
 	uint8_t eph_pk[crypto_kx_PUBLICKEYBYTES];
-	uint8_t hello[LIM_NET_HANDSHAKE_BYTES_MAX];      /* ours */
+	uint8_t hello[LIM_NET_HANDSHAKE_BYTES_MAX]; /* ours */
 	size_t hello_len;
 	ck_hash transcript;
-	ck_pubkey peer_pk;         /* the key the peer's hello named */
-	bool dynamic;              /* peer_pk let in by allow_key: slot bound at auth */
-	uint8_t ip[16];            /* an inbound connection's source address */
-	uint8_t ip_len;            /* 4 or 16, 0 if not known */
-	char who[ADDR_STR_BYTES];  /* remote address, for logs */
+	ck_pubkey peer_pk;        /* the key the peer's hello named */
+	bool dynamic;             /* peer_pk let in by allow_key: slot bound at auth */
+	uint8_t ip[16];           /* an inbound connection's source address */
+	uint8_t ip_len;           /* 4 or 16, 0 if not known */
+	char who[ADDR_STR_BYTES]; /* remote address, for logs */
 };
 
 struct slot {
-	node_net *net;           /* for the redial timer's callback */
+	node_net *net; /* for the redial timer's callback */
 	ck_pubkey pk;
-	bool inert;              /* our own key in the member list */
+	bool inert; /* our own key in the member list */
 	bool has_addr;
 	struct sockaddr_storage sa;
 	int salen;
 	char addr[ADDR_STR_BYTES];
-	struct conn *active;     /* the authenticated connection in use */
-	struct conn *dialing;    /* our outbound attempt, not yet open */
+	struct conn *active;  /* the authenticated connection in use */
+	struct conn *dialing; /* our outbound attempt, not yet open */
 	struct event *redial;
-	uint32_t backoff_ms;     /* delay before the next dial */
+	uint32_t backoff_ms; /* delay before the next dial */
 	/* A dynamic slot (index >= n_static) is bound to pk while in_use:
 	 * from the auth of the first connection of that key to the end of
 	 * the last (refs counts them, open or draining). */
@@ -182,11 +182,11 @@ struct node_net {
 	const uint8_t *seckey;
 	ck_pubkey pk;
 	struct slot *slots;
-	size_t n_static;         /* peers, then extra keys */
-	size_t n_slots;          /* n_static, then the dynamic slots */
+	size_t n_static; /* peers, then extra keys */
+	size_t n_slots;  /* n_static, then the dynamic slots */
 	bool (*allow_key)(void *ctx, const ck_pubkey key);
 	size_t n_up;
-	size_t n_pending_in;     /* inbound connections not yet open */
+	size_t n_pending_in; /* inbound connections not yet open */
 	struct conn *conns;
 	struct conn *dead;
 	struct event *reaper;
@@ -203,7 +203,7 @@ struct node_net {
 	 * second at most, since a squatter makes one per connection. */
 	uint64_t evicted_unlogged;
 	time_t evicted_logged_s;
-	uint8_t *rxbuf;          /* decrypted message, one at a time */
+	uint8_t *rxbuf; /* decrypted message, one at a time */
 	size_t rxcap;
 	node_net_stats st;
 };
@@ -211,11 +211,11 @@ struct node_net {
 const char *node_net_strerror(int rc)
 {
 	switch (rc) {
-#define NODE_NET_CASE(name, val, msg) case name: return msg;
+#define NODE_NET_CASE(name, val, msg) \
+	case name: return msg;
 		NODE_NET_ERRORS(NODE_NET_CASE)
 #undef NODE_NET_CASE
-	default:
-		return ck_strerror(rc);
+	default: return ck_strerror(rc);
 	}
 }
 
@@ -234,9 +234,8 @@ static enum node_log_level node_level(enum node_net_log_level l)
 /* One line through the node's logger (timestamp, level, event, then
  * mod=net and fmt's key=value fields), so node_log_set_level applies.
  * net->log_level, if set, is a further ceiling for this net alone. */
-__attribute__((format(printf, 4, 5)))
-static void net_log(const node_net *net, enum node_net_log_level l, const char *event,
-		    const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void
+net_log(const node_net *net, enum node_net_log_level l, const char *event, const char *fmt, ...)
 {
 	if (net->log_level != NODE_NET_LOG_DEFAULT && l > net->log_level)
 		return;
@@ -263,7 +262,7 @@ static void sanitize(char *out, size_t cap, const char *in)
 	for (; in[i] != '\0' && i + 1 < cap; i++) {
 		char ch = in[i];
 		bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+		             (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
 		out[i] = plain ? ch : '?';
 	}
 	out[i] = '\0';
@@ -348,8 +347,8 @@ static void conn_kill(struct conn *c)
 	slot_schedule_dial(net, s);
 }
 
-__attribute__((format(printf, 4, 5)))
-static void conn_fail(struct conn *c, enum node_net_log_level l, int rc, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void
+conn_fail(struct conn *c, enum node_net_log_level l, int rc, const char *fmt, ...)
 {
 	node_net *net = c->net;
 	char detail[256] = "";
@@ -364,11 +363,12 @@ static void conn_fail(struct conn *c, enum node_net_log_level l, int rc, const c
 		key_short(ks, net->slots[c->slot].pk);
 	else if (c->dynamic)
 		key_short(ks, c->peer_pk);
-	const char *event = c->state == CONN_OPEN ? "peer_down" :
-			    c->state == CONN_DRAINING ? "drained" : "refused";
+	const char *event = c->state == CONN_OPEN       ? "peer_down"
+	                    : c->state == CONN_DRAINING ? "drained"
+	                                                : "refused";
 	net_log(net, l, event, "addr=%s key=%s dir=%s reason=\"%s%s%s\"", c->who, ks,
-		c->role == NODE_NET_INITIATOR ? "out" : "in", node_net_strerror(rc),
-		detail[0] != '\0' ? ": " : "", detail);
+	        c->role == NODE_NET_INITIATOR ? "out" : "in", node_net_strerror(rc),
+	        detail[0] != '\0' ? ": " : "", detail);
 	conn_kill(c);
 }
 
@@ -411,7 +411,7 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
 	if (evbuffer_get_length(out) + flen > net->sendq_bytes_max) {
 		net->st.disconnects_slow++;
 		conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_SLOW, "queued=%zu",
-			  evbuffer_get_length(out));
+		          evbuffer_get_length(out));
 		return NODE_NET_E_SLOW;
 	}
 	struct evbuffer_iovec v;
@@ -425,8 +425,8 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
 	f[2] = (uint8_t)(clen >> 8);
 	f[3] = (uint8_t)clen;
 	int rc = crypto_secretstream_xchacha20poly1305_push(
-		&c->sec->push, f + 4, NULL, msg, len, NULL, 0,
-		crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+	    &c->sec->push, f + 4, NULL, msg, len, NULL, 0,
+	    crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
 	assert(rc == 0);
 	(void)rc;
 	v.iov_len = flen;
@@ -487,7 +487,7 @@ static void on_hello(struct conn *c, const uint8_t *p, size_t len)
 	if (rc == NODE_NET_E_VERSION) {
 		net->st.refused_version++;
 		conn_fail(c, NODE_NET_LOG_WARN, rc, "peer version %llu, ours %u",
-			  (unsigned long long)h.version, NODE_NET_VERSION);
+		          (unsigned long long)h.version, NODE_NET_VERSION);
 		return;
 	}
 	if (rc != 0) {
@@ -499,8 +499,8 @@ static void on_hello(struct conn *c, const uint8_t *p, size_t len)
 		char theirs[LIM_CHAIN_ID_BYTES_MAX + 1];
 		sanitize(theirs, sizeof theirs, h.chain_id);
 		net->st.refused_chain++;
-		conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_CHAIN, "peer chain %s, ours %s",
-			  theirs, net->chain_id);
+		conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_CHAIN, "peer chain %s, ours %s", theirs,
+		          net->chain_id);
 		return;
 	}
 	char ks[17];
@@ -514,7 +514,7 @@ static void on_hello(struct conn *c, const uint8_t *p, size_t len)
 		if (memcmp(h.static_pk, net->slots[c->slot].pk, sizeof(ck_pubkey)) != 0) {
 			net->st.refused_unknown_key++;
 			conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_UNKNOWN_KEY,
-				  "address answers with key %s", key_short(ks, h.static_pk));
+			          "address answers with key %s", key_short(ks, h.static_pk));
 			return;
 		}
 	} else {
@@ -528,7 +528,7 @@ static void on_hello(struct conn *c, const uint8_t *p, size_t len)
 		} else {
 			net->st.refused_unknown_key++;
 			conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_UNKNOWN_KEY, "key %s",
-				  key_short(ks, h.static_pk));
+			          key_short(ks, h.static_pk));
 			return;
 		}
 	}
@@ -538,11 +538,11 @@ static void on_hello(struct conn *c, const uint8_t *p, size_t len)
 	if (c->role == NODE_NET_INITIATOR) {
 		node_net_transcript(c->transcript, c->hello, c->hello_len, p, len);
 		rc = crypto_kx_client_session_keys(sec->rx, sec->tx, c->eph_pk, sec->eph_sk,
-						   h.eph_pk);
+		                                   h.eph_pk);
 	} else {
 		node_net_transcript(c->transcript, p, len, c->hello, c->hello_len);
 		rc = crypto_kx_server_session_keys(sec->rx, sec->tx, c->eph_pk, sec->eph_sk,
-						   h.eph_pk);
+		                                   h.eph_pk);
 	}
 	sodium_memzero(sec->eph_sk, sizeof sec->eph_sk);
 	if (rc != 0) {
@@ -611,7 +611,7 @@ static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 {
 	node_net *net = c->net;
 	enum node_net_role peer_role =
-		c->role == NODE_NET_INITIATOR ? NODE_NET_RESPONDER : NODE_NET_INITIATOR;
+	    c->role == NODE_NET_INITIATOR ? NODE_NET_RESPONDER : NODE_NET_INITIATOR;
 	int rc = node_net_auth_check(p, len, c->peer_pk, net->chain_id, peer_role, c->transcript);
 	if (rc != 0) {
 		if (rc == NODE_NET_E_BADSIG)
@@ -624,7 +624,7 @@ static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 	if (c->dynamic && dynamic_bind(net, c) != 0) {
 		net->st.refused_dynamic_full++;
 		conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_DYNAMIC_FULL, "%u bound",
-			  LIM_NET_DYNAMIC_PEERS_MAX);
+		          LIM_NET_DYNAMIC_PEERS_MAX);
 		return;
 	}
 	struct slot *s = &net->slots[c->slot];
@@ -641,7 +641,8 @@ static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 	s->backoff_ms = net->backoff_min_ms;
 	event_del(s->redial);
 	event_del(c->timer);
-	struct timeval ping = {net->idle_timeout_ms / 3000, (net->idle_timeout_ms / 3 % 1000) * 1000};
+	struct timeval ping = {net->idle_timeout_ms / 3000,
+	                       (net->idle_timeout_ms / 3 % 1000) * 1000};
 	struct timeval idle = {net->idle_timeout_ms / 1000, (net->idle_timeout_ms % 1000) * 1000};
 	event_add(c->timer, &ping);
 	bufferevent_set_timeouts(c->bev, &idle, &idle);
@@ -650,9 +651,9 @@ static void on_auth(struct conn *c, const uint8_t *p, size_t len)
 	if (s->active == NULL) {
 		s->active = c;
 		net->n_up++;
-		net_log(net, NODE_NET_LOG_INFO, "peer_up", "addr=%s key=%s dir=%s peer=%zu",
-			c->who, key_short(ks, s->pk),
-			c->role == NODE_NET_INITIATOR ? "out" : "in", c->slot);
+		net_log(net, NODE_NET_LOG_INFO, "peer_up", "addr=%s key=%s dir=%s peer=%zu", c->who,
+		        key_short(ks, s->pk), c->role == NODE_NET_INITIATOR ? "out" : "in",
+		        c->slot);
 		if (net->cb.on_peer_up != NULL)
 			net->cb.on_peer_up(net->ctx, c->slot);
 		return;
@@ -679,8 +680,8 @@ static void on_sealed(struct conn *c, const uint8_t *p, size_t len)
 			conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_MALFORMED, "bad stream header");
 			return;
 		}
-		int rc = crypto_secretstream_xchacha20poly1305_init_pull(&c->sec->pull, p,
-									 c->sec->rx);
+		int rc =
+		    crypto_secretstream_xchacha20poly1305_init_pull(&c->sec->pull, p, c->sec->rx);
 		assert(rc == 0);
 		(void)rc;
 		sodium_memzero(c->sec->rx, sizeof c->sec->rx);
@@ -704,8 +705,8 @@ static void on_sealed(struct conn *c, const uint8_t *p, size_t len)
 	}
 	unsigned long long mlen;
 	uint8_t tag;
-	if (crypto_secretstream_xchacha20poly1305_pull(&c->sec->pull, net->rxbuf, &mlen, &tag,
-						       p, len, NULL, 0) != 0 ||
+	if (crypto_secretstream_xchacha20poly1305_pull(&c->sec->pull, net->rxbuf, &mlen, &tag, p,
+	                                               len, NULL, 0) != 0 ||
 	    tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) {
 		net->st.disconnects_decrypt++;
 		conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_DECRYPT, NULL);
@@ -734,10 +735,10 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		uint32_t max = sealed ? LIM_FRAME_BYTES_MAX : LIM_NET_HANDSHAKE_BYTES_MAX;
 		if (node_net_frame_len(hdr, max, &n) != 0) {
 			uint32_t got = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-				       (uint32_t)hdr[2] << 8 | hdr[3];
+			               (uint32_t)hdr[2] << 8 | hdr[3];
 			net->st.disconnects_frame++;
 			conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_FRAME, "length %u, max %u", got,
-				  max);
+			          max);
 			break;
 		}
 		if (evbuffer_get_length(in) < 4u + n)
@@ -782,7 +783,7 @@ static void conn_drain(struct conn *c)
 	c->state = CONN_DRAINING;
 	event_del(c->timer);
 	struct timeval tv = {net->handshake_timeout_ms / 1000,
-			     (net->handshake_timeout_ms % 1000) * 1000};
+	                     (net->handshake_timeout_ms % 1000) * 1000};
 	event_add(c->timer, &tv);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_write_cb(c->bev, c);
@@ -794,27 +795,28 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	node_net *net = c->net;
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
-		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+		                 sizeof one);
 		net_log(net, NODE_NET_LOG_DEBUG, "connected", "addr=%s", c->who);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		net->st.timeouts_idle++;
 		conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_TIMEOUT, "idle %u ms",
-			  net->idle_timeout_ms);
+		          net->idle_timeout_ms);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
 		conn_fail(c, c->state == CONN_DRAINING ? NODE_NET_LOG_DEBUG : NODE_NET_LOG_INFO,
-			  NODE_NET_E_CLOSED, NULL);
+		          NODE_NET_E_CLOSED, NULL);
 		return;
 	}
 	int err = EVUTIL_SOCKET_ERROR();
 	/* A dial that fails is routine while a peer is down: not worth a
 	 * warning every backoff period. */
 	enum node_net_log_level l = c->state == CONN_HELLO && c->role == NODE_NET_INITIATOR
-					    ? NODE_NET_LOG_DEBUG
-					    : NODE_NET_LOG_INFO;
+	                                ? NODE_NET_LOG_DEBUG
+	                                : NODE_NET_LOG_INFO;
 	conn_fail(c, l, NODE_NET_E_CLOSED, "%s", evutil_socket_error_to_string(err));
 }
 
@@ -829,23 +831,18 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case CONN_AUTH:
 		net->st.timeouts_handshake++;
 		conn_fail(c, NODE_NET_LOG_WARN, NODE_NET_E_TIMEOUT, "handshake not done in %u ms",
-			  net->handshake_timeout_ms);
+		          net->handshake_timeout_ms);
 		break;
-	case CONN_OPEN:
-		(void)conn_send(c, NULL, 0);
-		break;
-	case CONN_DRAINING:
-		conn_kill(c);
-		break;
-	case CONN_DEAD:
-		break;
+	case CONN_OPEN: (void)conn_send(c, NULL, 0); break;
+	case CONN_DRAINING: conn_kill(c); break;
+	case CONN_DEAD: break;
 	}
 }
 
 /* ip (ip_len bytes, 0 if unknown) is an inbound connection's source
  * address, for the per-address share of pending handshakes. */
-static int conn_new(node_net *net, struct bufferevent *bev, enum node_net_role role,
-		    size_t peer, const char *who, const uint8_t *ip, uint8_t ip_len)
+static int conn_new(node_net *net, struct bufferevent *bev, enum node_net_role role, size_t peer,
+                    const char *who, const uint8_t *ip, uint8_t ip_len)
 {
 	assert(role == NODE_NET_INITIATOR || role == NODE_NET_RESPONDER);
 	assert(role == NODE_NET_RESPONDER || peer < net->n_slots);
@@ -886,7 +883,7 @@ static int conn_new(node_net *net, struct bufferevent *bev, enum node_net_role r
 	cm_wr_free(&w);
 
 	struct timeval tv = {net->handshake_timeout_ms / 1000,
-			     (net->handshake_timeout_ms % 1000) * 1000};
+	                     (net->handshake_timeout_ms % 1000) * 1000};
 	event_add(c->timer, &tv);
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(bev, EV_READ, 0, LIM_PEER_RECVQ_BYTES_MAX);
@@ -935,7 +932,7 @@ static void slot_dial(node_net *net, size_t idx)
 	struct bufferevent *bev = bufferevent_socket_new(net->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL || conn_new(net, bev, NODE_NET_INITIATOR, idx, s->addr, NULL, 0) != 0) {
 		net_log(net, NODE_NET_LOG_ERROR, "dial_failed", "addr=%s reason=\"%s\"", s->addr,
-			node_net_strerror(NODE_NET_E_NOMEM));
+		        node_net_strerror(NODE_NET_E_NOMEM));
 		slot_schedule_dial(net, s);
 		return;
 	}
@@ -984,8 +981,8 @@ static void pending_evicted_log(node_net *net, const char *why)
 		return;
 	net->evicted_logged_s = now.tv_sec;
 	net_log(net, NODE_NET_LOG_WARN, "handshakes_evicted",
-		"count=%llu pending=%zu reason=\"%s\"", (unsigned long long)net->evicted_unlogged,
-		net->n_pending_in, why);
+	        "count=%llu pending=%zu reason=\"%s\"", (unsigned long long)net->evicted_unlogged,
+	        net->n_pending_in, why);
 	net->evicted_unlogged = 0;
 }
 
@@ -999,7 +996,8 @@ static void pending_make_room(node_net *net, const uint8_t *ip, uint8_t ip_len)
 	struct conn *oldest = NULL, *oldest_here = NULL;
 	size_t here = 0;
 	for (struct conn *c = net->conns; c != NULL; c = c->next) {
-		if (c->role != NODE_NET_RESPONDER || (c->state != CONN_HELLO && c->state != CONN_AUTH))
+		if (c->role != NODE_NET_RESPONDER ||
+		    (c->state != CONN_HELLO && c->state != CONN_AUTH))
 			continue;
 		if (oldest == NULL || c->serial < oldest->serial)
 			oldest = c;
@@ -1028,7 +1026,7 @@ static void pending_make_room(node_net *net, const uint8_t *ip, uint8_t ip_len)
 }
 
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-		      int salen, void *arg)
+                      int salen, void *arg)
 {
 	(void)lis;
 	node_net *net = arg;
@@ -1058,12 +1056,12 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	if (bev == NULL) {
 		evutil_closesocket(fd);
 		net_log(net, NODE_NET_LOG_ERROR, "accept_failed", "addr=%s reason=\"%s\"", who,
-			node_net_strerror(NODE_NET_E_NOMEM));
+		        node_net_strerror(NODE_NET_E_NOMEM));
 		return;
 	}
 	if (conn_new(net, bev, NODE_NET_RESPONDER, 0, who, ipb, ip_len) != 0)
 		net_log(net, NODE_NET_LOG_ERROR, "accept_failed", "addr=%s reason=\"%s\"", who,
-			node_net_strerror(NODE_NET_E_NOMEM));
+		        node_net_strerror(NODE_NET_E_NOMEM));
 }
 
 static void accept_error_cb(struct evconnlistener *lis, void *arg)
@@ -1071,7 +1069,7 @@ static void accept_error_cb(struct evconnlistener *lis, void *arg)
 	node_net *net = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	net_log(net, NODE_NET_LOG_ERROR, "accept_error", "reason=\"%s\" pause_ms=%u",
-		evutil_socket_error_to_string(err), LISTEN_RETRY_MS);
+	        evutil_socket_error_to_string(err), LISTEN_RETRY_MS);
 	evconnlistener_disable(lis);
 	struct timeval tv = {LISTEN_RETRY_MS / 1000, (LISTEN_RETRY_MS % 1000) * 1000};
 	evtimer_add(net->lis_retry, &tv);
@@ -1133,13 +1131,13 @@ static int net_listen(node_net *net, const char *addr)
 	if (rc != 0)
 		return rc;
 	net->lis = evconnlistener_new_bind(net->base, accept_cb, net,
-					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-						   LEV_OPT_CLOSE_ON_EXEC,
-					   LISTEN_BACKLOG, (struct sockaddr *)&sa, salen);
+	                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	                                       LEV_OPT_CLOSE_ON_EXEC,
+	                                   LISTEN_BACKLOG, (struct sockaddr *)&sa, salen);
 	if (net->lis == NULL) {
 		int err = EVUTIL_SOCKET_ERROR();
 		net_log(net, NODE_NET_LOG_ERROR, "listen_failed", "addr=%s reason=\"%s\"", addr,
-			evutil_socket_error_to_string(err));
+		        evutil_socket_error_to_string(err));
 		return NODE_NET_E_LISTEN;
 	}
 	evconnlistener_set_error_cb(net->lis, accept_error_cb);
@@ -1202,13 +1200,14 @@ int node_net_new(node_net **out, struct event_base *base, const node_net_config 
 	memcpy(net->pk, cfg->pubkey, sizeof net->pk);
 	net->cb = cfg->cb;
 	net->ctx = cfg->ctx;
-	net->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
-							       : LIM_NET_HANDSHAKE_TIMEOUT_MS;
-	net->idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : LIM_NET_IDLE_TIMEOUT_MS;
+	net->handshake_timeout_ms =
+	    cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : LIM_NET_HANDSHAKE_TIMEOUT_MS;
+	net->idle_timeout_ms =
+	    cfg->idle_timeout_ms ? cfg->idle_timeout_ms : LIM_NET_IDLE_TIMEOUT_MS;
 	net->backoff_min_ms = cfg->backoff_min_ms ? cfg->backoff_min_ms : LIM_NET_BACKOFF_MIN_MS;
 	net->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : LIM_NET_BACKOFF_MAX_MS;
-	net->sendq_bytes_max = cfg->sendq_bytes_max ? cfg->sendq_bytes_max
-						    : LIM_PEER_SENDQ_BYTES_MAX;
+	net->sendq_bytes_max =
+	    cfg->sendq_bytes_max ? cfg->sendq_bytes_max : LIM_PEER_SENDQ_BYTES_MAX;
 	net->log_level = cfg->log_level;
 	net->allow_key = cfg->allow_key;
 	rc = NODE_NET_E_CONFIG;

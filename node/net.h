@@ -36,32 +36,31 @@ struct bufferevent;
 
 /* Largest message node_net_send accepts: a frame carries the message
  * sealed by secretstream, which adds crypto_secretstream_ABYTES. */
-#define NODE_NET_MSG_BYTES_MAX \
-	(LIM_FRAME_BYTES_MAX - crypto_secretstream_xchacha20poly1305_ABYTES)
+#define NODE_NET_MSG_BYTES_MAX (LIM_FRAME_BYTES_MAX - crypto_secretstream_xchacha20poly1305_ABYTES)
 
 /* Error codes of the transport: -440..-469 inside node/'s -400..-499. */
-#define NODE_NET_ERRORS(X)                                                        \
-	X(NODE_NET_E_CONFIG,        -440, "invalid transport configuration")        \
-	X(NODE_NET_E_ADDR,          -441, "address is not a numeric host:port")    \
-	X(NODE_NET_E_LISTEN,        -442, "cannot listen on the address")          \
-	X(NODE_NET_E_NOMEM,         -443, "out of memory")                         \
-	X(NODE_NET_E_PEER,          -444, "no such peer index")                    \
-	X(NODE_NET_E_NOT_CONNECTED, -445, "peer is not connected")                 \
-	X(NODE_NET_E_TOO_BIG,       -446, "message empty or above the frame limit") \
-	X(NODE_NET_E_SLOW,          -447, "peer send queue full, peer disconnected") \
-	X(NODE_NET_E_MALFORMED,     -448, "malformed handshake message")           \
-	X(NODE_NET_E_VERSION,       -449, "peer speaks another protocol version")  \
-	X(NODE_NET_E_CHAIN,         -450, "peer is on another chain")              \
-	X(NODE_NET_E_UNKNOWN_KEY,   -451, "peer key not in the peer list")         \
-	X(NODE_NET_E_SELF,          -452, "connection to ourselves")               \
-	X(NODE_NET_E_BADSIG,        -453, "handshake signature does not verify")   \
-	X(NODE_NET_E_DECRYPT,       -454, "frame fails authentication")            \
-	X(NODE_NET_E_FRAME,         -455, "frame length zero or above the limit")  \
-	X(NODE_NET_E_TIMEOUT,       -456, "peer silent past its timeout")          \
-	X(NODE_NET_E_WEAKKEY,       -457, "peer ephemeral key rejected by crypto_kx") \
-	X(NODE_NET_E_CLOSED,        -458, "peer closed the connection")          \
-	X(NODE_NET_E_DYNAMIC_FULL,  -459, "every dynamic peer slot is bound")      \
-	X(NODE_NET_E_EVICTED,       -460, "pending handshake closed to make room for a newer one")
+#define NODE_NET_ERRORS(X)                                                      \
+	X(NODE_NET_E_CONFIG, -440, "invalid transport configuration")           \
+	X(NODE_NET_E_ADDR, -441, "address is not a numeric host:port")          \
+	X(NODE_NET_E_LISTEN, -442, "cannot listen on the address")              \
+	X(NODE_NET_E_NOMEM, -443, "out of memory")                              \
+	X(NODE_NET_E_PEER, -444, "no such peer index")                          \
+	X(NODE_NET_E_NOT_CONNECTED, -445, "peer is not connected")              \
+	X(NODE_NET_E_TOO_BIG, -446, "message empty or above the frame limit")   \
+	X(NODE_NET_E_SLOW, -447, "peer send queue full, peer disconnected")     \
+	X(NODE_NET_E_MALFORMED, -448, "malformed handshake message")            \
+	X(NODE_NET_E_VERSION, -449, "peer speaks another protocol version")     \
+	X(NODE_NET_E_CHAIN, -450, "peer is on another chain")                   \
+	X(NODE_NET_E_UNKNOWN_KEY, -451, "peer key not in the peer list")        \
+	X(NODE_NET_E_SELF, -452, "connection to ourselves")                     \
+	X(NODE_NET_E_BADSIG, -453, "handshake signature does not verify")       \
+	X(NODE_NET_E_DECRYPT, -454, "frame fails authentication")               \
+	X(NODE_NET_E_FRAME, -455, "frame length zero or above the limit")       \
+	X(NODE_NET_E_TIMEOUT, -456, "peer silent past its timeout")             \
+	X(NODE_NET_E_WEAKKEY, -457, "peer ephemeral key rejected by crypto_kx") \
+	X(NODE_NET_E_CLOSED, -458, "peer closed the connection")                \
+	X(NODE_NET_E_DYNAMIC_FULL, -459, "every dynamic peer slot is bound")    \
+	X(NODE_NET_E_EVICTED, -460, "pending handshake closed to make room for a newer one")
 
 enum node_net_err {
 #define NODE_NET_ENUM(name, val, msg) name = val,
@@ -99,7 +98,7 @@ typedef struct node_net_callbacks {
  * log_level other than DEFAULT filters this net's lines further (tests
  * and fuzzers quieten a net with it). */
 enum node_net_log_level {
-	NODE_NET_LOG_DEFAULT = 0,  /* node_log's level alone decides */
+	NODE_NET_LOG_DEFAULT = 0, /* node_log's level alone decides */
 	NODE_NET_LOG_ERROR = 1,
 	NODE_NET_LOG_WARN = 2,
 	NODE_NET_LOG_INFO = 3,
@@ -107,12 +106,12 @@ enum node_net_log_level {
 };
 
 typedef struct node_net_config {
-	const char *chain_id;  /* at most LIM_CHAIN_ID_BYTES_MAX bytes */
+	const char *chain_id; /* at most LIM_CHAIN_ID_BYTES_MAX bytes */
 	/* Our member key, in sodium_malloc'd memory owned by the caller. The
 	 * net keeps the pointer (the key is never copied) and reads it during
 	 * handshakes, so it must outlive the net. */
-	const uint8_t *seckey;  /* CK_SECKEY_BYTES */
-	ck_pubkey pubkey;       /* must be seckey's public key */
+	const uint8_t *seckey; /* CK_SECKEY_BYTES */
+	ck_pubkey pubkey;      /* must be seckey's public key */
 	/* "host:port" to accept peers on (port 0 picks a free one, see
 	 * node_net_listen_port), or NULL or "" for a node that only dials. */
 	const char *listen_addr;
@@ -123,11 +122,11 @@ typedef struct node_net_config {
 	 * with n_static = n_peers + n_extra_keys. An entry holding our own
 	 * key is allowed (the genesis member list) and stays inert. */
 	const node_net_peer_cfg *peers;
-	size_t n_peers;         /* <= LIM_PEERS_MAX */
+	size_t n_peers; /* <= LIM_PEERS_MAX */
 	/* Non-member keys (read replicas) allowed to connect to us; they are
 	 * never dialled. NULL/0 admits members only. */
 	const ck_pubkey *extra_keys;
-	size_t n_extra_keys;    /* <= LIM_NET_EXTRA_KEYS_MAX */
+	size_t n_extra_keys; /* <= LIM_NET_EXTRA_KEYS_MAX */
 	/* Optional. Asked (on the loop thread, with ctx) about the static key
 	 * of an inbound hello that is in neither peers nor extra_keys, on
 	 * every such hello; true admits it as a dynamic peer, which is never
@@ -145,11 +144,11 @@ typedef struct node_net_config {
 	node_net_callbacks cb;
 	void *ctx;
 	/* 0 means the default from common/limits.h. Tests shorten them. */
-	uint32_t handshake_timeout_ms;  /* LIM_NET_HANDSHAKE_TIMEOUT_MS */
-	uint32_t idle_timeout_ms;       /* LIM_NET_IDLE_TIMEOUT_MS; pings every third */
-	uint32_t backoff_min_ms;        /* LIM_NET_BACKOFF_MIN_MS */
-	uint32_t backoff_max_ms;        /* LIM_NET_BACKOFF_MAX_MS */
-	size_t sendq_bytes_max;         /* LIM_PEER_SENDQ_BYTES_MAX */
+	uint32_t handshake_timeout_ms; /* LIM_NET_HANDSHAKE_TIMEOUT_MS */
+	uint32_t idle_timeout_ms;      /* LIM_NET_IDLE_TIMEOUT_MS; pings every third */
+	uint32_t backoff_min_ms;       /* LIM_NET_BACKOFF_MIN_MS */
+	uint32_t backoff_max_ms;       /* LIM_NET_BACKOFF_MAX_MS */
+	size_t sendq_bytes_max;        /* LIM_PEER_SENDQ_BYTES_MAX */
 	enum node_net_log_level log_level;
 } node_net_config;
 
@@ -157,10 +156,10 @@ typedef struct node_net node_net;
 
 /* Counters since node_net_new, for /metrics and tests. */
 typedef struct node_net_stats {
-	uint64_t conns_in;           /* accepted TCP connections */
-	uint64_t conns_out;          /* dials started */
+	uint64_t conns_in;  /* accepted TCP connections */
+	uint64_t conns_out; /* dials started */
 	uint64_t handshakes_ok;
-	uint64_t refused_malformed;  /* bad frame or hello/auth bytes */
+	uint64_t refused_malformed; /* bad frame or hello/auth bytes */
 	uint64_t refused_version;
 	uint64_t refused_chain;
 	uint64_t refused_unknown_key;
@@ -174,7 +173,7 @@ typedef struct node_net_stats {
 	uint64_t evicted_pending_ip;
 	uint64_t timeouts_handshake;
 	uint64_t timeouts_idle;
-	uint64_t disconnects_slow;   /* send queue over its bound */
+	uint64_t disconnects_slow; /* send queue over its bound */
 	uint64_t disconnects_decrypt;
 	uint64_t disconnects_frame;  /* length prefix zero or over the limit */
 	uint64_t duplicates_dropped; /* tie-break losers */
@@ -190,8 +189,7 @@ typedef struct node_net_stats {
  * Needs ck_init() to have run. Fails with NODE_NET_E_CONFIG (bad sizes,
  * pubkey not matching seckey, duplicate keys), NODE_NET_E_ADDR,
  * NODE_NET_E_LISTEN or NODE_NET_E_NOMEM; *out is NULL then. */
-NODE_NET_WUR int node_net_new(node_net **out, struct event_base *base,
-			      const node_net_config *cfg);
+NODE_NET_WUR int node_net_new(node_net **out, struct event_base *base, const node_net_config *cfg);
 /* Closes every connection and frees the net, without calling callbacks.
  * NULL is a no-op. Not from inside a callback of this net. */
 void node_net_free(node_net *net);
@@ -214,7 +212,7 @@ int node_net_broadcast(node_net *net, const uint8_t *msg, size_t len);
 
 /* ---- state ------------------------------------------------------------- */
 
-size_t node_net_peer_count(const node_net *net);    /* connected peers */
+size_t node_net_peer_count(const node_net *net); /* connected peers */
 /* Size of the peer index space (see node_net_config.peers): every index
  * a callback passes is below it. Fixed for the net's lifetime, so the
  * driver may size per-peer arrays with it. */
@@ -254,14 +252,14 @@ NODE_NET_WUR int node_net_hello_decode(node_net_hello *h, const uint8_t *p, size
 /* What each side signs: u8 role || H("net-handshake", hello_i || hello_r)
  * with the raw hello payloads. */
 void node_net_transcript(ck_hash out, const uint8_t *hello_i, size_t hello_i_len,
-			 const uint8_t *hello_r, size_t hello_r_len);
+                         const uint8_t *hello_r, size_t hello_r_len);
 void node_net_auth_sign(ck_sig sig, const uint8_t *seckey, const char *chain_id,
-			enum node_net_role role, const ck_hash transcript);
+                        enum node_net_role role, const ck_hash transcript);
 /* Decodes an auth frame's payload (bin 64) and verifies it as peer_pk's
  * signature for role: NODE_NET_E_MALFORMED or NODE_NET_E_BADSIG. */
 NODE_NET_WUR int node_net_auth_check(const uint8_t *p, size_t len, const ck_pubkey peer_pk,
-				     const char *chain_id, enum node_net_role role,
-				     const ck_hash transcript);
+                                     const char *chain_id, enum node_net_role role,
+                                     const ck_hash transcript);
 /* Reads a frame's u32 big-endian length prefix: NODE_NET_E_FRAME if it is
  * 0 or above max, else 0 and *len. */
 NODE_NET_WUR int node_net_frame_len(const uint8_t hdr[4], uint32_t max, uint32_t *len);
@@ -271,7 +269,7 @@ NODE_NET_WUR int node_net_frame_len(const uint8_t hdr[4], uint32_t max, uint32_t
  * it is). The net frees bev from then on. Used by the listener, and by the
  * fuzzers with bufferevent pairs. NODE_NET_E_PEER, NODE_NET_E_NOMEM; bev is
  * freed on failure. */
-NODE_NET_WUR int node_net_adopt(node_net *net, struct bufferevent *bev,
-				enum node_net_role role, size_t peer);
+NODE_NET_WUR int node_net_adopt(node_net *net, struct bufferevent *bev, enum node_net_role role,
+                                size_t peer);
 
 #endif

@@ -20,7 +20,7 @@ _Static_assert(2u + CK_SIG_BYTES <= LIM_NET_HANDSHAKE_BYTES_MAX, "an auth fits i
 /* A hello of a future version may carry more fields; this many is plenty
  * and keeps the reader's array check meaningful. */
 #define HELLO_FIELDS_MAX 16u
-#define HELLO_FIELDS_V1 4u
+#define HELLO_FIELDS_V1  4u
 
 void node_net_hello_encode(cm_wr *w, const node_net_hello *h)
 {
@@ -50,14 +50,13 @@ int node_net_hello_decode(node_net_hello *h, const uint8_t *p, size_t len)
 		return NODE_NET_E_MALFORMED;
 	if (cm_rd_str_copy(&r, h->chain_id, LIM_CHAIN_ID_BYTES_MAX) != 0 ||
 	    cm_rd_bin_fixed(&r, h->static_pk, sizeof h->static_pk) != 0 ||
-	    cm_rd_bin_fixed(&r, h->eph_pk, sizeof h->eph_pk) != 0 ||
-	    cm_rd_end(&r) != 0)
+	    cm_rd_bin_fixed(&r, h->eph_pk, sizeof h->eph_pk) != 0 || cm_rd_end(&r) != 0)
 		return NODE_NET_E_MALFORMED;
 	return 0;
 }
 
 void node_net_transcript(ck_hash out, const uint8_t *hello_i, size_t hello_i_len,
-			 const uint8_t *hello_r, size_t hello_r_len)
+                         const uint8_t *hello_r, size_t hello_r_len)
 {
 	/* Each hello is one self-delimiting msgpack array, so the
 	 * concatenation has exactly one split point. */
@@ -69,7 +68,7 @@ void node_net_transcript(ck_hash out, const uint8_t *hello_i, size_t hello_i_len
 }
 
 static void signed_bytes(uint8_t out[1 + CK_HASH_BYTES], enum node_net_role role,
-			 const ck_hash transcript)
+                         const ck_hash transcript)
 {
 	assert(role == NODE_NET_INITIATOR || role == NODE_NET_RESPONDER);
 	out[0] = (uint8_t)role;
@@ -77,16 +76,15 @@ static void signed_bytes(uint8_t out[1 + CK_HASH_BYTES], enum node_net_role role
 }
 
 void node_net_auth_sign(ck_sig sig, const uint8_t *seckey, const char *chain_id,
-			enum node_net_role role, const ck_hash transcript)
+                        enum node_net_role role, const ck_hash transcript)
 {
 	uint8_t m[1 + CK_HASH_BYTES];
 	signed_bytes(m, role, transcript);
 	ck_sign(sig, seckey, CK_DOM_HANDSHAKE, chain_id, m, sizeof m);
 }
 
-int node_net_auth_check(const uint8_t *p, size_t len, const ck_pubkey peer_pk,
-			const char *chain_id, enum node_net_role role,
-			const ck_hash transcript)
+int node_net_auth_check(const uint8_t *p, size_t len, const ck_pubkey peer_pk, const char *chain_id,
+                        enum node_net_role role, const ck_hash transcript)
 {
 	cm_rd r;
 	ck_sig sig;
@@ -102,8 +100,8 @@ int node_net_auth_check(const uint8_t *p, size_t len, const ck_pubkey peer_pk,
 
 int node_net_frame_len(const uint8_t hdr[4], uint32_t max, uint32_t *len)
 {
-	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-		     (uint32_t)hdr[2] << 8 | (uint32_t)hdr[3];
+	uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
+	             (uint32_t)hdr[3];
 	if (n == 0 || n > max)
 		return NODE_NET_E_FRAME;
 	*len = n;

@@ -74,8 +74,10 @@ static void teardown(void)
 static void remake(uint32_t txs_max, uint64_t bytes_max, uint32_t per_sender_max)
 {
 	node_mempool_free(mp);
-	node_mempool_config cfg = {.chain_id = CHAIN, .txs_max = txs_max,
-				   .bytes_max = bytes_max, .per_sender_max = per_sender_max};
+	node_mempool_config cfg = {.chain_id = CHAIN,
+	                           .txs_max = txs_max,
+	                           .bytes_max = bytes_max,
+	                           .per_sender_max = per_sender_max};
 	cr_assert_eq(node_mempool_new(&mp, &cfg), 0);
 }
 
@@ -88,7 +90,7 @@ typedef struct txb {
 } txb;
 
 static void finish_with(ledger_tx *tx, const ck_pubkey pk, const ck_seckey sk, txb *out,
-			const char *chain)
+                        const char *chain)
 {
 	snprintf(tx->chain_id, sizeof tx->chain_id, "%s", chain);
 	memcpy(tx->sender, pk, sizeof(ck_pubkey));
@@ -250,7 +252,7 @@ Test(mempool, rejects_malformed_wrong_chain_and_size)
 	cr_assert_eq(add(&t), LEDGER_E_CHAIN_ID);
 	cr_assert_str_eq(node_mempool_reason(LEDGER_E_CHAIN_ID), "wrong_chain");
 	txb u = transfer(0, 0);
-	u.b[u.len] = 0xc0;  /* trailing nil */
+	u.b[u.len] = 0xc0; /* trailing nil */
 	cr_assert_lt(node_mempool_add(mp, u.b, u.len + 1, &view, NULL), 0);
 	cr_assert_eq(node_mempool_add(mp, u.b, 0, &view, NULL), NODE_E_TX_SIZE);
 	cr_assert_eq(stats().rejected_malformed, 3);
@@ -262,7 +264,7 @@ Test(mempool, bad_signature_under_good_fields_misses_the_cache)
 {
 	txb good = transfer(0, 0);
 	txb bad = good;
-	bad.b[bad.len - 10] ^= 1;  /* inside the signature (approvals follow) */
+	bad.b[bad.len - 10] ^= 1; /* inside the signature (approvals follow) */
 	ledger_tx_hash(bad.hash, bad.b, bad.len);
 	int rc = add(&bad);
 	cr_assert(rc == LEDGER_E_BADSIG || rc == CK_E_BADSIG, "rc %d", rc);
@@ -276,7 +278,8 @@ Test(mempool, bad_signature_under_good_fields_misses_the_cache)
 Test(mempool, nonce_window)
 {
 	fv.acct[0].nonce = 5;
-	txb low = transfer(0, 4), first = transfer(0, 5), last = transfer(0, 5 + LIM_NONCE_WINDOW - 1);
+	txb low = transfer(0, 4), first = transfer(0, 5),
+	    last = transfer(0, 5 + LIM_NONCE_WINDOW - 1);
 	txb high = transfer(0, 5 + LIM_NONCE_WINDOW);
 	cr_assert_eq(add(&low), NODE_E_NONCE_LOW);
 	cr_assert_eq(add(&high), NODE_E_NONCE_HIGH);
@@ -290,19 +293,20 @@ Test(mempool, nonce_window)
 Test(mempool, roles)
 {
 	static const char *const refs[] = {"r1"};
-	txb i0 = issue(0, 0, refs, 1), o0 = offer(0, 0), i1 = issue(1, 0, refs, 1), o2 = offer(2, 0);
+	txb i0 = issue(0, 0, refs, 1), o0 = offer(0, 0), i1 = issue(1, 0, refs, 1),
+	    o2 = offer(2, 0);
 	cr_assert_eq(add(&i0), NODE_E_ROLE);
 	cr_assert_eq(add(&o0), NODE_E_ROLE);
 	cr_assert_eq(add(&i1), 0);
 	cr_assert_eq(add(&o2), 0);
-	txb o1 = offer(1, 1);  /* an issuer is not a merchant */
+	txb o1 = offer(1, 1); /* an issuer is not a merchant */
 	cr_assert_eq(add(&o1), NODE_E_ROLE);
 }
 
 Test(mempool, trip_ids)
 {
-	static const char *const a[] = {"a", "b"}, *const b[] = {"c", "b"}, *const rep[] = {"d", "d"},
-				 *const cred[] = {"e", "f"};
+	static const char *const a[] = {"a", "b"}, *const b[] = {"c", "b"},
+	                         *const rep[] = {"d", "d"}, *const cred[] = {"e", "f"};
 	txb ta = issue(1, 0, a, 2), tb = issue(1, 1, b, 2), tr = issue(1, 1, rep, 2),
 	    tc = issue(1, 1, cred, 2);
 	ledger_trip_id(fv.credited[fv.ncredited++], 1, "f", 1);
@@ -354,7 +358,8 @@ Test(mempool, pipelined_future_nonces_wait_for_the_gap)
 	cr_assert_eq(reap(out, 8, UINT64_MAX), 3);
 	const txb *want[] = {&t0, &t1, &t2};
 	for (int i = 0; i < 3; i++)
-		cr_assert_eq(memcmp(out[i].hash, want[i]->hash, sizeof(ck_hash)), 0, "position %d", i);
+		cr_assert_eq(memcmp(out[i].hash, want[i]->hash, sizeof(ck_hash)), 0, "position %d",
+		             i);
 }
 
 Test(mempool, reap_never_returns_a_gap)
@@ -390,7 +395,8 @@ Test(mempool, reap_round_robin_by_arrival_within_limits)
 	const txb *want[] = {&a0, &b0, &a1, &b1, &a2};
 	cr_assert_eq(reap(out, 8, UINT64_MAX), 5);
 	for (int i = 0; i < 5; i++)
-		cr_assert_eq(memcmp(out[i].hash, want[i]->hash, sizeof(ck_hash)), 0, "position %d", i);
+		cr_assert_eq(memcmp(out[i].hash, want[i]->hash, sizeof(ck_hash)), 0, "position %d",
+		             i);
 	cr_assert_eq(reap(out, 3, UINT64_MAX), 3);
 	cr_assert_eq(memcmp(out[2].hash, a1.hash, sizeof(ck_hash)), 0);
 	/* Room for two transactions' bytes: the first pass fills it. */
@@ -557,12 +563,14 @@ Test(mempool, many_senders_churn)
 /* ---- held transactions ------------------------------------------------------------ */
 
 static void remake_held(uint32_t txs_max, uint32_t held_max, uint32_t held_per_sender_max,
-			uint32_t held_blocks)
+                        uint32_t held_blocks)
 {
 	node_mempool_free(mp);
-	node_mempool_config cfg = {.chain_id = CHAIN, .txs_max = txs_max, .held_max = held_max,
-				   .held_per_sender_max = held_per_sender_max,
-				   .held_blocks = held_blocks};
+	node_mempool_config cfg = {.chain_id = CHAIN,
+	                           .txs_max = txs_max,
+	                           .held_max = held_max,
+	                           .held_per_sender_max = held_per_sender_max,
+	                           .held_blocks = held_blocks};
 	cr_assert_eq(node_mempool_new(&mp, &cfg), 0);
 }
 
@@ -574,7 +582,7 @@ Test(mempool, gapped_flood_under_default_limits_leaves_room)
 	 * the pool, and an honest transfer is still admitted. */
 	static txb t;
 	unsigned keys = LIM_MEMPOOL_HELD_MAX / LIM_MEMPOOL_HELD_PER_SENDER_MAX + 4, admitted = 0,
-		 sender_held_full = 0, other = 0;
+	         sender_held_full = 0, other = 0;
 	outsider o;
 	for (unsigned k = 0; k < keys; k++) {
 		outsider_key(&o, k);
@@ -592,8 +600,9 @@ Test(mempool, gapped_flood_under_default_limits_leaves_room)
 	node_mempool_stats s = stats();
 	cr_assert_eq(s.held, LIM_MEMPOOL_HELD_MAX);
 	cr_assert_eq(s.txs, LIM_MEMPOOL_HELD_MAX, "the rest of the pool stays free");
-	cr_assert_geq(sender_held_full, 2 * (LIM_MEMPOOL_HELD_MAX / LIM_MEMPOOL_HELD_PER_SENDER_MAX),
-		      "at most 64 held per key");
+	cr_assert_geq(sender_held_full,
+	              2 * (LIM_MEMPOOL_HELD_MAX / LIM_MEMPOOL_HELD_PER_SENDER_MAX),
+	              "at most 64 held per key");
 	cr_assert_gt(other, 0, "the held bound was reached");
 	cr_assert_gt(s.evicted_held, 0, "later keys took places from the heaviest");
 	cr_assert_eq(s.rejected[NODE_MEMPOOL_E_FIRST - NODE_E_HELD_FULL], other);
@@ -619,8 +628,9 @@ Test(mempool, full_pool_evicts_held_for_a_ready_transfer)
 		for (uint64_t nonce = 1; nonce <= 6; nonce++) {
 			outsider_transfer(&o, nonce, &t);
 			int rc = add_checked(&t);
-			cr_assert(rc == 0 || rc == NODE_E_SENDER_HELD_FULL || rc == NODE_E_HELD_FULL,
-				  "rc %d", rc);
+			cr_assert(rc == 0 || rc == NODE_E_SENDER_HELD_FULL ||
+			              rc == NODE_E_HELD_FULL,
+			          "rc %d", rc);
 		}
 	}
 	cr_assert_eq(stats().held, 8);
@@ -802,7 +812,7 @@ Test(mempool, commit_that_drops_a_run_middle_restores_the_held_bounds)
 	 * behind the gap: one more than the bound of 1 per sender. */
 	remake_held(0, 0, 1, 0);
 	static const char *const r0[] = {"p0"}, *const r1[] = {"p1"}, *const r2[] = {"p2"},
-				 *const r3[] = {"p3"}, *const theirs[] = {"p1"};
+	                         *const r3[] = {"p3"}, *const theirs[] = {"p1"};
 	txb i0 = issue(1, 0, r0, 1), i1 = issue(1, 1, r1, 1), i2 = issue(1, 2, r2, 1),
 	    i3 = issue(1, 3, r3, 1);
 	cr_assert_eq(add(&i0), 0);
@@ -859,7 +869,7 @@ Test(mempool, committed_run_keeps_the_rest_ready)
 Test(mempool, held_limits_default_and_bound)
 {
 	node_mempool_config cfg = {.chain_id = CHAIN,
-				   .held_per_sender_max = LIM_MEMPOOL_HELD_PER_SENDER_MAX + 1};
+	                           .held_per_sender_max = LIM_MEMPOOL_HELD_PER_SENDER_MAX + 1};
 	node_mempool *bad;
 	cr_assert_eq(node_mempool_new(&bad, &cfg), NODE_E_MP_CONFIG);
 	cfg = (node_mempool_config){.chain_id = CHAIN, .held_blocks = LIM_MEMPOOL_HELD_BLOCKS + 1};

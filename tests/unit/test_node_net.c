@@ -34,10 +34,10 @@ typedef struct tnode {
 	size_t last_peer;
 	uint8_t last[256];
 	size_t last_len;
-	ck_hash big_hash;  /* of the last message longer than last[] */
+	ck_hash big_hash; /* of the last message longer than last[] */
 	size_t big_len;
-	bool allow;        /* what allow_key answers */
-	int asked;         /* times allow_key was asked */
+	bool allow; /* what allow_key answers */
+	int asked;  /* times allow_key was asked */
 	ck_pubkey asked_key;
 } tnode;
 
@@ -110,11 +110,11 @@ typedef struct topts {
 	uint16_t listen_port;
 	uint32_t idle_ms;
 	size_t sendq;
-	const int *extra;  /* extra key ids, -1 terminated */
+	const int *extra; /* extra key ids, -1 terminated */
 	struct event_base *base;
-	bool allow_key;    /* install allow_key (answers tnode.allow) */
+	bool allow_key; /* install allow_key (answers tnode.allow) */
 	uint32_t handshake_ms;
-	bool log_default;  /* node_log's level alone filters, not WARN */
+	bool log_default; /* node_log's level alone filters, not WARN */
 } topts;
 
 static int start(tnode *t, int me, const tpeer *peers, size_t n, const topts *o)
@@ -137,22 +137,22 @@ static int start(tnode *t, int me, const tpeer *peers, size_t n, const topts *o)
 	char listen[32];
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", o->listen_port);
 	node_net_config cfg = {
-		.chain_id = o->chain ? o->chain : CHAIN,
-		.seckey = sk[me],
-		.listen_addr = o->no_listen ? NULL : listen,
-		.peers = pc,
-		.n_peers = n,
-		.extra_keys = extra,
-		.n_extra_keys = n_extra,
-		.cb = {on_msg, on_up, on_down},
-		.ctx = t,
-		.allow_key = o->allow_key ? allow_key : NULL,
-		.handshake_timeout_ms = o->handshake_ms ? o->handshake_ms : 300,
-		.idle_timeout_ms = o->idle_ms ? o->idle_ms : 3000,
-		.backoff_min_ms = 20,
-		.backoff_max_ms = 200,
-		.sendq_bytes_max = o->sendq,
-		.log_level = o->log_default ? NODE_NET_LOG_DEFAULT : NODE_NET_LOG_WARN,
+	    .chain_id = o->chain ? o->chain : CHAIN,
+	    .seckey = sk[me],
+	    .listen_addr = o->no_listen ? NULL : listen,
+	    .peers = pc,
+	    .n_peers = n,
+	    .extra_keys = extra,
+	    .n_extra_keys = n_extra,
+	    .cb = {on_msg, on_up, on_down},
+	    .ctx = t,
+	    .allow_key = o->allow_key ? allow_key : NULL,
+	    .handshake_timeout_ms = o->handshake_ms ? o->handshake_ms : 300,
+	    .idle_timeout_ms = o->idle_ms ? o->idle_ms : 3000,
+	    .backoff_min_ms = 20,
+	    .backoff_max_ms = 200,
+	    .sendq_bytes_max = o->sendq,
+	    .log_level = o->log_default ? NODE_NET_LOG_DEFAULT : NODE_NET_LOG_WARN,
 	};
 	memcpy(cfg.pubkey, pk[me], sizeof(ck_pubkey));
 	return node_net_new(&t->net, o->base ? o->base : base, &cfg);
@@ -313,9 +313,10 @@ Test(net, hello_codec_exact_bytes)
 	memcpy(buf, p, cm_wr_len(&w));
 	buf[cm_wr_len(&w)] = 0;
 	cr_assert_eq(node_net_hello_decode(&d, buf, cm_wr_len(&w) + 1), NODE_NET_E_MALFORMED,
-		     "trailing byte");
+	             "trailing byte");
 	for (size_t cut = 0; cut < cm_wr_len(&w); cut++)
-		cr_assert_eq(node_net_hello_decode(&d, p, cut), NODE_NET_E_MALFORMED, "cut %zu", cut);
+		cr_assert_eq(node_net_hello_decode(&d, p, cut), NODE_NET_E_MALFORMED, "cut %zu",
+		             cut);
 	/* The version as a non-minimal uint8 (cc 01). */
 	uint8_t nm[130] = {0x94, 0xcc, 0x01};
 	memcpy(nm + 3, p + 2, cm_wr_len(&w) - 2);
@@ -340,20 +341,21 @@ Test(net, auth_binds_role_transcript_chain)
 	node_net_auth_sign(auth + 2, sk[0], CHAIN, NODE_NET_INITIATOR, t);
 	cr_assert_eq(node_net_auth_check(auth, 66, pk[0], CHAIN, NODE_NET_INITIATOR, t), 0);
 	cr_assert_eq(node_net_auth_check(auth, 66, pk[0], CHAIN, NODE_NET_RESPONDER, t),
-		     NODE_NET_E_BADSIG, "reflected");
+	             NODE_NET_E_BADSIG, "reflected");
 	cr_assert_eq(node_net_auth_check(auth, 66, pk[0], CHAIN, NODE_NET_INITIATOR, t2),
-		     NODE_NET_E_BADSIG, "swapped hellos");
+	             NODE_NET_E_BADSIG, "swapped hellos");
 	cr_assert_eq(node_net_auth_check(auth, 66, pk[0], "other", NODE_NET_INITIATOR, t),
-		     NODE_NET_E_BADSIG, "other chain");
+	             NODE_NET_E_BADSIG, "other chain");
 	cr_assert_eq(node_net_auth_check(auth, 66, pk[1], CHAIN, NODE_NET_INITIATOR, t),
-		     NODE_NET_E_BADSIG, "other key");
+	             NODE_NET_E_BADSIG, "other key");
 	cr_assert_eq(node_net_auth_check(auth, 65, pk[0], CHAIN, NODE_NET_INITIATOR, t),
-		     NODE_NET_E_MALFORMED);
+	             NODE_NET_E_MALFORMED);
 
 	uint32_t n;
 	cr_assert_eq(node_net_frame_len((const uint8_t[]){0, 0, 0, 0}, 10, &n), NODE_NET_E_FRAME);
 	cr_assert_eq(node_net_frame_len((const uint8_t[]){0, 0, 0, 11}, 10, &n), NODE_NET_E_FRAME);
-	cr_assert_eq(node_net_frame_len((const uint8_t[]){0xff, 0, 0, 1}, 10, &n), NODE_NET_E_FRAME);
+	cr_assert_eq(node_net_frame_len((const uint8_t[]){0xff, 0, 0, 1}, 10, &n),
+	             NODE_NET_E_FRAME);
 	cr_assert_eq(node_net_frame_len((const uint8_t[]){0, 0, 0, 10}, 10, &n), 0);
 	cr_assert_eq(n, 10);
 }
@@ -443,7 +445,8 @@ Test(net, full_mesh_duplicates_settle)
 		for (int i = 0; i < 3; i++) {
 			char m[32];
 			int len = snprintf(m, sizeof m, "%d:%d", i, round);
-			cr_assert_eq(node_net_broadcast(t[i].net, (const uint8_t *)m, (size_t)len), 2);
+			cr_assert_eq(node_net_broadcast(t[i].net, (const uint8_t *)m, (size_t)len),
+			             2);
 		}
 	for (int i = 0; i < 3; i++)
 		cr_assert(wait_msgs(&t[i], 40), "node %d got %zu", i, t[i].msgs);
@@ -531,8 +534,9 @@ static int raw_connect(uint16_t port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_geq(fd, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
@@ -611,7 +615,7 @@ Test(net, hostile_raw_clients_dropped_honest_pair_unharmed)
 typedef struct proxy {
 	struct evconnlistener *lis;
 	struct bufferevent *in, *out;
-	struct evbuffer *rec;  /* everything the dialler sent */
+	struct evbuffer *rec; /* everything the dialler sent */
 	uint16_t target;
 } proxy;
 
@@ -646,7 +650,7 @@ static void proxy_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void proxy_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-			 int salen, void *arg)
+                         int salen, void *arg)
 {
 	(void)lis;
 	(void)sa;
@@ -659,8 +663,9 @@ static void proxy_accept(struct evconnlistener *lis, evutil_socket_t fd, struct 
 	bufferevent_setcb(p->out, proxy_out_read, NULL, proxy_event, p);
 	bufferevent_enable(p->in, EV_READ | EV_WRITE);
 	bufferevent_enable(p->out, EV_READ | EV_WRITE);
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(p->target),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+	                         .sin_port = htons(p->target),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	bufferevent_socket_connect(p->out, (struct sockaddr *)&to, sizeof to);
 }
 
@@ -671,7 +676,7 @@ Test(net, replayed_handshake_refused)
 	proxy px = {.rec = evbuffer_new(), .target = node_net_listen_port(b.net)};
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	px.lis = evconnlistener_new_bind(base, proxy_accept, &px, LEV_OPT_CLOSE_ON_FREE, 8,
-					 (struct sockaddr *)&sa, sizeof sa);
+	                                 (struct sockaddr *)&sa, sizeof sa);
 	cr_assert_not_null(px.lis);
 	struct sockaddr_in bound;
 	socklen_t bl = sizeof bound;
@@ -861,9 +866,10 @@ Test(net, throughput)
 	size_t n_small = 100000, n_big = 100;
 	double s = measure(&a, &b, 200, n_small);
 	double l = measure(&a, &b, 1u << 20, n_big);
-	fprintf(stderr, "net throughput: %zu x 200 B in %.3f s = %.0f msgs/s; "
-			"%zu x 1 MiB in %.3f s = %.0f MiB/s\n",
-		n_small, s, (double)n_small / s, n_big, l, (double)n_big / l);
+	fprintf(stderr,
+	        "net throughput: %zu x 200 B in %.3f s = %.0f msgs/s; "
+	        "%zu x 1 MiB in %.3f s = %.0f MiB/s\n",
+	        n_small, s, (double)n_small / s, n_big, l, (double)n_big / l);
 	node_net_free(a.net);
 	node_net_free(b.net);
 }
@@ -954,8 +960,9 @@ Test(net, allow_key_is_not_asked_about_configured_keys_and_bad_auth_binds_nothin
 	/* A raw client names allowed key 3 in its hello but cannot sign for
 	 * it: no dynamic index is ever bound. */
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(node_net_listen_port(v.net)),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(node_net_listen_port(v.net)),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	uint8_t h[128];
 	size_t hn = hello_bytes(h + 4, NODE_NET_VERSION, CHAIN, 3);
@@ -985,10 +992,11 @@ static int squat(uint16_t port, int src)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_geq(fd, 0);
 	struct sockaddr_in me = {.sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)src - 1)};
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)src - 1)};
 	cr_assert_eq(bind(fd, (struct sockaddr *)&me, sizeof me), 0, "bind 127.0.0.%d", src);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
