@@ -112,6 +112,8 @@ static int submit_status(int rc)
 		return 409;
 	case NODE_E_MEMPOOL_FULL:
 	case NODE_E_SENDER_FULL:
+	case NODE_E_HELD_FULL:
+	case NODE_E_SENDER_HELD_FULL:
 		return 429;
 	case NODE_E_ROLE:
 		return 403;

@@ -1004,9 +1004,20 @@ static void admit(node *n, submit_job *j)
  * validators. */
 static bool peer_is_validator(node *n, size_t peer)
 {
-	if (peer >= n->cfg.npeers)
+	ck_pubkey k;
+	if (node_net_peer_key(n->net, peer, k) != 0)
 		return false;
-	return cons_valset_index(&n->valset, n->cfg.peers[peer].key) >= 0;
+	return cons_valset_index(&n->valset, k) >= 0;
+}
+
+/* The transport asks about a key that is neither in config.json's peers
+ * nor listed as a replica: members and keys added by governance after the
+ * genesis may connect while the ledger says they are current members. */
+static bool allow_member_key(void *ctx, const ck_pubkey key)
+{
+	node *n = ctx;
+	ledger_account acc;
+	return ledger_get_account(n->led, key, &acc) == 0 && acc.member_id != 0;
 }
 
 static void on_tx_batch(node *n, size_t peer, const uint8_t *p, size_t len)
@@ -1335,7 +1346,10 @@ static int http_metrics(void *ctx, struct evbuffer *out)
 		"# TYPE carbon_ledger_db_bytes gauge\ncarbon_ledger_db_bytes %llu\n"
 		"# TYPE carbon_mempool_bytes gauge\ncarbon_mempool_bytes %llu\n"
 		"# TYPE carbon_mempool_rejected_badsig_total counter\ncarbon_mempool_rejected_badsig_total %llu\n"
-		"# TYPE carbon_mempool_rejected_malformed_total counter\ncarbon_mempool_rejected_malformed_total %llu\n",
+		"# TYPE carbon_mempool_rejected_malformed_total counter\ncarbon_mempool_rejected_malformed_total %llu\n"
+		"# TYPE carbon_mempool_held gauge\ncarbon_mempool_held %llu\n"
+		"# TYPE carbon_mempool_held_evicted_total counter\ncarbon_mempool_held_evicted_total %llu\n"
+		"# TYPE carbon_mempool_held_expired_total counter\ncarbon_mempool_held_expired_total %llu\n",
 		(unsigned long long)status_snap.height, status_snap.round, status_snap.peers,
 		(unsigned long long)status_snap.mempool_txs,
 		(unsigned long long)status_snap.mp.admitted,
@@ -1346,7 +1360,10 @@ static int http_metrics(void *ctx, struct evbuffer *out)
 		(unsigned long long)status_snap.db_bytes,
 		(unsigned long long)status_snap.mp.bytes,
 		(unsigned long long)status_snap.mp.rejected_badsig,
-		(unsigned long long)status_snap.mp.rejected_malformed);
+		(unsigned long long)status_snap.mp.rejected_malformed,
+		(unsigned long long)status_snap.mp.held,
+		(unsigned long long)status_snap.mp.evicted_held,
+		(unsigned long long)status_snap.mp.expired_held);
 	{
 		const node_net_stats *ns = &status_snap.net;
 		evbuffer_add_printf(out,
@@ -1749,6 +1766,7 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 		nc.cb.on_msg = on_msg;
 		nc.cb.on_peer_up = on_peer_up;
 		nc.cb.on_peer_down = on_peer_down;
+		nc.allow_key = allow_member_key;
 		nc.ctx = n;
 		if ((rc = node_net_new(&n->net, n->base, &nc)) != 0) {
 			NLOG_ERROR("net", "listen=%s err=\"%s\"", n->cfg.p2p_listen,
