@@ -41,6 +41,7 @@
 #include <ftw.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1929,6 +1930,10 @@ static int cmd_run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* A node closes connections that sat idle past its deadline (key
+	 * derivation and signing take longer than that): writing to one must
+	 * be an error evhttp reports, not a signal that kills us. */
+	signal(SIGPIPE, SIG_IGN);
 	if (ck_init() != 0)
 		die("%s", ck_strerror(CK_E_INIT));
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
