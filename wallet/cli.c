@@ -18,8 +18,10 @@ typedef struct gopt {
 } gopt;
 
 static const gopt globals[] = {
-	{"node", "URL", "node API, repeatable: the next is tried if one is unreachable "
+	{"node", "URL", "node API, repeatable: the next is tried if one does not answer "
 			"(default $CARBON_NODE or " CLI_DEFAULT_NODE ")", CLI_NODE},
+	{"timeout-ms", "MS", "how long one node may take to answer a request before the next "
+			     "--node is tried (default 10000)", CLI_NODE},
 	{"key", "NAME", "key ~/.config/carbon-wallet/NAME.key (default \"default\")", CLI_KEY},
 	{"keystore", "PATH", "keystore file to use instead of --key", CLI_KEY},
 	{"passphrase-file", "FILE", "read the passphrase from FILE (else $CARBON_PASSPHRASE, "
@@ -149,6 +151,16 @@ int cli_parse(wallet_cli *cli, const wallet_cmd *cmd, int argc, char **argv)
 				cli->key.passfile = value;
 			} else if (strcmp(g->name, "no-wait") == 0) {
 				cli->no_wait = true;
+			} else if (strcmp(g->name, "timeout-ms") == 0) {
+				char *end;
+				errno = 0;
+				unsigned long v = strtoul(value, &end, 10);
+				if (errno || *end || end == value || value[0] == '-' || v == 0 ||
+				    v > WALLET_HTTP_TIMEOUT_MS_MAX)
+					return usage_error(cli, "--timeout-ms %.32s: milliseconds, 1 to "
+								"600000",
+							   value);
+				cli->timeout_ms = (uint32_t)v;
 			} else {
 				char *end;
 				errno = 0;
@@ -320,18 +332,42 @@ int cli_node(wallet_cli *cli, wallet_node **nd)
 		int rc = wallet_node_new(&cli->node, urls, n, cli->msg, sizeof cli->msg);
 		if (rc != 0)
 			return cli_fail(cli, WALLET_EXIT_USAGE, "%s", cli->msg);
+		if (cli->timeout_ms != 0)
+			wallet_node_set_timeout(cli->node, cli->timeout_ms);
 	}
 	*nd = cli->node;
 	return 0;
 }
 
-/* A failure to talk to the node, with what to do. */
+int cli_net_fail(wallet_cli *cli, int rc, const char *doing)
+{
+	const char *sep = doing ? ": " : "";
+	doing = doing ? doing : "";
+	switch (rc) {
+	case WALLET_E_CONNECT:
+		return cli_fail(cli, WALLET_EXIT_NETWORK,
+				"%s%scannot reach any node (%s); start one or give --node URL", doing,
+				sep, cli->msg);
+	case WALLET_E_TIMEOUT:
+		return cli_fail(cli, WALLET_EXIT_NETWORK,
+				"%s%sno node answered in time (%s): a node that accepts connections "
+				"but does not answer is overloaded or stuck; give another --node URL, "
+				"or a longer --timeout-ms if the node is only slow",
+				doing, sep, cli->msg);
+	case WALLET_E_HTTP:
+	case WALLET_E_TOO_BIG:
+		return cli_fail(cli, WALLET_EXIT_NETWORK,
+				"%s%sno usable answer (%s); is --node the API address of a "
+				"carbon-node? Give another --node URL",
+				doing, sep, cli->msg);
+	default:
+		return cli_fail(cli, cli_exit_of(rc), "%s%s%s", doing, sep, cli->msg);
+	}
+}
+
 static int net_fail(wallet_cli *cli, int rc)
 {
-	if (rc == WALLET_E_CONNECT)
-		return cli_fail(cli, WALLET_EXIT_NETWORK,
-				"cannot reach any node (%s); start one or give --node URL", cli->msg);
-	return cli_fail(cli, cli_exit_of(rc), "%s: %s", wallet_strerror(rc), cli->msg);
+	return cli_net_fail(cli, rc, NULL);
 }
 
 int cli_chain_id(wallet_cli *cli, const char **chain_id)
@@ -515,9 +551,15 @@ int cli_submit(wallet_cli *cli, ledger_tx *tx, const uint8_t *sk, const char *wh
 	int rc = cli_node(cli, &nd);
 	if (rc != 0)
 		return rc;
-	uint32_t wait = cli->no_wait ? 0
-		      : cli->wait_ms > LIM_HTTP_WAIT_MS_MAX ? LIM_HTTP_WAIT_MS_MAX
-							    : cli->wait_ms;
+	/* The node may hold the answer until the transaction commits, but
+	 * only for half of our timeout: a node that holds it longer is taken
+	 * for stuck and the next one is tried, and the rest of the wait is
+	 * spent following the transaction. */
+	uint32_t wait = cli->no_wait ? 0 : cli->wait_ms;
+	if (wait > LIM_HTTP_WAIT_MS_MAX)
+		wait = LIM_HTTP_WAIT_MS_MAX;
+	if (wait > wallet_node_timeout(nd) / 2)
+		wait = wallet_node_timeout(nd) / 2;
 	uint64_t start = wallet_now_ms();
 	rc = wallet_tx_submit(nd, tx, sk, wait, st, cli->msg, sizeof cli->msg);
 	if (rc != 0)

@@ -59,6 +59,7 @@ struct wallet_cli {
 	bool json;
 	bool no_wait;
 	uint32_t wait_ms;
+	uint32_t timeout_ms;                  /* --timeout-ms; 0: the default */
 	wallet_keyref key;
 	/* made on demand */
 	wallet_node *node;
@@ -92,6 +93,11 @@ __attribute__((format(printf, 3, 4))) int cli_fail(wallet_cli *cli, int code, co
 						   ...);
 /* The exit code a wallet/ledger/crypto error code calls for. */
 int cli_exit_of(int rc);
+/* A failed request to the nodes (rc of wallet_node_request and the calls
+ * built on it; cli->msg holds its message, which names each node and what
+ * happened): says it once, with what to do, prefixed by doing (may be
+ * NULL), and returns the exit code. */
+int cli_net_fail(wallet_cli *cli, int rc, const char *doing);
 
 /* The node connection (made on first use from --node, $CARBON_NODE or the
  * default). 0 or an exit code (after printing). */

@@ -36,7 +36,7 @@ static int run(wallet_cli *cli)
 	if (rc != 0)
 		return cli_fail(cli, WALLET_EXIT_NETWORK, "no height in /v1/status");
 	if ((rc = wallet_get_account(nd, pk, &acct, cli->msg, sizeof cli->msg)) != 0)
-		return cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+		return cli_net_fail(cli, rc, NULL);
 	char addr[CK_ADDRESS_STRLEN + 1], path[192];
 	ck_address_encode(addr, pk);
 	int64_t sum[K_N] = {0};

@@ -22,7 +22,7 @@ static int run(wallet_cli *cli)
 		return cli_fail(cli, WALLET_EXIT_NETWORK,
 				"cannot reach any node (%s); start one or give --node URL", cli->msg);
 	if (rc != 0)
-		return cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+		return cli_net_fail(cli, rc, NULL);
 	char addr[CK_ADDRESS_STRLEN + 1], kg[WALLET_AMOUNT_STRLEN], roles[96] = "";
 	ck_address_encode(addr, pk);
 	wallet_amount_format(kg, a.balance_g);

@@ -370,8 +370,7 @@ static int propose(wallet_cli *cli)
 		if ((rc = cli_node(cli, &nd)) != 0)
 			goto done;
 		if ((rc = wallet_get_account(nd, pk, &a, cli->msg, sizeof cli->msg)) != 0) {
-			rc = cli_fail(cli, cli_exit_of(rc), "the submitter's next nonce: %s (or give --nonce N)",
-				      cli->msg);
+			rc = cli_net_fail(cli, rc, "the submitter's next nonce (or give --nonce N)");
 			goto done;
 		}
 		tx->nonce = a.nonce;
@@ -543,7 +542,7 @@ static int submit(wallet_cli *cli)
 		const uint8_t *key = i == 0 ? pk : tx->approvals[i - 1].key;
 		wallet_account a;
 		if ((rc = wallet_get_account(nd, key, &a, cli->msg, sizeof cli->msg)) != 0) {
-			rc = cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+			rc = cli_net_fail(cli, rc, NULL);
 			goto done;
 		}
 		char addr[CK_ADDRESS_STRLEN + 1];
@@ -579,7 +578,7 @@ static int submit(wallet_cli *cli)
 	/* The approvals cover sender and nonce: send exactly the proposal. */
 	wallet_account acct;
 	if ((rc = wallet_get_account(nd, pk, &acct, cli->msg, sizeof cli->msg)) != 0) {
-		rc = cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+		rc = cli_net_fail(cli, rc, NULL);
 		goto done;
 	}
 	const char *chain;

@@ -259,7 +259,7 @@ static int run(wallet_cli *cli)
 		goto done;
 	rc = wallet_get_account(cli->node, r.pk, &acct, cli->msg, sizeof cli->msg);
 	if (rc != 0) {
-		rc = cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+		rc = cli_net_fail(cli, rc, NULL);
 		goto done;
 	}
 	if (acct.member_id == 0 || !(acct.roles & LEDGER_ROLE_ISSUER)) {

@@ -63,7 +63,7 @@ static int run(wallet_cli *cli)
 	if (file != NULL) {
 		wallet_account a;
 		if ((rc = wallet_get_account(nd, op, &a, cli->msg, sizeof cli->msg)) != 0)
-			return cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+			return cli_net_fail(cli, rc, NULL);
 		FILE *in = fopen(file, "rb");
 		if (in == NULL)
 			return cli_fail(cli, WALLET_EXIT_USAGE, "cannot open %s: %s", file, strerror(errno));

@@ -24,7 +24,7 @@ static int run(wallet_cli *cli)
 		if ((rc = cli_key_pubkey(cli, pk)) != 0 || (rc = cli_node(cli, &nd)) != 0)
 			return rc;
 		if ((rc = wallet_get_account(nd, pk, &a, cli->msg, sizeof cli->msg)) != 0)
-			return cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+			return cli_net_fail(cli, rc, NULL);
 		if (a.member_id == 0)
 			return cli_fail(cli, WALLET_EXIT_USAGE,
 					"--ref needs an operator's key (this key is not a member's)");

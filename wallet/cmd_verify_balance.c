@@ -126,10 +126,10 @@ static int run(wallet_cli *cli)
 		goto done;
 	}
 	if (rc != 0 && rc != WALLET_E_VERIFY) {
-		rc = cli_fail(cli, cli_exit_of(rc),
-			      "cannot verify: the headers to check the proof against could not be "
-			      "fetched: %s",
-			      why);
+		snprintf(cli->msg, sizeof cli->msg, "%s", why);
+		rc = cli_net_fail(cli, rc,
+				  "cannot verify: the headers to check the proof against could not "
+				  "be fetched");
 		goto done;
 	}
 	if (rc != 0) {

@@ -6,11 +6,9 @@
  * evhttp client would do as well but wants an event loop around a
  * program that has nothing else to wait for.
  *
- * Failures are sorted by what they allow: a request that provably never
- * reached a node (connect failed, or a reused keep-alive connection was
- * found closed before any answer byte) may be sent to the next node;
- * anything after the first answer byte may not, because the node may have
- * acted on it.
+ * Failures are sorted by how far the request got (enum
+ * wallet_conn_stage), since that decides whether it may be sent to the
+ * next node: wallet/node.c makes the choice.
  */
 #include <assert.h>
 #include <errno.h>
@@ -131,8 +129,10 @@ static int left_ms(uint64_t deadline)
 	return now >= deadline ? 0 : (int)(deadline - now > 60000000u ? 60000000u : deadline - now);
 }
 
-int wallet_conn_open(wallet_conn *c, const wallet_url *u, char *msg, size_t msglen)
+int wallet_conn_open(wallet_conn *c, const wallet_url *u, uint32_t timeout_ms, char *msg,
+		     size_t msglen)
 {
+	uint64_t deadline = wallet_now_ms() + timeout_ms;
 	/* A node that closes mid-request must not kill the wallet. */
 	signal(SIGPIPE, SIG_IGN);
 	wallet_conn_close(c);
@@ -159,7 +159,8 @@ int wallet_conn_open(wallet_conn *c, const wallet_url *u, char *msg, size_t msgl
 		int rc = connect(fd, a->ai_addr, a->ai_addrlen);
 		if (rc != 0 && errno == EINPROGRESS) {
 			struct pollfd p = {fd, POLLOUT, 0};
-			rc = poll(&p, 1, WALLET_HTTP_CONNECT_MS);
+			int t = left_ms(deadline);
+			rc = t == 0 ? 0 : poll(&p, 1, t);
 			if (rc == 0) {
 				err = ETIMEDOUT;
 				close(fd);
@@ -180,6 +181,10 @@ int wallet_conn_open(wallet_conn *c, const wallet_url *u, char *msg, size_t msgl
 		close(fd);
 	}
 	freeaddrinfo(res);
+	if (err == ETIMEDOUT) {
+		wallet_msgf(msg, msglen, "no connection within %u ms", timeout_ms);
+		return WALLET_E_TIMEOUT;
+	}
 	wallet_msgf(msg, msglen, "%s", strerror(err));
 	return WALLET_E_CONNECT;
 }
@@ -357,11 +362,12 @@ static int read_chunked(int fd, rbuf *b, size_t start, uint64_t deadline, size_t
 
 int wallet_conn_request(wallet_conn *c, const wallet_url *u, const char *method, const char *path,
 			const char *content_type, const void *body, size_t len,
-			uint32_t timeout_ms, size_t max, wallet_http_resp *out, bool *sent_nothing)
+			uint32_t timeout_ms, size_t max, wallet_http_resp *out,
+			enum wallet_conn_stage *stage)
 {
 	assert(c->fd >= 0);
 	memset(out, 0, sizeof *out);
-	*sent_nothing = false;
+	*stage = WALLET_CONN_UNANSWERED;
 	uint64_t deadline = wallet_now_ms() + timeout_ms;
 	char head[1024];
 	int hl = snprintf(head, sizeof head,
@@ -377,7 +383,8 @@ int wallet_conn_request(wallet_conn *c, const wallet_url *u, const char *method,
 		rc = send_all(c->fd, body, len, deadline);
 	if (rc != 0) {
 		/* A reused connection the node already closed fails here. */
-		*sent_nothing = rc == WALLET_E_CONNECT;
+		if (rc == WALLET_E_CONNECT)
+			*stage = WALLET_CONN_UNSENT;
 		wallet_conn_close(c);
 		return rc;
 	}
@@ -394,12 +401,16 @@ int wallet_conn_request(wallet_conn *c, const wallet_url *u, const char *method,
 		if (rc != 0) {
 			/* Closed before a single byte of answer: the node
 			 * dropped an idle keep-alive connection. */
-			*sent_nothing = rc == WALLET_E_CONNECT && b.len == 0;
+			if (rc == WALLET_E_CONNECT && b.len == 0)
+				*stage = WALLET_CONN_UNSENT;
+			if (b.len > 0)
+				*stage = WALLET_CONN_ANSWERING;
 			if (rc == WALLET_E_CONNECT && b.len > 0)
 				rc = WALLET_E_HTTP;
 			goto fail;
 		}
 	}
+	*stage = WALLET_CONN_ANSWERING;
 	unsigned status = 0;
 	if (b.len < 12 || strncmp(b.p, "HTTP/1.", 7) != 0 || b.p[8] != ' ' ||
 	    sscanf(b.p + 9, "%3u", &status) != 1 || status < 100 || status > 599) {

@@ -121,7 +121,7 @@ static int submit_batch(issue_run *r, const uint32_t *rows, uint32_t n, uint64_t
 	rc = wallet_tx_submit(cli->node, tx, r->sk, 0, st, cli->msg, sizeof cli->msg);
 	ledger_tx_free(tx);
 	if (rc != 0)
-		return cli_fail(cli, cli_exit_of(rc), "submitting trips: %s", cli->msg);
+		return cli_net_fail(cli, rc, "submitting trips");
 	return 0;
 }
 
@@ -168,7 +168,7 @@ static int settle(issue_run *r, flight *f, uint32_t timeout_ms, bool *stalled)
 	*stalled = false;
 	int rc = wallet_tx_follow(cli->node, f->hash, timeout_ms, &st, cli->msg, sizeof cli->msg);
 	if (rc != 0)
-		return cli_fail(cli, cli_exit_of(rc), "following a transaction: %s", cli->msg);
+		return cli_net_fail(cli, rc, "following a transaction");
 	if (st.state != WALLET_TX_COMMITTED) {
 		*stalled = true;
 		for (uint32_t k = 0; k < f->n; k++)
@@ -226,7 +226,7 @@ int issue_send(issue_run *r)
 		return rc;
 	rc = wallet_get_account(nd, r->pk, &acct, cli->msg, sizeof cli->msg);
 	if (rc != 0)
-		return cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+		return cli_net_fail(cli, rc, NULL);
 	uint64_t nonce = acct.nonce;
 
 	uint32_t *order = malloc((size_t)(r->nrows ? r->nrows : 1) * sizeof *order);
@@ -290,7 +290,7 @@ int issue_send(issue_run *r)
 					 * nonce again. */
 					if ((rc = wallet_get_account(nd, r->pk, &acct, cli->msg,
 								     sizeof cli->msg)) != 0) {
-						rc = cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+						rc = cli_net_fail(cli, rc, NULL);
 						break;
 					}
 					nonce = acct.nonce;

@@ -1,6 +1,7 @@
 /*
  * Talking to nodes: the list given with --node, fail-over to the next one
- * when a request provably never arrived, and readers for the JSON fields
+ * when a node did not answer (wallet.h says exactly when), and readers for
+ * the JSON fields
  * the API writes (docs/API.md). Which node answered never matters for
  * what the wallet verifies, only for what it shows.
  */
@@ -12,6 +13,7 @@
 
 struct wallet_node {
 	size_t n, cur;
+	uint32_t timeout_ms;                  /* per node and request */
 	wallet_url url[WALLET_NODES_MAX];
 	char text[WALLET_NODES_MAX][WALLET_URL_BYTES_MAX + 1];
 	wallet_conn conn;                     /* to url[cur], or closed */
@@ -28,6 +30,7 @@ int wallet_node_new(wallet_node **out, const char *const *urls, size_t n, char *
 	if (nd == NULL)
 		return WALLET_E_NOMEM;
 	nd->conn.fd = -1;
+	nd->timeout_ms = WALLET_HTTP_TIMEOUT_MS;
 	for (size_t i = 0; i < n; i++) {
 		if (strlen(urls[i]) > WALLET_URL_BYTES_MAX || wallet_url_parse(urls[i], &nd->url[i]) != 0) {
 			wallet_msgf(msg, msglen, "--node %.80s: not an http://HOST:PORT URL", urls[i]);
@@ -72,49 +75,98 @@ void wallet_node_use(wallet_node *nd, size_t i)
 	nd->cur = i;
 }
 
+void wallet_node_set_timeout(wallet_node *nd, uint32_t timeout_ms)
+{
+	assert(timeout_ms > 0 && timeout_ms <= WALLET_HTTP_TIMEOUT_MS_MAX);
+	nd->timeout_ms = timeout_ms;
+}
+
+uint32_t wallet_node_timeout(const wallet_node *nd)
+{
+	return nd->timeout_ms;
+}
+
+/* Whether a failed request may go to the next node: when the node never
+ * answered, always; when its answer broke off, only for a GET, which
+ * changes nothing. */
+static bool may_fail_over(bool get, enum wallet_conn_stage stage)
+{
+	return get || stage != WALLET_CONN_ANSWERING;
+}
+
 int wallet_node_request(wallet_node *nd, const char *method, const char *path,
-			const char *content_type, const void *body, size_t len, uint32_t timeout_ms,
+			const char *content_type, const void *body, size_t len, uint32_t extra_ms,
 			wallet_http_resp *out, char *msg, size_t msglen)
 {
-	char why[WALLET_NODES_MAX][96];
-	size_t tried = 0;
+	char why[WALLET_NODES_MAX][128];
+	int rcs[WALLET_NODES_MAX];
+	size_t tried = 0, first = nd->cur;
+	bool get = strcmp(method, "GET") == 0;
+	uint32_t budget = nd->timeout_ms + extra_ms;
 	for (size_t k = 0; k < nd->n; k++) {
-		size_t i = (nd->cur + k) % nd->n;
+		size_t i = (first + k) % nd->n;
 		if (i != nd->cur)
 			wallet_conn_close(&nd->conn);
 		nd->cur = i;
+		uint64_t deadline = wallet_now_ms() + budget;
+		int rc = 0;
 		/* A reused connection may turn out stale once; then a fresh
 		 * one to the same node is tried before moving on. */
 		for (int attempt = 0; attempt < 2; attempt++) {
 			bool reused = nd->conn.fd >= 0;
-			int rc = 0;
+			uint64_t now = wallet_now_ms();
+			uint32_t left = now >= deadline ? 1 : (uint32_t)(deadline - now);
+			rc = 0;
 			if (!reused)
-				rc = wallet_conn_open(&nd->conn, &nd->url[i], why[tried], sizeof why[0]);
+				rc = wallet_conn_open(&nd->conn, &nd->url[i],
+						      left < WALLET_HTTP_CONNECT_MS ? left
+										: WALLET_HTTP_CONNECT_MS,
+						      why[tried], sizeof why[0]);
 			if (rc != 0)
 				break;
-			bool sent_nothing;
-			rc = wallet_conn_request(&nd->conn, &nd->url[i], method, path, content_type,
-						 body, len, timeout_ms, WALLET_HTTP_RESPONSE_MAX, out,
-						 &sent_nothing);
+			now = wallet_now_ms();
+			left = now >= deadline ? 1 : (uint32_t)(deadline - now);
+			enum wallet_conn_stage stage;
+			rc = wallet_conn_request(&nd->conn, &nd->url[i], method, path, content_type, body,
+						 len, left, WALLET_HTTP_RESPONSE_MAX, out, &stage);
 			if (rc == 0)
 				return 0;
-			if (sent_nothing && reused)
+			if (stage == WALLET_CONN_UNSENT && reused)
 				continue;
-			if (sent_nothing) {
+			if (rc == WALLET_E_TIMEOUT && stage != WALLET_CONN_ANSWERING)
+				wallet_msgf(why[tried], sizeof why[0], "no answer within %u ms", budget);
+			else if (rc == WALLET_E_TIMEOUT)
+				wallet_msgf(why[tried], sizeof why[0], "answer not complete within %u ms",
+					    budget);
+			else if (stage == WALLET_CONN_UNSENT)
 				wallet_msgf(why[tried], sizeof why[0], "connection closed before any answer");
-				break;
+			else
+				wallet_msgf(why[tried], sizeof why[0], "%s", wallet_strerror(rc));
+			if (!may_fail_over(get, stage)) {
+				wallet_msgf(msg, msglen, "%s: %s", nd->text[i], why[tried]);
+				return rc;
 			}
-			wallet_msgf(msg, msglen, "%s: %s", nd->text[i], wallet_strerror(rc));
-			return rc;
+			break;
 		}
-		tried++;
+		assert(rc != 0);
+		rcs[tried++] = rc;
 	}
-	/* No node took the request: list why for each. */
+	/* No node answered: each one and why, and the code that says most
+	 * about what to do (a timeout: a stuck or slow node). */
+	int rc = WALLET_E_CONNECT;
+	bool any_connect = false;
+	for (size_t k = 0; k < tried; k++) {
+		if (rcs[k] == WALLET_E_TIMEOUT)
+			rc = WALLET_E_TIMEOUT;
+		any_connect = any_connect || rcs[k] == WALLET_E_CONNECT;
+	}
+	if (rc != WALLET_E_TIMEOUT && !any_connect && tried > 0)
+		rc = rcs[tried - 1];
 	size_t off = 0;
 	if (msg != NULL && msglen > 0) {
 		msg[0] = '\0';
 		for (size_t k = 0; k < tried; k++) {
-			size_t i = (nd->cur + 1 + k) % nd->n;
+			size_t i = (first + k) % nd->n;
 			int w = snprintf(msg + off, msglen - off, "%s%s: %s", k ? "; " : "", nd->text[i],
 					 why[k]);
 			if (w < 0 || (size_t)w >= msglen - off)
@@ -122,7 +174,7 @@ int wallet_node_request(wallet_node *nd, const char *method, const char *path,
 			off += (size_t)w;
 		}
 	}
-	return WALLET_E_CONNECT;
+	return rc;
 }
 
 int wallet_node_get_json(wallet_node *nd, const char *path, int *status, json_t **json, char *msg,
@@ -130,8 +182,7 @@ int wallet_node_get_json(wallet_node *nd, const char *path, int *status, json_t 
 {
 	wallet_http_resp r;
 	*json = NULL;
-	int rc = wallet_node_request(nd, "GET", path, NULL, NULL, 0, WALLET_HTTP_TIMEOUT_MS, &r, msg,
-				     msglen);
+	int rc = wallet_node_request(nd, "GET", path, NULL, NULL, 0, 0, &r, msg, msglen);
 	if (rc != 0)
 		return rc;
 	json_error_t je;

@@ -103,7 +103,7 @@ int cli_receipt_show(wallet_cli *cli, const ck_hash id)
 		return rc;
 	rc = wallet_tx_lookup(nd, id, &st, cli->msg, sizeof cli->msg);
 	if (rc != 0)
-		return cli_fail(cli, cli_exit_of(rc), "%s", cli->msg);
+		return cli_net_fail(cli, rc, NULL);
 	if (st.state == WALLET_TX_PENDING)
 		return cli_fail(cli, WALLET_EXIT_REJECTED, "receipt %s: the redeem is still pending",
 				hex);

@@ -119,8 +119,8 @@ int wallet_tx_post(wallet_node *nd, const uint8_t *tx, size_t len, uint32_t wait
 	ck_hash hash;
 	ledger_tx_hash(hash, tx, len);
 	wallet_http_resp r;
-	int rc = wallet_node_request(nd, "POST", path, "application/octet-stream", tx, len,
-				     wait_ms + WALLET_HTTP_TIMEOUT_MS, &r, msg, msglen);
+	int rc = wallet_node_request(nd, "POST", path, "application/octet-stream", tx, len, wait_ms,
+				     &r, msg, msglen);
 	if (rc != 0)
 		return rc;
 	json_error_t je;
@@ -131,7 +131,18 @@ int wallet_tx_post(wallet_node *nd, const uint8_t *tx, size_t len, uint32_t wait
 			    wallet_node_url(nd), r.status);
 	json_decref(j);
 	wallet_http_resp_free(&r);
-	return rc;
+	if (rc != 0 || st->state != WALLET_TX_REFUSED)
+		return rc;
+	/* After a node that never answered, the next one may already hold
+	 * this very transaction (gossip) or have committed it: that is not
+	 * a refusal. Its hash says it is ours. */
+	if (strcmp(st->error, "duplicate") == 0 || strcmp(st->error, "nonce_used") == 0) {
+		wallet_tx_status known;
+		if (wallet_tx_lookup(nd, hash, &known, NULL, 0) == 0 &&
+		    (known.state == WALLET_TX_COMMITTED || known.state == WALLET_TX_PENDING))
+			*st = known;
+	}
+	return 0;
 }
 
 int wallet_tx_submit(wallet_node *nd, ledger_tx *tx, const uint8_t *sk, uint32_t wait_ms,

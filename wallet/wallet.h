@@ -88,7 +88,11 @@ enum wallet_exit {
  * bytes; this bounds what one answer may make us allocate. */
 #define WALLET_HTTP_RESPONSE_MAX    (256u * 1024u * 1024u)
 #define WALLET_HTTP_CONNECT_MS      3000u
-#define WALLET_HTTP_TIMEOUT_MS      (LIM_HTTP_WAIT_MS_MAX + 15000u)
+/* How long one node may take to answer a request (--timeout-ms), connect
+ * included, before the next --node is tried; a submission that asks the
+ * node to wait for its commit (wait_ms) gets that much more. */
+#define WALLET_HTTP_TIMEOUT_MS      10000u
+#define WALLET_HTTP_TIMEOUT_MS_MAX  600000u
 #define WALLET_CSV_BYTES_MAX        (512u * 1024u * 1024u)
 #define WALLET_CSV_ROWS_MAX         2000000u
 #define WALLET_CSV_FIELD_BYTES_MAX  256u
@@ -239,16 +243,24 @@ void wallet_http_resp_free(wallet_http_resp *r);
 
 /* A node connection with fail-over: the URLs given (http://HOST:PORT,
  * optionally with a path prefix), tried in order. A keep-alive connection
- * to the current one is reused; when a request cannot be delivered
- * (connect refused, reset before any answer, connect timeout) the next URL
- * is tried, and the one that answered stays current. An answer, even an
- * error status, is never retried elsewhere. */
+ * to the current one is reused. The next URL is tried when a request was
+ * not answered: the connection failed or timed out, the node closed it or
+ * sent no byte of an answer within the timeout (a node that accepts
+ * connections but is stuck), and, for a GET, also when an answer broke
+ * off or was malformed. The one that answered stays current. A complete
+ * answer, even an error status, is never retried elsewhere; nor is a POST
+ * whose answer had begun (the node may have acted). Re-sending a POST
+ * /v1/tx that got no answer is safe: a signed transaction commits at most
+ * once (wallet_tx_post recognises its own transaction). */
 typedef struct wallet_node wallet_node;
 
 /* Copies the URLs (1..WALLET_NODES_MAX; checked: WALLET_E_URL with the bad
- * one named in msg). */
+ * one named in msg). The timeout starts at WALLET_HTTP_TIMEOUT_MS. */
 WALLET_WUR int wallet_node_new(wallet_node **out, const char *const *urls, size_t n, char *msg,
 			       size_t msglen);
+/* Per node and request, connect included (1..WALLET_HTTP_TIMEOUT_MS_MAX). */
+void wallet_node_set_timeout(wallet_node *nd, uint32_t timeout_ms);
+uint32_t wallet_node_timeout(const wallet_node *nd);
 void wallet_node_free(wallet_node *nd);
 /* The URL of the node that answered last (or will be tried first). */
 const char *wallet_node_url(const wallet_node *nd);
@@ -258,12 +270,16 @@ size_t wallet_node_count(const wallet_node *nd);
 size_t wallet_node_current(const wallet_node *nd);
 void wallet_node_use(wallet_node *nd, size_t i);
 /* Sends one request; body may be NULL for GET. The response (any status)
- * goes to *out. WALLET_E_CONNECT (no node reachable; msg lists each URL
- * and why), WALLET_E_TIMEOUT, WALLET_E_HTTP, WALLET_E_TOO_BIG,
- * WALLET_E_NOMEM. timeout_ms bounds the wait for the answer. */
+ * goes to *out. Each node gets the node's timeout plus extra_ms (a POST
+ * that asks the node to wait). When no node answered: WALLET_E_TIMEOUT if
+ * one of them timed out, else WALLET_E_CONNECT (or, for a GET that every
+ * node answered badly, WALLET_E_HTTP / WALLET_E_TOO_BIG), with msg listing
+ * each URL and what happened ("http://a: connection refused; http://b:
+ * no answer within 10000 ms"). A POST whose answer broke off returns that
+ * error for that node. WALLET_E_NOMEM. */
 WALLET_WUR int wallet_node_request(wallet_node *nd, const char *method, const char *path,
 				   const char *content_type, const void *body, size_t len,
-				   uint32_t timeout_ms, wallet_http_resp *out, char *msg,
+				   uint32_t extra_ms, wallet_http_resp *out, char *msg,
 				   size_t msglen);
 /* GET path and parse a JSON object answer: *json (owned by the caller)
  * and *status. WALLET_E_JSON if the body is not a JSON object. */
