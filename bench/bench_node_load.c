@@ -1733,15 +1733,15 @@ static int cmd_limits(int argc, char **argv)
 	 * a wall-clock rate it does not drop when other processes share the
 	 * cores, so times the core count it estimates the idle machine's
 	 * all-core rate. Same message size and function as bench_crypto. */
-	enum { NSIG = 64, MSG = 256 };
-	static uint8_t msg[NSIG][MSG];
-	static ck_sig sig[NSIG];
-	static ck_pubkey pk[NSIG];
-	for (unsigned i = 0; i < NSIG; i++) {
+	enum { VSAMPLES = 64, VMSG_BYTES = 256 };
+	static uint8_t msg[VSAMPLES][VMSG_BYTES];
+	static ck_sig sig[VSAMPLES];
+	static ck_pubkey pk[VSAMPLES];
+	for (unsigned i = 0; i < VSAMPLES; i++) {
 		ck_seckey sk;
 		ck_keypair(pk[i], sk);
-		randombytes_buf(msg[i], MSG);
-		ck_sign(sig[i], sk, CK_DOM_TX, "bench", msg[i], MSG);
+		randombytes_buf(msg[i], VMSG_BYTES);
+		ck_sign(sig[i], sk, CK_DOM_TX, "bench", msg[i], VMSG_BYTES);
 		sodium_memzero(sk, sizeof sk);
 	}
 	struct timespec c0, c1;
@@ -1749,10 +1749,10 @@ static int cmd_limits(int argc, char **argv)
 	uint64_t nv = 0;
 	double cpu_s;
 	do {
-		for (unsigned i = 0; i < NSIG; i++)
-			if (ck_verify(sig[i], pk[i], CK_DOM_TX, "bench", msg[i], MSG) != 0)
+		for (unsigned i = 0; i < VSAMPLES; i++)
+			if (ck_verify(sig[i], pk[i], CK_DOM_TX, "bench", msg[i], VMSG_BYTES) != 0)
 				die("a valid signature failed to verify");
-		nv += NSIG;
+		nv += VSAMPLES;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		cpu_s = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
 	} while (cpu_s < (double)seconds);
