@@ -86,7 +86,9 @@ int cli_parse(wallet_cli *cli, const wallet_cmd *cmd, int argc, char **argv)
 	bool only_pos = false;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		if (only_pos || a[0] != '-' || a[1] == '\0') {
+		/* "-1" is a (negative) number, for the argument's own check
+		 * to refuse with its reason, not an unknown option. */
+		if (only_pos || a[0] != '-' || a[1] == '\0' || (a[1] >= '0' && a[1] <= '9')) {
 			if (cli->npos == CLI_POS_MAX || cli->npos == cmd->max_pos)
 				return usage_error(cli, "unexpected argument \"%.64s\"", a);
 			cli->pos[cli->npos++] = a;
@@ -587,7 +589,7 @@ int cli_submit(wallet_cli *cli, ledger_tx *tx, const uint8_t *sk, const char *wh
 			return 0;
 		return fail_tx(cli, WALLET_EXIT_REJECTED, st,
 			       "%s not committed after %u ms; it is still pending: check later "
-			       "with 'carbon-wallet receipt %s' or the history",
+			       "with 'carbon-wallet tx %s'",
 			       what, cli->wait_ms, hex);
 	case WALLET_TX_DROPPED:
 		return fail_tx(cli, WALLET_EXIT_REJECTED, st, "%s dropped: %s; run the command again",
@@ -620,7 +622,8 @@ void cli_print_status(wallet_cli *cli, const wallet_tx_status *st, json_t *o)
 		printf("committed in block %llu: %s\ntransaction %s\n", (unsigned long long)st->height,
 		       ledger_result_str(st->code), hex);
 	else
-		printf("submitted, pending (not waiting)\ntransaction %s\n", hex);
+		printf("submitted, pending (not waiting): see 'carbon-wallet tx %s'\ntransaction %s\n",
+		       hex, hex);
 }
 
 void cli_json(wallet_cli *cli, json_t *o)

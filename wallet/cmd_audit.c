@@ -63,9 +63,17 @@ static int run(wallet_cli *cli)
 			uint64_t h, code;
 			int64_t d;
 			const char *kind = wallet_json_str(e, "kind");
+			/* An audit that skipped what it cannot read would add up
+			 * the wrong history. */
 			if (wallet_json_u64(e, "height", &h) != 0 || wallet_json_i64(e, "delta_g", &d) != 0 ||
-			    wallet_json_u64(e, "code", &code) != 0 || kind == NULL)
-				continue;
+			    wallet_json_u64(e, "code", &code) != 0 || kind == NULL) {
+				json_decref(j);
+				json_decref(all);
+				return cli_fail(cli, WALLET_EXIT_NETWORK,
+						"%s sent a history entry without height, delta_g, code "
+						"or kind: cannot audit (try another --node)",
+						wallet_node_url(nd));
+			}
 			if (h > height)
 				continue;
 			int k = d == 0                          ? K_OTHER
@@ -91,8 +99,11 @@ static int run(wallet_cli *cli)
 		}
 		const char *nc = wallet_json_str(j, "next_cursor");
 		cursor = 0;
-		if (nc && cli_u64(cli, nc, "next_cursor", UINT64_MAX, &cursor) != 0)
-			cursor = 0;
+		if (nc && cli_u64(cli, nc, "next_cursor from the node", UINT64_MAX, &cursor) != 0) {
+			json_decref(j);
+			json_decref(all);
+			return WALLET_EXIT_NETWORK;
+		}
 		json_decref(j);
 	} while (cursor != 0);
 
@@ -119,7 +130,8 @@ static int run(wallet_cli *cli)
 				   (json_int_t)entries, "totals", tot, "consistent", ok, "history", all));
 	} else {
 		json_decref(all);
-		printf("\naccount  %s (at block %llu)\n", addr, (unsigned long long)height);
+		printf("%saccount  %s (at block %llu)\n", quiet || entries == 0 ? "" : "\n", addr,
+		       (unsigned long long)height);
 		for (int k = 0; k < K_N; k++) {
 			if (n[k] == 0)
 				continue;

@@ -52,12 +52,17 @@ static int trips_of(wallet_cli *cli, const json_t *tx, const ck_pubkey citizen, 
 
 static void print_entry(const json_t *e)
 {
-	uint64_t h = 0;
+	uint64_t h = 0, txcode = 0;
 	int64_t delta = 0;
 	char d[WALLET_AMOUNT_STRLEN];
 	if (wallet_json_u64(e, "height", &h) != 0 || wallet_json_i64(e, "delta_g", &delta) != 0)
 		return;
-	wallet_delta_format(d, delta);
+	/* A rejected transaction moved nothing: no amount, not "+0.000". */
+	if (wallet_json_u64(e, "code", &txcode) == 0 && txcode != LEDGER_R_OK &&
+	    txcode != LEDGER_R_PARTIAL && delta == 0)
+		snprintf(d, sizeof d, "-");
+	else
+		wallet_delta_format(d, delta);
 	const char *kind = wallet_json_str(e, "kind"), *res = wallet_json_str(e, "result");
 	const char *hash = wallet_json_str(e, "hash");
 	printf("block %-8llu %-9s %12s kg  %-10.40s %s\n", (unsigned long long)h, kind ? kind : "?",

@@ -132,10 +132,17 @@ static int run(wallet_cli *cli)
 		{
 			ref_of key;
 			uint64_t h = 0, idx = 0, code = 0, g = 0;
+			/* Books with a row left out are wrong books. */
 			if (wallet_json_hash(t, "trip_id", key.id) != 0 || wallet_json_u64(t, "height", &h) != 0 ||
 			    wallet_json_u64(t, "tx_index", &idx) != 0 || wallet_json_u64(t, "code", &code) != 0 ||
-			    wallet_json_u64(t, "credited_g", &g) != 0)
-				continue;
+			    wallet_json_u64(t, "credited_g", &g) != 0) {
+				json_decref(j);
+				rc = cli_fail(cli, WALLET_EXIT_NETWORK,
+					      "%s sent a trip without trip_id, height, tx_index, code or "
+					      "credited_g: the export is incomplete (try another --node)",
+					      wallet_node_url(nd));
+				goto done;
+			}
 			const ref_of *hit = refs ? bsearch(&key, refs, tf.nrows, sizeof *refs, cmp_id) : NULL;
 			while (hit != NULL && hit > refs && cmp_id(hit - 1, &key) == 0)
 				hit--;
@@ -173,8 +180,11 @@ static int run(wallet_cli *cli)
 		}
 		const char *nc = wallet_json_str(j, "next_cursor");
 		cursor = 0;
-		if (nc && cli_u64(cli, nc, "next_cursor", UINT64_MAX, &cursor) != 0)
-			cursor = 0;
+		if (nc && cli_u64(cli, nc, "next_cursor from the node", UINT64_MAX, &cursor) != 0) {
+			json_decref(j);
+			rc = WALLET_EXIT_NETWORK;
+			goto done;
+		}
 		json_decref(j);
 	} while (cursor != 0);
 	char kg[WALLET_AMOUNT_STRLEN];

@@ -38,6 +38,12 @@ static int run(wallet_cli *cli)
 					"offer %llu is not in the store (see 'carbon-wallet offers')",
 					(unsigned long long)offer_id);
 	}
+	/* The most this signs away, before the passphrase is asked for. */
+	char kg[WALLET_AMOUNT_STRLEN];
+	wallet_amount_format(kg, max_price);
+	if (!cli->json)
+		fprintf(stderr, "redeeming offer %llu for at most %s kg (%s)\n",
+			(unsigned long long)offer_id, kg, mp ? "--max-price" : "its listed price");
 	ck_pubkey pk;
 	uint8_t *sk = NULL;
 	ledger_tx *tx = NULL;

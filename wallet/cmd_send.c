@@ -39,7 +39,8 @@ static int run(wallet_cli *cli)
 		cli_print_status(cli, &st, o);
 		cli_json(cli, o);
 	} else {
-		printf("sent %s kg to %s\n", kg, cli->pos[0]);
+		printf("%s %s kg to %s\n", st.state == WALLET_TX_COMMITTED ? "sent" : "submitted", kg,
+		       cli->pos[0]);
 		cli_print_status(cli, &st, NULL);
 	}
 done:

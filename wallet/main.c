@@ -13,7 +13,7 @@ extern const wallet_cmd wallet_cmd_new, wallet_cmd_import, wallet_cmd_list, wall
 	wallet_cmd_offers, wallet_cmd_redeem, wallet_cmd_receipt, wallet_cmd_issue, wallet_cmd_trip,
 	wallet_cmd_reconcile, wallet_cmd_offer, wallet_cmd_receipts, wallet_cmd_refund,
 	wallet_cmd_verify_balance, wallet_cmd_audit, wallet_cmd_supply, wallet_cmd_govern,
-	wallet_cmd_sample_trips;
+	wallet_cmd_sample_trips, wallet_cmd_tx;
 
 static const struct {
 	const char *group;
@@ -30,6 +30,7 @@ static const struct {
 	{"citizens", &wallet_cmd_offers},
 	{"citizens", &wallet_cmd_redeem},
 	{"citizens", &wallet_cmd_receipt},
+	{"citizens", &wallet_cmd_tx},
 	{"operators", &wallet_cmd_issue},
 	{"operators", &wallet_cmd_trip},
 	{"operators", &wallet_cmd_reconcile},

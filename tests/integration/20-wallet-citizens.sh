@@ -31,7 +31,7 @@ trap cleanup EXIT INT TERM
 
 fail() {
 	echo "20-wallet-citizens: FAIL: $*" >&2
-	[ -f "$tmp/node.log" ] && tail -5 "$tmp/node.log" >&2
+	[ -f "$tmp/node.log" ] && { echo "--- node.log (tail)" >&2; tail -20 "$tmp/node.log" >&2; }
 	exit 1
 }
 
@@ -85,7 +85,7 @@ node_pid=$!
 i=0
 until $W supply --node "$NODE" >/dev/null 2>&1; do
 	i=$((i + 1))
-	[ $i -lt 100 ] || fail "node did not come up"
+	[ $i -lt 300 ] || fail "node did not come up within 30 s"
 	sleep 0.1
 done
 # A dead first URL fails over to the live one.
@@ -111,6 +111,7 @@ grep -q "wrong passphrase" "$tmp/err" || fail "wrong passphrase message"
 # Bad amounts are usage errors, before any key is read.
 expect_rc 2 $W send "$C1" 1.2345 --key c0 --node "$NODE"
 expect_rc 2 $W send "$C1" -1 --key c0 --node "$NODE"
+grep -q "must not be negative" "$tmp/err" || fail "negative amount: reason"
 
 # ---- an operator's trip file ----------------------------------------------
 now=$(date +%s)
@@ -181,6 +182,19 @@ expect_rc 1 $W send c1 100000 --key c0 --node "$NODE"
 grep -q "insufficient balance" "$tmp/err" || fail "insufficient balance message"
 $W history c0 --node "$NODE" --all >"$tmp/hist" || fail "history"
 grep -q "transfer .* -0.200 kg" "$tmp/hist" || fail "history: transfer"
+grep -q "transfer  *- kg  insufficient balance" "$tmp/hist" || fail "history: a rejected transfer"
+# Not followed to its block: the advice names the command that follows it.
+expect_rc 1 $W send c1 0.001 --key c0 --node "$NODE" --wait-ms 1
+grep -q "still pending: check later with 'carbon-wallet tx [0-9a-f]\{64\}'" "$tmp/err" ||
+	fail "pending: advice"
+pending=$(sed -n "s/.*carbon-wallet tx \([0-9a-f]\{64\}\).*/\1/p" "$tmp/err")
+i=0
+until $W tx "$pending" --node "$NODE" >"$tmp/tx" 2>&1 && grep -q "^committed in block" "$tmp/tx"; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { cat "$tmp/tx" >&2; fail "tx: the pending transfer never committed"; }
+	sleep 0.1
+done
+grep -q "^transfer transaction from $C0" "$tmp/tx" || fail "tx: kind and sender"
 grep -q "trip metro" "$tmp/hist" || fail "history: trip details"
 $W audit c0 --node "$NODE" >/dev/null || fail "audit"
 
@@ -207,6 +221,8 @@ expect_rc 1 $W redeem 7 --key c1 --node "$NODE"
 # ---- totals ------------------------------------------------------------------
 $W supply --node "$NODE" >"$tmp/supply" || fail "supply check"
 grep -q "circulating: ok" "$tmp/supply" || fail "supply invariant"
-$W audit c1 --node "$NODE" --totals-only | grep -q "= the sum of the history" || fail "audit c1"
+$W audit c1 --node "$NODE" --totals-only >"$tmp/audit" || fail "audit c1"
+grep -q "= the sum of the history" "$tmp/audit" || fail "audit c1: totals"
+head -1 "$tmp/audit" | grep -q "^account  $C1" || fail "audit c1: first line"
 
 echo "20-wallet-citizens: ok"

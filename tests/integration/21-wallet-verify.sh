@@ -31,6 +31,7 @@ trap cleanup EXIT INT TERM
 
 fail() {
 	echo "21-wallet-verify: FAIL: $*" >&2
+	[ -f "$tmp/node.log" ] && { echo "--- node.log (tail)" >&2; tail -20 "$tmp/node.log" >&2; }
 	exit 1
 }
 
@@ -95,7 +96,7 @@ node_pid=$!
 i=0
 until $W supply --node "$NODE" >/dev/null 2>&1; do
 	i=$((i + 1))
-	[ $i -lt 100 ] || fail "node did not come up"
+	[ $i -lt 300 ] || fail "node did not come up within 30 s"
 	sleep 0.1
 done
 

@@ -156,10 +156,16 @@ j 0 history alice
 j 0 history alice --all
 j 0 send bob 0.01 --key alice
 holds '.status == "committed" and .code == 0'
+j 0 tx "$(jq -r .tx "$tmp/out")"
+holds '.kind == "transfer" and .status == "committed" and .code == 0'
 j 0 send bob 0.01 --key alice --no-wait
 holds '.status == "pending"'
 j 1 send bob 100000 --key alice
 holds '.status == "committed" and .code != 0 and (.tx | length) == 64 and .height > 0'
+REJ=$(jq -r .tx "$tmp/out")
+j 1 tx "$REJ"
+holds '.kind == "transfer" and .status == "committed" and .code != 0'
+j 1 tx 0000000000000000000000000000000000000000000000000000000000000000
 j 0 offer publish --key store --id 5 --name "Bus pass" --price 0.01 --stock 9
 j 0 offer update --key store --id 5 --name "Bus pass" --price 0.02 --stock 9
 j 0 offers
