@@ -20,6 +20,7 @@
 
 #define BATCH    3000u
 #define BATCHES  100u
+#define WARM     8u     /* keys warmed together, as st_flush() does */
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -106,8 +107,8 @@ static smt *build(const ck_hash *keys, size_t n, const char *label)
 }
 
 /* BATCH updates (a third of them new keys, the rest existing keys with a
- * new value) then the root, BATCHES times; inside smt_begin/smt_commit when
- * logged, as a block application runs. */
+ * new value), warmed WARM at a time, then the root, BATCHES times; inside
+ * smt_begin/smt_commit when logged, as a block application runs. */
 static void updates(smt *t, const ck_hash *keys, size_t nkeys, uint64_t *s, bool logged)
 {
 	uint64_t total_ns = 0, root_ns = 0;
@@ -125,9 +126,17 @@ static void updates(smt *t, const ck_hash *keys, size_t nkeys, uint64_t *s, bool
 		int rc;
 		if (logged && (rc = smt_begin(t)) != 0)
 			die("smt_begin", rc);
-		for (unsigned i = 0; i < BATCH; i++)
+		for (unsigned i = 0; i < BATCH; i++) {
+			if (i % WARM == 0) {
+				const uint8_t *w[WARM];
+				unsigned m = 0;
+				for (; m < WARM && i + m < BATCH; m++)
+					w[m] = k[i + m];
+				smt_warm(t, w, m);
+			}
 			if ((rc = smt_set(t, k[i], v[i])) != 0)
 				die("smt_set", rc);
+		}
 		ck_hash root;
 		uint64_t t1 = now_ns();
 		smt_root(t, root);

@@ -237,6 +237,14 @@ static void rehash(smt *t, uint32_t ref, uint8_t *out)
 {
 	smt_node *n = node_of(t, ref);
 	smt_hashes *h = hashes_of(t, ref);
+	/* On a large map each node here is a cache miss, and so are its
+	 * hashes and the second stale subtree: ask for them now, so that the
+	 * descent into the first child overlaps them. */
+	__builtin_prefetch(h, 1);
+	if ((n->stale & 3u) == 3u) {
+		__builtin_prefetch(node_of(t, n->child[1]));
+		__builtin_prefetch(hashes_of(t, n->child[1]), 1);
+	}
 	for (unsigned s = 0; s < 2; s++)
 		if (n->stale & (1u << s))
 			rehash(t, n->child[s], (*h)[s]);
@@ -504,6 +512,34 @@ void smt_root(smt *t, ck_hash out)
 	}
 	rehash_root(t);
 	memcpy(out, t->root_hash, CK_HASH_BYTES);
+}
+
+void smt_warm(const smt *t, const uint8_t *const keys[], unsigned n)
+{
+	uint32_t ref[SMT_WARM_MAX];
+	assert(n <= SMT_WARM_MAX);
+	if (t->root == SMT_NIL)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		ref[i] = t->root;
+	/* One level of every path per round: the loads of one round do not
+	 * depend on each other, so their cache misses overlap. */
+	for (bool more = true; more;) {
+		more = false;
+		for (unsigned i = 0; i < n; i++) {
+			if (ref[i] == SMT_NIL)
+				continue;
+			if (is_leaf(ref[i])) {
+				__builtin_prefetch(leaf_of(t, ref[i]));
+				ref[i] = SMT_NIL;
+				continue;
+			}
+			const smt_node *nd = node_of(t, ref[i]);
+			__builtin_prefetch(hashes_of(t, ref[i]), 1);
+			ref[i] = nd->child[key_bit(keys[i], nd->bit)];
+			more = true;
+		}
+	}
 }
 
 /* ---- snapshot and rollback -------------------------------------------- */

@@ -37,6 +37,12 @@ int smt_delete(smt *t, const ck_hash key);
 void smt_root(smt *t, ck_hash out);
 size_t smt_count(const smt *t);
 
+/* Brings into the cache the paths of up to SMT_WARM_MAX keys about to be
+ * set or deleted, walking them side by side so that their cache misses
+ * overlap instead of following one another. Changes nothing. */
+#define SMT_WARM_MAX 16u
+void smt_warm(const smt *t, const uint8_t *const keys[], unsigned n);
+
 /* Membership proof of key: siblings from the leaf up to the root with the
  * branch bit of each. LEDGER_E_NOTFOUND if absent. */
 int smt_prove(smt *t, const ck_hash key, uint32_t *nsiblings, uint8_t bits[256],

@@ -101,17 +101,34 @@ static int cmp_pending(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Changes applied to the map per smt_warm() call. */
+#define ST_WARM 8u
+_Static_assert(ST_WARM <= SMT_WARM_MAX, "smt_warm takes ST_WARM keys");
+
 int st_flush(ledger *l)
 {
 	int rc = 0;
+	size_t i = 0;
 	l->batching = false;
 	if (l->npend > 1)
 		qsort(l->pend, l->npend, sizeof *l->pend, cmp_pending);
-	for (size_t i = 0; i < l->npend && rc == 0; i++) {
-		const st_pending *e = &l->pend[i];
-		if (i + 1 < l->npend && memcmp(e->key, l->pend[i + 1].key, CK_HASH_BYTES) == 0)
-			continue;   /* a later change of the same key wins */
-		rc = e->del ? smt_delete(l->tree, e->key) : smt_set(l->tree, e->key, e->value);
+	while (i < l->npend && rc == 0) {
+		/* The next changes that count (a later change of the same key
+		 * wins), their paths brought into the cache together. */
+		const st_pending *e[ST_WARM];
+		const uint8_t *keys[ST_WARM];
+		unsigned m = 0;
+		for (; i < l->npend && m < ST_WARM; i++) {
+			if (i + 1 < l->npend &&
+			    memcmp(l->pend[i].key, l->pend[i + 1].key, CK_HASH_BYTES) == 0)
+				continue;
+			e[m] = &l->pend[i];
+			keys[m++] = l->pend[i].key;
+		}
+		smt_warm(l->tree, keys, m);
+		for (unsigned j = 0; j < m && rc == 0; j++)
+			rc = e[j]->del ? smt_delete(l->tree, e[j]->key)
+				       : smt_set(l->tree, e[j]->key, e[j]->value);
 	}
 	l->npend = 0;
 	return rc;
