@@ -12,48 +12,22 @@
 
 #include "wallet/issue.h"
 
-static int read_file(wallet_cli *cli, const char *path, char **buf, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return cli_fail(cli, WALLET_EXIT_USAGE, "cannot open %s: %s", path, strerror(errno));
-	size_t cap = 1 << 16, n = 0;
-	char *b = malloc(cap);
-	for (;;) {
-		if (b == NULL) {
-			fclose(f);
-			return cli_fail(cli, WALLET_EXIT_USAGE, "%s: out of memory", path);
-		}
-		n += fread(b + n, 1, cap - n, f);
-		if (n < cap)
-			break;
-		if (cap > WALLET_CSV_BYTES_MAX) {
-			free(b);
-			fclose(f);
-			return cli_fail(cli, WALLET_EXIT_USAGE, "%s is larger than 512 MiB: split it",
-					path);
-		}
-		cap *= 2;
-		char *nb = realloc(b, cap);
-		if (nb == NULL)
-			free(b);
-		b = nb;
-	}
-	bool err = ferror(f);
-	fclose(f);
-	if (err) {
-		free(b);
-		return cli_fail(cli, WALLET_EXIT_USAGE, "cannot read %s", path);
-	}
-	*buf = b;
-	*len = n;
-	return 0;
-}
-
 static int cmp_err(const void *a, const void *b)
 {
 	const wallet_row_error *x = a, *y = b;
 	return (x->line > y->line) - (x->line < y->line);
+}
+
+/* s as one quoted CSV field. */
+static void csv_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
 }
 
 /* Every rejected or unreadable row in line order, as CSV. */
@@ -68,7 +42,10 @@ static int write_rejected(wallet_cli *cli, const char *path, const issue_run *r,
 	while (i < r->nrows || e < tf->nerrs) {
 		bool take_err = e < tf->nerrs && (i == r->nrows || tf->errs[e].line < r->rows[i].line);
 		if (take_err) {
-			fprintf(f, "%u,,,\"unreadable: ", tf->errs[e].line);
+			fprintf(f, "%u,", tf->errs[e].line);
+			if (tf->errs[e].ref[0])
+				csv_quoted(f, tf->errs[e].ref);
+			fprintf(f, ",,\"unreadable: ");
 			for (const char *p = tf->errs[e].msg; *p; p++)
 				fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, f);
 			fprintf(f, "\"\n");
@@ -77,10 +54,9 @@ static int write_rejected(wallet_cli *cli, const char *path, const issue_run *r,
 		}
 		const issue_outcome *o = &r->out[i];
 		if (o->state != ISSUE_CREDITED) {
-			fprintf(f, "%u,\"", r->rows[i].line);
-			for (const char *p = r->rows[i].ref; *p; p++)
-				fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, f);
-			fprintf(f, "\",%u,\"%s\"\n", o->state == ISSUE_REJECTED ? o->code : 0,
+			fprintf(f, "%u,", r->rows[i].line);
+			csv_quoted(f, r->rows[i].ref);
+			fprintf(f, ",%u,\"%s\"\n", o->state == ISSUE_REJECTED ? o->code : 0,
 				o->state == ISSUE_REJECTED ? o->why : "not sent: run the file again");
 		}
 		i++;
@@ -101,9 +77,10 @@ static void summary(wallet_cli *cli, const issue_run *r, const wallet_trip_file 
 	if (cli->json) {
 		json_t *rej = json_array();
 		for (uint32_t e = 0; e < tf->nerrs; e++)
-			json_array_append_new(rej, json_pack("{s:I, s:s, s:s}", "line",
-							     (json_int_t)tf->errs[e].line, "status",
-							     "unreadable", "reason", tf->errs[e].msg));
+			json_array_append_new(rej, json_pack("{s:I, s:s, s:s, s:s}", "line",
+							     (json_int_t)tf->errs[e].line, "ref",
+							     tf->errs[e].ref, "status", "unreadable",
+							     "reason", tf->errs[e].msg));
 		for (uint32_t i = 0; i < r->nrows; i++) {
 			const issue_outcome *o = &r->out[i];
 			if (o->state == ISSUE_CREDITED)
@@ -191,14 +168,8 @@ static int run(wallet_cli *cli)
 	memset(&tf, 0, sizeof tf);
 	char source[256];
 	if (file) {
-		char *buf = NULL;
-		size_t len = 0;
-		if ((rc = read_file(cli, file, &buf, &len)) != 0)
-			return rc;
-		rc = wallet_trips_parse(buf, len, &tf, cli->msg, sizeof cli->msg);
-		free(buf);
-		if (rc != 0)
-			return cli_fail(cli, WALLET_EXIT_USAGE, "%s: %s", file, cli->msg);
+		if ((rc = wallet_trips_load(file, &tf, cli->msg, sizeof cli->msg)) != 0)
+			return cli_fail(cli, WALLET_EXIT_USAGE, "%s", cli->msg);
 		snprintf(source, sizeof source, "%s", file);
 	} else {
 		tf.rows = calloc(nspecs, sizeof *tf.rows);

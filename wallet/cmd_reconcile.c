@@ -64,29 +64,8 @@ static int run(wallet_cli *cli)
 		wallet_account a;
 		if ((rc = wallet_get_account(nd, op, &a, cli->msg, sizeof cli->msg)) != 0)
 			return cli_net_fail(cli, rc, NULL);
-		FILE *in = fopen(file, "rb");
-		if (in == NULL)
-			return cli_fail(cli, WALLET_EXIT_USAGE, "cannot open %s: %s", file, strerror(errno));
-		char *buf = NULL;
-		size_t len = 0, cap = 0;
-		for (;;) {
-			if (len == cap) {
-				cap = cap ? 2 * cap : 1 << 16;
-				char *nb = cap > WALLET_CSV_BYTES_MAX + 1 ? NULL : realloc(buf, cap);
-				if (nb == NULL)
-					break;
-				buf = nb;
-			}
-			size_t r = fread(buf + len, 1, cap - len, in);
-			len += r;
-			if (r == 0)
-				break;
-		}
-		fclose(in);
-		rc = wallet_trips_parse(buf ? buf : "", len, &tf, cli->msg, sizeof cli->msg);
-		free(buf);
-		if (rc != 0)
-			return cli_fail(cli, WALLET_EXIT_USAGE, "%s: %s", file, cli->msg);
+		if ((rc = wallet_trips_load(file, &tf, cli->msg, sizeof cli->msg)) != 0)
+			return cli_fail(cli, WALLET_EXIT_USAGE, "%s", cli->msg);
 		refs = malloc((size_t)(tf.nrows ? tf.nrows : 1) * sizeof *refs);
 		if (refs == NULL) {
 			wallet_trip_file_free(&tf);

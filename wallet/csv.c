@@ -1,13 +1,20 @@
 /*
  * The trip file reader. An operator's export is the wallet's most exposed
  * input: it is large, hand-edited at times, and every row must either be
- * sent or be reported with its line number. The tokenizer follows RFC 4180
- * and keeps the line where each record starts; the row checker turns
- * fields into a wallet_trip_row or one readable reason. Business rules stay
- * with the ledger, which reports them per trip.
+ * sent or be reported with its line number. The file is read as a stream,
+ * one record at a time into a buffer of WALLET_CSV_RECORD_BYTES_MAX (a
+ * longer record is reported as a bad row and skipped), so memory grows
+ * with the rows kept, never with a line's length; the byte and row limits
+ * are checked as it goes, and a regular file's size before anything is
+ * read. The tokenizer follows RFC 4180 and keeps the line where each
+ * record starts; the row checker turns fields into a wallet_trip_row or one
+ * readable reason. Business rules stay with the ledger, which reports them
+ * per trip.
  */
 #include <assert.h>
 #include <ctype.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -308,29 +315,172 @@ static bool grow(void **arr, uint32_t n, uint32_t *cap, size_t elem)
 	return true;
 }
 
-int wallet_trips_parse(const char *buf, size_t len, wallet_trip_file *out, char *msg,
-		       size_t msglen)
+/* ---- records from a stream ------------------------------------------------ */
+
+/* Cuts the stream into records without storing more than the record
+ * limit: it follows quoting exactly as next_record does (a quote opens a
+ * quoted field only at the start of a field), so a record ends at the same
+ * line break, LF, CRLF or CR, outside quotes. */
+typedef struct chunker {
+	FILE *f;
+	uint64_t bytes;                       /* read so far */
+	char *buf;                            /* WALLET_CSV_RECORD_BYTES_MAX bytes */
+	size_t len;
+	bool overlong;                        /* the record did not fit: buf is partial */
+	uint32_t newlines;                    /* line breaks in it, its last included */
+	bool too_big, io_error;
+} chunker;
+
+enum cstate { C_FIELD_START, C_UNQUOTED, C_QUOTED, C_QUOTE_SEEN };
+
+static bool chunk_put(chunker *c, int ch)
+{
+	c->bytes++;
+	if (c->bytes > WALLET_CSV_BYTES_MAX) {
+		c->too_big = true;
+		return false;
+	}
+	if (c->len < WALLET_CSV_RECORD_BYTES_MAX)
+		c->buf[c->len++] = (char)ch;
+	else
+		c->overlong = true;
+	return true;
+}
+
+/* The next record (with its line break) into c->buf; false at the end of
+ * the stream or on an error (too_big, io_error). */
+static bool chunk_next(chunker *c)
+{
+	c->len = 0;
+	c->overlong = false;
+	c->newlines = 0;
+	enum cstate st = C_FIELD_START;
+	int ch;
+	while ((ch = getc(c->f)) != EOF) {
+		if (!chunk_put(c, ch))
+			return false;
+		if (ch == '\n')
+			c->newlines++;
+		if (st == C_QUOTED) {
+			if (ch == '"')
+				st = C_QUOTE_SEEN;
+			continue;
+		}
+		if (st == C_QUOTE_SEEN && ch == '"') {
+			st = C_QUOTED;                /* "" inside a quoted field */
+			continue;
+		}
+		if (st == C_QUOTE_SEEN)
+			st = C_UNQUOTED;              /* the field's closing quote */
+		if (ch == ',')
+			st = C_FIELD_START;
+		else if (st == C_FIELD_START && ch == '"')
+			st = C_QUOTED;
+		else if (st == C_FIELD_START && (ch == ' ' || ch == '\t'))
+			st = C_FIELD_START;
+		else if (ch != '\n' && ch != '\r')
+			st = C_UNQUOTED;
+		if (ch != '\n' && ch != '\r')
+			continue;
+		/* A line break outside quotes ends the record; CRLF is one. */
+		if (ch == '\r') {
+			int next = getc(c->f);
+			if (next == '\n') {
+				if (!chunk_put(c, next))
+					return false;
+			} else if (next != EOF) {
+				ungetc(next, c->f);
+			}
+			c->newlines++;
+		}
+		return true;
+	}
+	if (ferror(c->f)) {
+		c->io_error = true;
+		return false;
+	}
+	return c->len > 0;
+}
+
+/* Records of the stream, each with the line it starts on. */
+typedef struct source {
+	chunker c;
+	tok t;                                /* over the current chunk */
+	uint32_t line;                        /* where the current chunk starts */
+} source;
+
+enum src_result { SRC_END, SRC_RECORD, SRC_OVERLONG, SRC_ERROR };
+
+static enum src_result src_next(source *s, record *r, uint32_t *line)
+{
+	for (;;) {
+		if (next_record(&s->t, r))
+			return SRC_RECORD;
+		s->line = s->t.line;
+		if (!chunk_next(&s->c))
+			return s->c.too_big || s->c.io_error ? SRC_ERROR : SRC_END;
+		const char *p = s->c.buf;
+		size_t n = s->c.len;
+		/* A UTF-8 byte-order mark at the very start is not data. */
+		if (s->c.bytes == n && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+			p += 3;
+			n -= 3;
+		}
+		if (s->c.overlong) {
+			*line = s->line;
+			s->line += s->c.newlines;
+			s->t = (tok){p, p, s->line};
+			return SRC_OVERLONG;
+		}
+		s->t = (tok){p, p + n, s->line};
+	}
+}
+
+static bool add_error(wallet_trip_file *out, uint32_t *errcap, const wallet_row_error *e, int *rc,
+		      char *msg, size_t msglen)
+{
+	if (out->nerrs == WALLET_CSV_ROWS_MAX) {
+		errf(msg, msglen, "more than 2000000 bad rows: is this a trip file?");
+		*rc = WALLET_E_CSV;
+		return false;
+	}
+	if (!grow((void **)&out->errs, out->nerrs, errcap, sizeof *e)) {
+		*rc = WALLET_E_NOMEM;
+		return false;
+	}
+	out->errs[out->nerrs++] = *e;
+	return true;
+}
+
+int wallet_trips_read(FILE *f, wallet_trip_file *out, char *msg, size_t msglen)
 {
 	memset(out, 0, sizeof *out);
-	if (len > WALLET_CSV_BYTES_MAX) {
-		errf(msg, msglen, "file is larger than 512 MiB: split it");
-		return WALLET_E_CSV;
-	}
-	tok t = {buf, buf + len, 1};
-	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
-		t.p += 3;
+	source *s = calloc(1, sizeof *s);
 	record *r = malloc(sizeof *r);
-	if (r == NULL)
-		return WALLET_E_NOMEM;
-	int rc = WALLET_E_CSV;
-	uint32_t rowcap = 0, errcap = 0;
+	char *buf = malloc(WALLET_CSV_RECORD_BYTES_MAX);
+	int rc = WALLET_E_NOMEM;
+	if (s == NULL || r == NULL || buf == NULL)
+		goto fail;
+	s->c.f = f;
+	s->c.buf = buf;
+	s->line = 1;
+	s->t = (tok){buf, buf, 1};
+	rc = WALLET_E_CSV;
+	uint32_t rowcap = 0, errcap = 0, line = 0;
 	int order[NCOLS];
+	char lmsg[160];
 
-	if (!next_record(&t, r)) {
+	enum src_result sr = src_next(s, r, &line);
+	if (sr == SRC_END) {
 		errf(msg, msglen, "file is empty: expected the header ref,citizen,mode,distance_m,start,end");
 		goto fail;
 	}
-	char lmsg[160];
+	if (sr == SRC_OVERLONG) {
+		errf(msg, msglen, "line 1 (header): longer than %u bytes", WALLET_CSV_RECORD_BYTES_MAX);
+		goto fail;
+	}
+	if (sr == SRC_ERROR)
+		goto stream_error;
 	if (r->unterminated || r->bad_quote || r->too_long || r->too_many) {
 		record_shape_error(r, r->nfields, lmsg, sizeof lmsg);
 		errf(msg, msglen, "line 1 (header): %s", lmsg);
@@ -367,16 +517,29 @@ int wallet_trips_parse(const char *buf, size_t len, wallet_trip_file *out, char 
 		}
 	}
 
-	while (next_record(&t, r)) {
-		wallet_row_error e = {r->line, ""};
+	while ((sr = src_next(s, r, &line)) != SRC_END) {
+		if (sr == SRC_ERROR)
+			goto stream_error;
+		if (sr == SRC_OVERLONG) {
+			wallet_row_error e = {line, "", ""};
+			errf(e.msg, sizeof e.msg, "record is longer than %u bytes",
+			     WALLET_CSV_RECORD_BYTES_MAX);
+			if (!add_error(out, &errcap, &e, &rc, msg, msglen))
+				goto fail;
+			continue;
+		}
+		wallet_row_error e = {r->line, "", ""};
 		if (!record_shape_error(r, NCOLS, e.msg, sizeof e.msg)) {
-			char f[NCOLS][WALLET_CSV_FIELD_BYTES_MAX + 1];
+			char fl[NCOLS][WALLET_CSV_FIELD_BYTES_MAX + 1];
 			for (uint32_t c = 0; c < NCOLS; c++)
-				memcpy(f[c], r->field[order[c]], sizeof f[c]);
+				memcpy(fl[c], r->field[order[c]], sizeof fl[c]);
 			wallet_trip_row row;
 			memset(&row, 0, sizeof row);
 			row.line = r->line;
-			if (row_from_fields(f, &row, e.msg, sizeof e.msg) == 0) {
+			int frc = row_from_fields(fl, &row, e.msg, sizeof e.msg);
+			/* The ref is checked first: set only if it was good. */
+			memcpy(e.ref, row.ref, sizeof e.ref);
+			if (frc == 0) {
 				if (out->nrows == WALLET_CSV_ROWS_MAX) {
 					errf(msg, msglen, "more than 2000000 trips: split the file");
 					goto fail;
@@ -389,20 +552,68 @@ int wallet_trips_parse(const char *buf, size_t len, wallet_trip_file *out, char 
 				continue;
 			}
 		}
-		if (out->nerrs == WALLET_CSV_ROWS_MAX) {
-			errf(msg, msglen, "more than 2000000 bad rows: is this a trip file?");
+		if (!add_error(out, &errcap, &e, &rc, msg, msglen))
 			goto fail;
-		}
-		if (!grow((void **)&out->errs, out->nerrs, &errcap, sizeof e)) {
-			rc = WALLET_E_NOMEM;
-			goto fail;
-		}
-		out->errs[out->nerrs++] = e;
 	}
+	free(buf);
 	free(r);
+	free(s);
 	return 0;
+stream_error:
+	if (s->c.too_big) {
+		errf(msg, msglen, "file is larger than %u MiB: split it",
+		     (unsigned)(WALLET_CSV_BYTES_MAX >> 20));
+	} else {
+		errf(msg, msglen, "read error: %s", strerror(errno));
+		rc = WALLET_E_IO;
+	}
 fail:
+	free(buf);
 	free(r);
+	free(s);
 	wallet_trip_file_free(out);
+	return rc;
+}
+
+int wallet_trips_parse(const char *buf, size_t len, wallet_trip_file *out, char *msg,
+		       size_t msglen)
+{
+	memset(out, 0, sizeof *out);
+	if (len > WALLET_CSV_BYTES_MAX) {
+		errf(msg, msglen, "file is larger than %u MiB: split it",
+		     (unsigned)(WALLET_CSV_BYTES_MAX >> 20));
+		return WALLET_E_CSV;
+	}
+	/* fmemopen refuses an empty buffer; /dev/null is an empty stream. */
+	FILE *f = len ? fmemopen((void *)buf, len, "r") : fopen("/dev/null", "r");
+	if (f == NULL)
+		return WALLET_E_NOMEM;
+	int rc = wallet_trips_read(f, out, msg, msglen);
+	fclose(f);
+	return rc;
+}
+
+int wallet_trips_load(const char *path, wallet_trip_file *out, char *msg, size_t msglen)
+{
+	memset(out, 0, sizeof *out);
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		errf(msg, msglen, "cannot open %s: %s", path, strerror(errno));
+		return WALLET_E_IO;
+	}
+	/* A regular file's size is known before a byte is read. */
+	struct stat sb;
+	if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (uint64_t)sb.st_size > WALLET_CSV_BYTES_MAX) {
+		fclose(f);
+		errf(msg, msglen, "%s: file is larger than %u MiB: split it", path,
+		     (unsigned)(WALLET_CSV_BYTES_MAX >> 20));
+		return WALLET_E_CSV;
+	}
+	char m[256] = "";
+	int rc = wallet_trips_read(f, out, m, sizeof m);
+	fclose(f);
+	if (rc != 0)
+		errf(msg, msglen, "%s: %s", path, m);
 	return rc;
 }

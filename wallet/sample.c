@@ -177,10 +177,11 @@ int wallet_sample_write(const wallet_sample_opts *o, wallet_sample_op *ops, uint
 				break;
 			}
 		} else if (rc == 0 && roll < o->dup_permille + o->overlap_permille + o->fast_permille) {
-			/* A trip far too fast for its mode (a faked record). */
-			ops[op].fast++;
+			/* A trip far too fast for its mode (a faked record), if
+			 * it still ends before now; counted only when written. */
 			uint64_t fs = cursor[c] + 600;
 			if (fs + 300 < o->now_s) {
+				ops[op].fast++;
 				rc = row(&ops[op], o->seed, seq[op]++, addr[c], m->mode, m->max_m * 4, fs, fs + 300);
 				cursor[c] = fs + 300;
 			}

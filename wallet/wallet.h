@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -96,6 +97,9 @@ enum wallet_exit {
 #define WALLET_CSV_BYTES_MAX        (512u * 1024u * 1024u)
 #define WALLET_CSV_ROWS_MAX         2000000u
 #define WALLET_CSV_FIELD_BYTES_MAX  256u
+/* One record (a line, or several with quoted line breaks): six fields of
+ * WALLET_CSV_FIELD_BYTES_MAX with quotes fit many times over. */
+#define WALLET_CSV_RECORD_BYTES_MAX (16u * 1024u)
 #define WALLET_PASS_BYTES_MAX       1024u
 #define WALLET_PATH_BYTES_MAX       4096u
 
@@ -159,10 +163,12 @@ typedef struct wallet_trip_row {
 	uint64_t start_s, end_s;
 } wallet_trip_row;
 
-/* One row that could not be read, with the reason. */
+/* One row that could not be read, with the reason, and its ref when that
+ * field itself was readable ("" otherwise). */
 typedef struct wallet_row_error {
 	uint32_t line;
 	char msg[192];
+	char ref[LIM_NAME_BYTES_MAX + 1];
 } wallet_row_error;
 
 typedef struct wallet_trip_file {
@@ -171,21 +177,31 @@ typedef struct wallet_trip_file {
 	wallet_row_error *errs;               /* owned */
 } wallet_trip_file;
 
-/* Reads a trip CSV (RFC 4180: comma separated, fields optionally quoted
- * with "" for a quote inside, LF or CRLF, a UTF-8 byte-order mark
- * skipped, blank lines ignored, spaces around unquoted fields trimmed). The
+/* Reads a trip CSV from a stream (RFC 4180: comma separated, fields
+ * optionally quoted with "" for a quote inside, LF, CRLF or CR line
+ * breaks, a UTF-8 byte-order mark skipped, blank lines ignored, spaces
+ * around unquoted fields trimmed), one record at a time: memory holds the
+ * rows kept and one record of at most WALLET_CSV_RECORD_BYTES_MAX. The
  * first record is the header and must name exactly the columns ref,
  * citizen, mode, distance_m, start, end in any order (case-insensitive).
  * Every later record becomes a row or a row error with its line number:
- * wrong field count, empty or over-long ref, bad address, unknown mode,
- * distance not a non-negative integer below 2^32, malformed time. Business
- * rules (minimum distance, speed, window, caps, duplicates) are the
- * ledger's and not checked here. Returns 0 with *out filled (free with
- * wallet_trip_file_free), or WALLET_E_CSV with the reason in msg (missing
- * or bad header, unterminated quote in the header, more than
- * WALLET_CSV_ROWS_MAX rows), WALLET_E_NOMEM. */
+ * longer than the record limit, wrong field count, empty or over-long ref,
+ * bad address, unknown mode, distance not a non-negative integer below
+ * 2^32, malformed time. Business rules (minimum distance, speed, window,
+ * caps, duplicates) are the ledger's and not checked here. Returns 0 with
+ * *out filled (free with wallet_trip_file_free), or WALLET_E_CSV with the
+ * reason in msg (missing or bad header, more than WALLET_CSV_BYTES_MAX
+ * bytes or WALLET_CSV_ROWS_MAX rows or bad rows: nothing is cut short
+ * silently), WALLET_E_IO (a read error), WALLET_E_NOMEM. */
+WALLET_WUR int wallet_trips_read(FILE *f, wallet_trip_file *out, char *msg, size_t msglen);
+/* The same from a buffer (tests, fuzzing). */
 WALLET_WUR int wallet_trips_parse(const char *buf, size_t len, wallet_trip_file *out, char *msg,
 				  size_t msglen);
+/* Opens path and reads it with wallet_trips_read; a regular file above
+ * WALLET_CSV_BYTES_MAX is refused by its size before anything is read.
+ * WALLET_E_IO if it cannot be opened; msg names the file. */
+WALLET_WUR int wallet_trips_load(const char *path, wallet_trip_file *out, char *msg,
+				 size_t msglen);
 /* One row in the fixed column order ref,citizen,mode,distance_m,start,end
  * (the --trip argument), with CSV quoting. 0 or WALLET_E_CSV with the
  * reason in msg. */

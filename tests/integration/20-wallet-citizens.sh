@@ -149,6 +149,7 @@ expect_rc 1 $W issue --key city --trips "$tmp/trips.csv" --node "$NODE" --reject
 grep -q "^credited   0 trips" "$tmp/out" || fail "second issue credited something"
 grep -q "nothing was credited twice" "$tmp/out" || fail "second issue: no duplicate notice"
 grep -q "^2,\"M0-a\",5,\"trip id already credited" "$tmp/rej.csv" || fail "rejected CSV"
+grep -q "^22,\"X-mode\",,\"unreadable: unknown mode" "$tmp/rej.csv" || fail "rejected CSV: unreadable row"
 
 # A second operator: an overlapping walk of c0 and a good ride of c1.
 cat >"$tmp/bike.csv" <<EOF

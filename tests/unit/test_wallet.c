@@ -282,6 +282,74 @@ Test(wallet, csv_bad_rows_have_line_numbers)
 	wallet_trip_file_free(&tf);
 }
 
+/* The file is read a record at a time: a record above the record limit
+ * is one bad row (at the line it starts on, its quoted line breaks
+ * counted), and the rows after it keep their line numbers; CR, LF and CRLF
+ * line breaks all count one line. */
+Test(wallet, csv_streaming_limits)
+{
+	keys();
+	size_t cap = 2 * WALLET_CSV_RECORD_BYTES_MAX + 4096;
+	char *text = malloc(cap);
+	cr_assert(text != NULL);
+	size_t n = (size_t)snprintf(text, cap,
+				    "ref,citizen,mode,distance_m,start,end\r"
+				    "a,%s,metro,1000,100,200\r\n"        /* 2 */
+				    "\"long\nref ",                      /* 3-4, too long */
+				    addr_a);
+	memset(text + n, 'x', WALLET_CSV_RECORD_BYTES_MAX);
+	n += WALLET_CSV_RECORD_BYTES_MAX;
+	n += (size_t)snprintf(text + n, cap - n,
+			      "\",%s,bus,5,100,200\n"                /* ends line 4 */
+			      "b,%s,bus,1000,100,200\r"               /* 5 */
+			      "c,%s,walk,plane,100,200\n"             /* 6 bad */
+			      "d,%s,walk,1000,100,200",                /* 7, no line break */
+			      addr_a, addr_b, addr_a, addr_b);
+	wallet_trip_file tf;
+	char msg[256] = "";
+	cr_assert_eq(wallet_trips_parse(text, n, &tf, msg, sizeof msg), 0, "%s", msg);
+	cr_assert_eq(tf.nrows, 3);
+	cr_assert_eq(tf.rows[0].line, 2);
+	cr_assert_eq(tf.rows[1].line, 5);
+	cr_assert_str_eq(tf.rows[1].ref, "b");
+	cr_assert_eq(tf.rows[2].line, 7);
+	cr_assert_eq(tf.nerrs, 2);
+	cr_assert_eq(tf.errs[0].line, 3);
+	cr_assert(strstr(tf.errs[0].msg, "longer than 16384 bytes") != NULL, "%s", tf.errs[0].msg);
+	cr_assert_eq(tf.errs[1].line, 6);
+	wallet_trip_file_free(&tf);
+
+	/* A header above the limit is no trip file. */
+	memset(text, 'h', WALLET_CSV_RECORD_BYTES_MAX + 10);
+	cr_assert_eq(wallet_trips_parse(text, WALLET_CSV_RECORD_BYTES_MAX + 10, &tf, msg, sizeof msg),
+		     WALLET_E_CSV);
+	cr_assert(strstr(msg, "line 1 (header)") != NULL, "%s", msg);
+	cr_assert_eq(wallet_trips_parse("", 0, &tf, msg, sizeof msg), WALLET_E_CSV);
+	cr_assert(strstr(msg, "empty") != NULL, "%s", msg);
+	free(text);
+
+	/* From a file: read as a stream; one above the byte limit is refused
+	 * by its size, before a byte is read (a sparse file: no disk used). */
+	char dir[] = "/tmp/wallet-csv-XXXXXX", path[64];
+	cr_assert(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/trips.csv", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert(f != NULL);
+	fprintf(f, "ref,citizen,mode,distance_m,start,end\nz,%s,bus,1000,100,200\n", addr_a);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(wallet_trips_load(path, &tf, msg, sizeof msg), 0, "%s", msg);
+	cr_assert_eq(tf.nrows, 1);
+	wallet_trip_file_free(&tf);
+	cr_assert_eq(truncate(path, (off_t)WALLET_CSV_BYTES_MAX + 1), 0);
+	cr_assert_eq(wallet_trips_load(path, &tf, msg, sizeof msg), WALLET_E_CSV);
+	cr_assert(strstr(msg, "larger than 512 MiB") != NULL, "%s", msg);
+	cr_assert_eq(tf.nrows, 0);
+	unlink(path);
+	cr_assert_eq(wallet_trips_load(path, &tf, msg, sizeof msg), WALLET_E_IO);
+	cr_assert(strstr(msg, "cannot open") != NULL, "%s", msg);
+	rmdir(dir);
+}
+
 Test(wallet, csv_mistyped_address_is_reported)
 {
 	keys();
@@ -613,7 +681,8 @@ Test(wallet, methodology_json_diff_and_summary)
 
 /* ---- sample trip files --------------------------------------------------- */
 
-static char *sample(uint64_t seed, wallet_sample_op *ops, char **buf, size_t *len)
+static char *sample_hours(uint64_t seed, uint32_t hours, uint32_t fast_permille,
+			  wallet_sample_op *ops, char **buf, size_t *len)
 {
 	for (int i = 0; i < 2; i++) {
 		buf[i] = NULL;
@@ -622,11 +691,30 @@ static char *sample(uint64_t seed, wallet_sample_op *ops, char **buf, size_t *le
 	}
 	ck_pubkey extra;
 	memset(extra, 0x42, sizeof extra);
-	wallet_sample_opts o = {seed, 1800000000, 20, 50, 800, 20, 20, 10, &extra, 1};
+	wallet_sample_opts o = {seed, 1800000000, hours, 50, 800, 20, 20, fast_permille, &extra, 1};
 	cr_assert_eq(wallet_sample_write(&o, ops, 2), 0);
 	fclose(ops[0].out);
 	fclose(ops[1].out);
 	return buf[0];
+}
+
+static char *sample(uint64_t seed, wallet_sample_op *ops, char **buf, size_t *len)
+{
+	return sample_hours(seed, 20, 10, ops, buf, len);
+}
+
+/* Rows of f faster than the default methodology allows for their mode. */
+static uint32_t too_fast(const wallet_trip_file *f)
+{
+	ledger_methodology m;
+	ledger_methodology_default(&m);
+	uint32_t n = 0;
+	for (uint32_t r = 0; r < f->nrows; r++) {
+		const wallet_trip_row *t = &f->rows[r];
+		n += (uint64_t)t->distance_m * 3600u >
+		     (uint64_t)m.mode[t->mode].max_speed_kmh * 1000u * (t->end_s - t->start_s);
+	}
+	return n;
 }
 
 Test(wallet, sample_trips_are_deterministic_and_readable)
@@ -654,12 +742,31 @@ Test(wallet, sample_trips_are_deterministic_and_readable)
 			cr_assert(tf.rows[r].end_s <= 1800000000);
 			cr_assert(tf.rows[r].start_s >= 1800000000 - 20 * 3600);
 		}
+		/* Exactly the planted too-fast rows break the speed limits. */
+		cr_assert_eq(too_fast(&tf), a[i].fast);
 		wallet_trip_file_free(&tf);
 		free(bb[i]);
 	}
 	cr_assert(a[0].dups + a[1].dups > 0);
 	cr_assert(a[0].overlaps + a[1].overlaps > 0);
 	cr_assert(a[0].fast + a[1].fast > 0);
+	/* A crowded hour: many citizens' days reach now, where a planted
+	 * too-fast trip no longer fits; what the summary counts is exactly
+	 * what is in the file. */
+	wallet_sample_op d[2] = {{.name = "metro", .modes = a[0].modes},
+				 {.name = "bike", .modes = a[1].modes}};
+	char *bd[2];
+	size_t ld[2];
+	sample_hours(9, 1, 300, d, bd, ld);
+	for (int i = 0; i < 2; i++) {
+		wallet_trip_file tf;
+		char msg[256] = "";
+		cr_assert_eq(wallet_trips_parse(bd[i], ld[i], &tf, msg, sizeof msg), 0, "%s", msg);
+		cr_assert_eq(too_fast(&tf), d[i].fast, "%u too fast in the file, %u counted",
+			     too_fast(&tf), d[i].fast);
+		wallet_trip_file_free(&tf);
+		free(bd[i]);
+	}
 	/* Another seed, another day. */
 	wallet_sample_op c[2] = {{.name = "metro", .modes = a[0].modes},
 				 {.name = "bike", .modes = a[1].modes}};
