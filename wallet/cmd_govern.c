@@ -314,10 +314,20 @@ static int methodology_check(wallet_cli *cli, const ledger_methodology *m, bool 
 	}
 	ledger_methodology base;
 	char source[WALLET_PATH_BYTES_MAX + 64];
-	if (in_force(cli, &base, source, sizeof source) && m->version <= base.version)
+	if (!in_force(cli, &base, source, sizeof source))
+		return 0;
+	if (m->version <= base.version)
 		return cli_fail(cli, WALLET_EXIT_USAGE,
 				"version %u is not above %s: a change needs the next version number",
 				m->version, source);
+	/* Pruning keeps one day of margin behind the window: a longer step
+	 * reopens days already pruned (docs/METHODOLOGY.md, "Versions"). */
+	if (m->claim_before_s > base.claim_before_s + 86400u)
+		return cli_fail(cli, WALLET_EXIT_USAGE,
+				"claim_before_s rises from %u to %u s against %s: more than 86400 s "
+				"in one version reopens days already pruned, where a trip could be "
+				"credited twice; raise it by at most a day per version",
+				base.claim_before_s, m->claim_before_s, source);
 	return 0;
 }
 

@@ -123,6 +123,11 @@ meth 1 "$eff" >"$tmp/v1.json"
 expect_rc 2 $W govern propose methodology --file "$tmp/v1.json" --key city --genesis "$G" \
 	--out "$tmp/m.json"
 grep -q "version 1 is not above version 1 of the genesis" "$tmp/err" || fail "old version: reason"
+# A claim window widened by more than a day at once would reopen pruned days.
+jq '.claim_before_s = 604800 + 2 * 86400' "$tmp/v1.json" | jq '.version = 2' >"$tmp/wide.json"
+expect_rc 2 $W govern propose methodology --file "$tmp/wide.json" --key city --genesis "$G" \
+	--out "$tmp/m.json"
+grep -q "claim_before_s rises from 604800 to 777600 s" "$tmp/err" || fail "wide window: reason"
 meth 2 "$eff" >"$tmp/v2.json"
 expect_rc 0 $W govern propose methodology --file "$tmp/v2.json" --key city --genesis "$G" \
 	--out "$tmp/m.json"
