@@ -212,12 +212,42 @@ $W offer update --key store --id 7 --name "Metro day pass" --price 0.3 --stock 5
 # A price above what the citizen agreed to is refused by the ledger.
 expect_rc 1 $W redeem 7 --max-price 0.2 --key c1 --node "$NODE"
 grep -q "price above" "$tmp/err" || fail "max price"
+# The merchant's receipts list it (by its key or by the merchant's address).
+$W receipts --key store --node "$NODE" >"$tmp/receipts" || fail "receipts"
+grep -q "^$receipt  block [0-9]* *offer 7 *0.250 kg  $C1\$" "$tmp/receipts" ||
+	{ cat "$tmp/receipts" >&2; fail "receipts: the redemption"; }
 $W refund "$receipt" --key store --node "$NODE" >/dev/null || fail "refund"
+$W receipts "$($W address store)" --node "$NODE" | grep -q "^$receipt .*  REFUNDED\$" ||
+	fail "receipts: refunded"
 $W receipt "$receipt" --node "$NODE" | grep -q "refunded in block" || fail "receipt after refund"
 expect_rc 1 $W refund "$receipt" --key store --node "$NODE"
 expect_rc 1 $W refund "$receipt" --key c1 --node "$NODE"
 $W offer withdraw --key store --id 7 --node "$NODE" >/dev/null || fail "withdraw"
 expect_rc 1 $W redeem 7 --key c1 --node "$NODE"
+
+# ---- a sample day from sample-trips ------------------------------------------------
+# Every planted repeat and too-fast row is reported, overlaps across the two
+# operators are rejected (at most one per planted pair: caps may take the
+# first trip), and the rest is credited or capped.
+$W sample-trips --genesis "$tmp/net/genesis.json" --out-dir "$tmp/sample" --trips 300 \
+	--citizens 30 --seed 5 >"$tmp/sample.out" || fail "sample-trips"
+planted() { sed -n "s|^$tmp/sample/$1.csv .*planted: \([0-9]*\) repeated, \([0-9]*\) overlapping, \([0-9]*\) too fast|\\$2|p" "$tmp/sample.out"; }
+overlaps=0
+for op in city bike; do
+	[ -s "$tmp/sample/$op.csv" ] || fail "sample-trips wrote no $op.csv"
+	expect_rc 1 $W issue --key "$op" --trips "$tmp/sample/$op.csv" --node "$NODE" \
+		--rejected-csv "$tmp/sample-$op-rej.csv"
+	n=$(grep -c "same ref as line" "$tmp/sample-$op-rej.csv" || true)
+	[ "$n" -eq "$(planted $op 1)" ] || fail "$op: $n repeats reported, $(planted $op 1) planted"
+	n=$(grep -c "implausible" "$tmp/sample-$op-rej.csv" || true)
+	[ "$n" -eq "$(planted $op 3)" ] || fail "$op: $n too fast reported, $(planted $op 3) planted"
+	overlaps=$((overlaps + $(grep -c "overlapping" "$tmp/sample-$op-rej.csv" || true)))
+	bad=$(grep -v '^line,' "$tmp/sample-$op-rej.csv" |
+		grep -cv "same ref as line\|implausible\|overlapping\|daily cap" || true)
+	[ "$bad" -eq 0 ] || { cat "$tmp/sample-$op-rej.csv" >&2; fail "$op: unexpected rejections"; }
+done
+want=$(($(planted city 2) + $(planted bike 2)))
+[ "$overlaps" -gt 0 ] && [ "$overlaps" -le "$want" ] || fail "$overlaps overlaps rejected, $want planted"
 
 # ---- totals ------------------------------------------------------------------
 $W supply --node "$NODE" >"$tmp/supply" || fail "supply check"
