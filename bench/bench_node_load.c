@@ -67,6 +67,7 @@
 #define NODES_MAX         8u
 #define CONNS_PER_NODE    4u      /* batch connections per node */
 #define BATCH_TXS_MAX     500u    /* transactions per POST /v1/txs */
+#define BATCH_BYTES_MAX   (LIM_HTTP_BODY_BYTES_MAX / 2u)  /* ... and bytes */
 #define SAMPLE_WAIT_MS    30000u  /* ?wait_ms of a latency sample */
 #define POLL_MS           100u    /* /metrics of node 0 */
 #define SLOW_POLL_MS      500u    /* /v1/supply and /proc */
@@ -963,13 +964,15 @@ static void dispatch(void)
 		batch_req *br = xcalloc(1, sizeof *br);
 		br->node = node;
 		br->conn = c;
-		size_t idx;
-		while (br->n < BATCH_TXS_MAX && room > 0 && take(&idx)) {
+		size_t idx, bytes = 0;
+		while (br->n < BATCH_TXS_MAX && room > 0 && bytes < BATCH_BYTES_MAX && take(&idx)) {
 			room--;
-			if (B.ld->items[idx].sample)
+			if (B.ld->items[idx].sample) {
 				send_sample(idx, node);
-			else
+			} else {
 				br->idx[br->n++] = idx;
+				bytes += B.ld->items[idx].len + 5u;
+			}
 		}
 		if (br->n == 0) {
 			free(br);
@@ -1214,9 +1217,9 @@ static void release_nonces(const load *l)
 
 /* Drives the current load: warm-up, then the measured window (or until
  * the load runs out), then stops sending and drains. */
-static void drive(window_figs *f, bool measure_disk)
+static void start_load(load *l)
 {
-	memset(f, 0, sizeof *f);
+	B.ld = l;
 	B.next = 0;
 	B.nretry = 0;
 	B.accepted = B.rejected = B.retried = B.http_errors = 0;
@@ -1229,6 +1232,12 @@ static void drive(window_figs *f, bool measure_disk)
 	B.committed_base = B.last.committed;
 	B.t0_ns = now_ns();
 	B.nhist = 0;
+}
+
+static void drive(window_figs *f, bool measure_disk)
+{
+	memset(f, 0, sizeof *f);
+	start_load(B.ld);
 	uint64_t disk0 = measure_disk ? home_bytes(&B.node[0]) : 0;
 	struct timeval otv = {0, OPEN_TICK_MS * 1000};
 	if (B.open_loop)
@@ -1358,23 +1367,32 @@ static void print_figs(const char *name, const window_figs *f)
 
 /* Submits a load to node 0 with wait_ms on its last transaction, batch by
  * batch, and waits until everything committed (set-up, not timed). */
+static bool setup_sent(void)
+{
+	return all_sent() && B.inflight_reqs == 0;
+}
+
+/* Submits a set-up load (funding, the offer) with no window and waits
+ * until all of it has committed; not timed. */
 static void submit_and_wait(load *l, const char *what)
 {
 	uint64_t t = now_ns();
-	B.ld = l;
 	B.open_loop = false;
 	B.window = UINT32_MAX;
-	window_figs f;
-	unsigned w = B.warmup_s, s = B.seconds;
-	B.warmup_s = 0;
-	B.seconds = 600;
 	B.wname = NULL;
-	drive(&f, false);
-	B.warmup_s = w;
-	B.seconds = s;
+	start_load(l);
+	dispatch();
+	loop_until(setup_sent, t + (uint64_t)DRAIN_S_MAX * 10u * 1000000000u);
+	if (!setup_sent())
+		die("%s: not admitted after %u s", what, DRAIN_S_MAX * 10u);
+	B.closed = true;
+	drain();
 	if (B.rejected)
 		die("%s: %llu transactions rejected (first reason: %s)", what,
 		    (unsigned long long)B.rejected, B.nreasons ? B.reasons[0].name : "?");
+	if (B.last.committed - B.committed_base < l->n)
+		die("%s: %llu of %zu transactions committed", what,
+		    (unsigned long long)(B.last.committed - B.committed_base), l->n);
 	B.ld = NULL;
 	say("  %s: %zu transactions committed in %.1f s\n", what, l->n,
 	    (double)(now_ns() - t) / 1e9);
@@ -1538,18 +1556,11 @@ static json_t *wl_admit(size_t n)
 		gen_transfer(&l, &cap);
 	load_encode(&l);
 	say("admit: %zu transfers through POST /v1/txs as fast as answered\n", n);
-	B.ld = &l;
 	B.wname = "admit";
 	B.open_loop = false;
 	B.window = UINT32_MAX;
-	B.next = 0;
-	B.nretry = 0;
-	B.accepted = B.rejected = B.retried = B.http_errors = 0;
-	B.nreasons = 0;
-	B.closed = false;
-	B.committed_base = B.last.committed;
-	uint64_t t0 = now_ns();
-	B.t0_ns = t0;
+	start_load(&l);
+	uint64_t t0 = B.t0_ns;
 	dispatch();
 	uint64_t deadline = t0 + (uint64_t)DRAIN_S_MAX * 1000000000u;
 	while (!(all_sent() && B.inflight_reqs == 0) && now_ns() < deadline)
