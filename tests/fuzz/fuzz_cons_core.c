@@ -23,7 +23,8 @@
  * Input: byte 0 picks the set size (1..7) and the node's index in it (or
  * none: a replica); if its top bit is set, [len lo][len hi][bytes] follow: a
  * safety state (cons_safety_encode) the core restarts from, as after a
- * crash, and the height it names is resumed. Then ops [op][arguments],
+ * crash, then [len][block][signer mask]: validValue's bytes and its proof
+ * of lock (see restart()); the height the state names is resumed. Then ops [op][arguments],
  * see run_op(). A COMMIT starts the next height with the same set at once.
  * Seeds: gen_corpus.
  */
@@ -102,6 +103,10 @@ static void remember(const cons_id id, const uint8_t *block, size_t len)
 	memcpy(k->block, block, len);
 	k->len = (uint32_t)len;
 }
+
+/* FUZZ_TRACE=1 in the environment prints every event and action (for
+ * reading a crash input; off while fuzzing). */
+static bool trace;
 
 /* ---- checks on the actions ---------------------------------------------- */
 
@@ -194,6 +199,10 @@ static void on_sent(const uint8_t *b, size_t len)
 	} else {
 		return;
 	}
+	if (trace)
+		fprintf(stderr, "  sent step %u h=%llu r=%u pol=%d by %u %s%02x%02x\n", step,
+			(unsigned long long)height, round, pol, signer, has_id ? "id " : "nil ",
+			has_id ? id[0] : 0, has_id ? id[1] : 0);
 	if (S.me < 0 || signer != (uint32_t)S.me)
 		return; /* somebody else's vote, forwarded */
 	FUZZ_CHECK(height == S.height);
@@ -256,9 +265,6 @@ static void add_check(const cons_action *a)
 	S.nchecks++;
 }
 
-/* FUZZ_TRACE=1 in the environment prints every event and action (for
- * reading a crash input; off while fuzzing). */
-static bool trace;
 
 static void step(const cons_event *ev)
 {
@@ -337,6 +343,15 @@ static void deliver_msg(const cons_msg *m)
 	cm_wr_free(&w);
 }
 
+/* A round: mostly a small one, so messages meet; with bit 6 of the
+ * op's flags any of 0..255, beyond the LIM_CONS_ROUND_SLOTS the core
+ * keeps (eviction, round skips). */
+static uint32_t pick_round(uint8_t flags)
+{
+	uint8_t b = next();
+	return (flags & 64) ? b : b % ROUNDS;
+}
+
 /* A height near the running one: mostly it, sometimes one off. */
 static uint64_t pick_height(uint8_t b)
 {
@@ -356,14 +371,16 @@ static void sign_as(uint32_t idx, enum ck_domain dom, const uint8_t *sb, size_t 
 		fuzz_sign_raw(S.vs.keys[idx], dom, FUZZ_CHAIN, sb, n, sig);
 }
 
-/* [flags][round][pol][len][len bytes of block] */
+/* [flags][round][pol][len][len bytes of block]: flags bits 0-2 the
+ * height (pick_height), 3 any proposer, 4 a known block, 5 a wrong id, 6
+ * any round. */
 static void op_proposal(void)
 {
 	uint8_t flags = next();
 	cons_msg m = {.kind = CONS_MSG_PROPOSAL};
 	cons_proposal *p = &m.u.proposal;
 	p->height = pick_height(flags);
-	p->round = next() % ROUNDS;
+	p->round = pick_round(flags);
 	p->pol_round = (int32_t)(next() % (p->round + 1)) - 1;
 	p->proposer = (flags & 8) ? next() % S.vs.n : cons_proposer(&S.vs, p->height, p->round);
 	uint8_t block[BLOCK_MAX];
@@ -390,7 +407,8 @@ static void op_proposal(void)
 }
 
 /* [flags][round][validator][id choice]: flags bit 0 precommit, else
- * prevote; id choice 255 = nil, else a known id. */
+ * prevote, bits 1-3 the height, 6 any round; id choice 255 = nil, else a
+ * known id. */
 static void op_vote(void)
 {
 	uint8_t flags = next();
@@ -399,7 +417,7 @@ static void op_vote(void)
 	m.kind = (flags & 1) ? CONS_MSG_PRECOMMIT : CONS_MSG_PREVOTE;
 	v->step = (flags & 1) ? CONS_STEP_PRECOMMIT : CONS_STEP_PREVOTE;
 	v->height = pick_height(flags >> 1);
-	v->round = next() % ROUNDS;
+	v->round = pick_round(flags);
 	v->validator = next() % S.vs.n;
 	uint8_t choice = next();
 	v->has_id = choice != 255 && S.nknown > 0;
@@ -417,7 +435,7 @@ static void op_vote(void)
 static void op_decided(void)
 {
 	uint8_t flags = next();
-	uint32_t round = next() % ROUNDS;
+	uint32_t round = pick_round(flags);
 	uint8_t choice = next();
 	uint8_t mask = next();
 	if (S.nknown == 0)
@@ -539,8 +557,45 @@ static void restart(void)
 	S.left -= len;
 	if (rc != 0)
 		return;
+	/* validValue's bytes and proof of lock, as the node's second safety
+	 * record holds them: [len][block] and a signer mask; the id the
+	 * state names becomes the block's, which is what a consistent store
+	 * has. */
+	uint8_t block[BLOCK_MAX];
+	uint32_t blen = next() % BLOCK_MAX + 1;
+	for (uint32_t i = 0; i < blen; i++)
+		block[i] = next();
+	uint8_t mask = next();
+	cons_cert pol;
+	memset(&pol, 0, sizeof pol);
 	cons_event ev = {.kind = CONS_EV_RESTART};
 	ev.u.restart.safety = &s;
+	if (s.valid_round >= 0) {
+		fuzz_block_id(NULL, block, blen, s.valid_id);
+		if (s.locked_round == s.valid_round)
+			memcpy(s.locked_id, s.valid_id, CONS_ID_BYTES);
+		pol.height = s.height;
+		pol.round = (uint32_t)s.valid_round;
+		memcpy(pol.id, s.valid_id, CONS_ID_BYTES);
+		uint8_t sb[CONS_SIGN_BYTES_MAX];
+		size_t n = cons_vote_sign_bytes(sb, pol.height, pol.round, true, pol.id);
+		/* The core collects a proof of lock from the prevotes it
+		 * holds, its own first prevote of the round included: ours is
+		 * in it only if we prevoted valid_id in valid_round. */
+		const cons_signed *mine = &s.last[CONS_STEP_PREVOTE];
+		bool ours = mine->height == s.height && mine->round == pol.round && mine->has_id &&
+			    memcmp(mine->id, s.valid_id, CONS_ID_BYTES) == 0;
+		for (uint32_t i = 0; i < S.vs.n; i++) {
+			if (!(mask & (1u << i)) || ((int32_t)i == S.me && !ours))
+				continue;
+			pol.idx[pol.n] = i;
+			fuzz_sign_raw(S.vs.keys[i], CK_DOM_PREVOTE, FUZZ_CHAIN, sb, n, pol.sig[pol.n]);
+			pol.n++;
+		}
+		ev.u.restart.valid_block = block;
+		ev.u.restart.valid_len = blen;
+		ev.u.restart.valid_pol = pol.n > 0 ? &pol : NULL;
+	}
 	step(&ev);
 	S.durable = s;
 	S.durable_set = true;

@@ -601,6 +601,11 @@ static void gen_cons_core(void)
 	buf[2] = (uint8_t)(n >> 8);
 	memcpy(buf + 3, cm_wr_data(&w), n);
 	size_t k = 3 + n;
+	/* validValue: 6 bytes, proof of lock by validators 1, 2, 3 */
+	buf[k++] = 5;
+	memcpy(buf + k, "locked", 6);
+	k += 6;
+	buf[k++] = 0x0e;
 	for (int i = 0; i < 8; i++) {
 		buf[k++] = 1;
 		buf[k++] = 0;
