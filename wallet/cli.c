@@ -299,9 +299,9 @@ int cli_exit_of(int rc)
 		return WALLET_EXIT_VERIFY;
 	case WALLET_E_NO_PASSPHRASE:
 	case WALLET_E_PASS_MISMATCH:
-	case WALLET_E_KEY_NAME:
 	case WALLET_E_NO_HOME:
 		return WALLET_EXIT_KEY;
+	case WALLET_E_KEY_NAME:               /* a mistyped argument */
 	case WALLET_E_AMOUNT:
 	case WALLET_E_AMOUNT_DECIMALS:
 	case WALLET_E_AMOUNT_NEGATIVE:
@@ -411,6 +411,9 @@ static int key_fail(wallet_cli *cli, int rc)
 	case WALLET_E_IO:
 		return cli_fail(cli, WALLET_EXIT_KEY, "cannot read the passphrase file %s: %s",
 				cli->key.passfile ? cli->key.passfile : "", strerror(errno));
+	case WALLET_E_KEY_NAME:
+		return cli_fail(cli, WALLET_EXIT_USAGE, "key \"%.64s\": %s (see 'carbon-wallet list')",
+				cli->key.name ? cli->key.name : "", wallet_strerror(rc));
 	default:
 		return cli_fail(cli, cli_exit_of(rc), "%s: %s", path, wallet_strerror(rc));
 	}

@@ -84,6 +84,7 @@ bin/carbon-node start --home "$tmp/node" >"$tmp/node.log" 2>&1 &
 node_pid=$!
 i=0
 until $W supply --node "$NODE" >/dev/null 2>&1; do
+	kill -0 "$node_pid" 2>/dev/null || fail "the node exited (a port taken?)"
 	i=$((i + 1))
 	[ $i -lt 300 ] || fail "node did not come up within 30 s"
 	sleep 0.1
@@ -100,6 +101,9 @@ for c in 0 1 2 3 4 5 6 7 8 9; do
 	$W new "c$c" --kdf interactive >/dev/null || fail "new c$c"
 done
 expect_rc 5 $W new c0 --kdf interactive
+# A key name that cannot be one is a usage error, not a keystore problem.
+expect_rc 2 $W address "Not A Name"
+grep -q "key \"Not A Name\": key name must be" "$tmp/err" || fail "bad key name: reason"
 $W list | grep -q '^city ' || fail "list"
 C0=$($W address c0)
 C1=$($W address c1)

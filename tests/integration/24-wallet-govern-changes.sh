@@ -98,6 +98,7 @@ bin/carbon-node start --home "$tmp/node" >"$tmp/node.log" 2>&1 &
 node_pid=$!
 i=0
 until $W supply >/dev/null 2>&1; do
+	kill -0 "$node_pid" 2>/dev/null || fail "the node exited (a port taken?)"
 	i=$((i + 1))
 	[ $i -lt 300 ] || fail "node did not come up within 30 s"
 	sleep 0.1

@@ -94,6 +94,7 @@ done
 export CARBON_NODE="$CITY"
 i=0
 until $W supply >/dev/null 2>&1; do
+	for p in $pids; do kill -0 "$p" 2>/dev/null || fail "a process it started exited (a port taken?)"; done
 	i=$((i + 1))
 	[ $i -lt 300 ] || fail "node did not come up within 30 s"
 	sleep 0.1

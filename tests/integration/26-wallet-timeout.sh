@@ -142,6 +142,7 @@ POST="http://127.0.0.1:$POST_PORT"
 i=0
 until $W supply --node "$LIVE" >/dev/null 2>&1 && $W supply --node "$POST" >/dev/null 2>&1 &&
 	ss -ltn | grep -q ":$SILENT_PORT "; do
+	for p in $pids; do kill -0 "$p" 2>/dev/null || fail "a process it started exited (a port taken?)"; done
 	i=$((i + 1))
 	[ $i -lt 300 ] || fail "node or stuck servers did not come up within 30 s"
 	sleep 0.1
