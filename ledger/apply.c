@@ -1348,6 +1348,10 @@ static int end_block(ax *a)
 		st_enc_valset(&l->wr, &nvs);
 		if ((rc = put_enc(a, LEDGER_TABLE_META, ST_META_VALSET2, strlen(ST_META_VALSET2))) != 0)
 			return rc;
+		/* Light clients follow the validators of every height
+		 * (ledger_get_valset): record where this set starts. */
+		if ((rc = st_put_valset_from(l, a->txn, a->height + 2, &nvs)) != 0)
+			return rc;
 	}
 	return 0;
 }

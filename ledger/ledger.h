@@ -414,6 +414,14 @@ typedef struct ledger_info {
 } ledger_info;
 LEDGER_WUR int ledger_get_info(ledger *l, ledger_info *out);
 
+/* Validators of any height from 1 to the applied height + 2 (the set whose
+ * hash header `height` carries as valset_hash), for light clients that
+ * follow certified headers from the genesis. Read from the validator-set
+ * history that genesis and each block changing the set write (a query
+ * index, not in the state root). LEDGER_E_NOTFOUND for height 0 or above
+ * the applied height + 2. Read-only, any thread. */
+LEDGER_WUR int ledger_get_valset(ledger *l, uint64_t height, ledger_valset *out);
+
 /* Fills the header of the next block (height, parent, roots, valsets) for a
  * proposer; the caller sets time_ms and proposer, adds txs and computes
  * txs_root with ledger_block_txs_root. */
@@ -552,7 +560,8 @@ LEDGER_WUR int ledger_issuer_trips(ledger *l, uint32_t member_id, int64_t day, u
 				   ledger_issued_trip *out, uint32_t max, uint32_t *n,
 				   uint64_t *next_cursor);
 
-/* Rebuilds the query indexes (tx index, history, issuer trips, receipts)
+/* Rebuilds the query indexes (tx index, history, issuer trips, receipts,
+ * validator-set history)
  * from the stored blocks. They hold what the rules computed (credits after
  * caps, the balance a recovery moved), so the blocks are applied again,
  * from the genesis, to a scratch data directory inside this one (removed

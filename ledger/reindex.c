@@ -25,7 +25,7 @@
 /* The query indexes (docs/ARCHITECTURE.md, "Storage layout"). */
 static const size_t index_dbs[] = {
 	offsetof(ledger, db_txidx),    offsetof(ledger, db_hist),     offsetof(ledger, db_histhead),
-	offsetof(ledger, db_itrips),   offsetof(ledger, db_receipts),
+	offsetof(ledger, db_itrips),   offsetof(ledger, db_receipts), offsetof(ledger, db_valsets),
 };
 
 static MDB_dbi dbi_at(const ledger *l, size_t off) { return *(const MDB_dbi *)((const char *)l + off); }

@@ -22,10 +22,11 @@
 
 /* Version of the data directory's layout (docs/ARCHITECTURE.md, "Storage
  * layout"), kept in "chain": 2 since the credited trips moved from "state"
- * to "trips" and the history became a log. A directory without one was
- * written before and is refused (LEDGER_E_LAYOUT): its trips would not be
- * seen. */
-#define ST_LAYOUT_VERSION 2u
+ * to "trips" and the history became a log; 3 since "valsets" keeps the
+ * validators of every height. Another version is refused (LEDGER_E_LAYOUT):
+ * a directory without one would hide its trips, a version 2 one would
+ * answer ledger_get_valset wrongly for every height before it was opened. */
+#define ST_LAYOUT_VERSION 3u
 
 int st_dberr(int mdbrc, const char *ctx)
 {
@@ -712,6 +713,30 @@ int st_put_tip(ledger *l, MDB_txn *txn, const st_tip *tip)
 	return rc;
 }
 
+int st_put_valset_from(ledger *l, MDB_txn *txn, uint64_t height, const ledger_valset *vs)
+{
+	uint8_t kb[8];
+	cm_wr w;
+	assert(height >= 1);
+	assert(vs->n > 0);
+	assert(vs->n <= LIM_VALIDATORS_MAX);
+	st_be64(kb, height);
+	cm_wr_init(&w);
+	st_enc_valset(&w, vs);
+	int rc = cm_wr_error(&w) ? LEDGER_E_NOMEM : 0;
+	if (rc == 0) {
+		MDB_val k = { sizeof kb, kb };
+		MDB_val v = { cm_wr_len(&w), (void *)cm_wr_data(&w) };
+		/* Heights only grow: MDB_APPEND refuses a key that is not the
+		 * greatest, which would be a bug in the caller. */
+		int mrc = mdb_put(txn, l->db_valsets, &k, &v, MDB_APPEND);
+		if (mrc != 0)
+			rc = st_dberr(mrc, "write validator set history");
+	}
+	cm_wr_free(&w);
+	return rc;
+}
+
 static int cmp_key(const void *a, const void *b) { return memcmp(a, b, CK_PUBKEY_BYTES); }
 
 int st_compute_valset(ledger *l, MDB_txn *txn, ledger_valset *vs)
@@ -834,6 +859,8 @@ static int init_genesis(ledger *l, MDB_txn *txn, const ledger_genesis *g)
 	rc = put_encoded(l, txn, LEDGER_TABLE_META, ST_META_VALSET2, strlen(ST_META_VALSET2), w);
 	if (rc != 0)
 		return rc;
+	if ((rc = st_put_valset_from(l, txn, 1, &vs)) != 0)
+		return rc;
 
 	st_tip tip;
 	memset(&tip, 0, sizeof tip);
@@ -949,6 +976,7 @@ static int open_dbs(ledger *l, MDB_txn *txn)
 		{ "txidx", offsetof(ledger, db_txidx) },   { "hist", offsetof(ledger, db_hist) },
 		{ "histhead", offsetof(ledger, db_histhead) },
 		{ "itrips", offsetof(ledger, db_itrips) }, { "receipts", offsetof(ledger, db_receipts) },
+		{ "valsets", offsetof(ledger, db_valsets) },
 	};
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
 		MDB_dbi *dbi = (MDB_dbi *)((char *)l + dbs[i].off);
@@ -1103,6 +1131,56 @@ int ledger_get_info(ledger *l, ledger_info *out)
 		memcpy(out->state_root, tip.state_root, CK_HASH_BYTES);
 		memcpy(out->results_root, tip.results_root, CK_HASH_BYTES);
 	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ledger_get_valset(ledger *l, uint64_t height, ledger_valset *out)
+{
+	MDB_txn *txn;
+	MDB_cursor *c = NULL;
+	uint8_t kb[8];
+	MDB_val k = { sizeof kb, kb }, v;
+	st_tip tip;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	memset(out, 0, sizeof *out);
+	if ((rc = st_get_tip(l, txn, &tip)) != 0)
+		goto done;
+	if (height == 0 || height > tip.height + 2) {
+		rc = LEDGER_E_NOTFOUND;
+		goto done;
+	}
+	if ((rc = mdb_cursor_open(txn, l->db_valsets, &c)) != 0) {
+		rc = st_dberr(rc, "open cursor");
+		goto done;
+	}
+	/* The greatest key <= height: the first key >= height if it is
+	 * height itself, else the one before it (the last one if none is
+	 * greater). Genesis wrote key 1, so one always exists. */
+	st_be64(kb, height);
+	int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (mrc == 0 && (k.mv_size != sizeof kb || st_rd64(k.mv_data) != height))
+		mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+	else if (mrc == MDB_NOTFOUND)
+		mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (mrc == MDB_NOTFOUND) {
+		rc = corrupt("validator set history missing");
+		goto done;
+	}
+	if (mrc != 0) {
+		rc = st_dberr(mrc, "read validator set history");
+		goto done;
+	}
+	if (k.mv_size != sizeof kb || st_rd64(k.mv_data) > height || st_rd64(k.mv_data) == 0) {
+		rc = corrupt("validator set history key");
+		goto done;
+	}
+	rc = st_dec_valset(&v, out);
+done:
+	if (c != NULL)
+		mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	return rc;
 }

@@ -18,8 +18,8 @@
  *   "chain"   local facts: genesis hash, tip (height, time, hash, roots),
  *             layout version.
  *   "blocks", "certs", "results": height -> bytes.
- *   "txidx", "hist", "histhead", "itrips", "receipts": query indexes,
- *             rebuildable from blocks.
+ *   "txidx", "hist", "histhead", "itrips", "receipts", "valsets": query
+ *             indexes, rebuildable from blocks.
  * docs/ARCHITECTURE.md, "Storage layout", describes every key and value.
  */
 #ifndef CARBON_LEDGER_STATE_INTERNAL_H
@@ -65,7 +65,7 @@ typedef struct st_pending {
 struct ledger {
 	MDB_env *env;
 	MDB_dbi db_state, db_trips, db_chain, db_blocks, db_certs, db_results;
-	MDB_dbi db_txidx, db_hist, db_histhead, db_itrips, db_receipts;
+	MDB_dbi db_txidx, db_hist, db_histhead, db_itrips, db_receipts, db_valsets;
 	smt *tree;               /* the state root map; guarded by mu */
 	tripset *trips;          /* the "trips" records in memory; guarded by mu */
 	pthread_mutex_t mu;      /* serialises tree and trips between apply and readers */
@@ -168,6 +168,13 @@ static inline void st_receipt_key(uint8_t *k, uint32_t merchant_id, uint64_t hei
 	st_be64(k + 4, ~height);
 	st_be32(k + 12, ~txi);
 }
+
+/* Validator-set history ("valsets"): key u64be of the first height a set
+ * applies to, value the set as st_enc_valset writes it. An entry is
+ * written only when the set of a new height differs from the one before
+ * (height 1 at genesis, height+2 by the block that changed the members),
+ * so the set of a height is the entry with the greatest key <= it. */
+int st_put_valset_from(ledger *l, MDB_txn *txn, uint64_t height, const ledger_valset *vs);
 
 /* ---- raw state access (inside a transaction) -------------------------- */
 

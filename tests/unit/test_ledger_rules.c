@@ -795,6 +795,85 @@ Test(ledger_rules, validator_set_change_takes_effect_two_blocks_later)
 	fx_audit(&F);
 }
 
+/* The set a stored header names for its own height. */
+static void header_valset_hash(uint64_t height, ck_hash out)
+{
+	uint8_t *bytes, *cert;
+	size_t len, certlen;
+	ledger_block *b;
+	cr_assert_eq(ledger_get_block(F.l, height, &bytes, &len, &cert, &certlen), 0);
+	cr_assert_eq(ledger_block_decode(bytes, len, FX_CHAIN, &b), 0);
+	memcpy(out, b->header.valset_hash, CK_HASH_BYTES);
+	ledger_block_free(b);
+	free(bytes);
+	free(cert);
+}
+
+static void valset_is(uint64_t height, uint32_t n, const ck_hash want)
+{
+	ledger_valset vs;
+	ck_hash got;
+	int rc = ledger_get_valset(F.l, height, &vs);
+	cr_assert_eq(rc, 0, "height %llu: %s", (unsigned long long)height, ledger_strerror(rc));
+	cr_assert_eq(vs.n, n, "height %llu", (unsigned long long)height);
+	ledger_valset_hash(&vs, got);
+	cr_assert_eq(memcmp(got, want, CK_HASH_BYTES), 0, "height %llu", (unsigned long long)height);
+}
+
+Test(ledger_rules, valset_of_every_height_matches_its_header)
+{
+	ledger_valset vs;
+	ledger_info i0, i;
+	ck_hash old_h, new_h, hh;
+	const uint64_t H = 3;
+
+	cr_assert_eq(ledger_get_info(F.l, &i0), 0);
+	ledger_valset_hash(&i0.valset, old_h);
+	cr_assert_eq(ledger_get_valset(F.l, 0, &vs), LEDGER_E_NOTFOUND);
+	valset_is(1, 2, old_h);
+	valset_is(2, 2, old_h);
+	cr_assert_eq(ledger_get_valset(F.l, 3, &vs), LEDGER_E_NOTFOUND);
+
+	/* Blocks 1..H-1 change members without changing the set; block H
+	 * makes the bank a validator. */
+	fx_commit(&F, NULL);
+	set_roles(FX_BIKE, LEDGER_ROLE_ISSUER, 1u << LEDGER_MODE_CYCLE);
+	cr_assert_eq(commit_r(0)->code, LEDGER_R_OK);
+	set_roles(FX_BANK, LEDGER_ROLE_BANK | LEDGER_ROLE_GOVERNOR | LEDGER_ROLE_VALIDATOR, 0);
+	cr_assert_eq(commit_r(0)->code, LEDGER_R_OK);
+	cr_assert_eq(ledger_get_info(F.l, &i), 0);
+	cr_assert_eq(i.height, H);
+	ledger_valset_hash(&i.next_valset, new_h);
+	cr_assert_neq(memcmp(old_h, new_h, CK_HASH_BYTES), 0);
+	for (int k = 0; k < 3; k++)
+		fx_commit(&F, NULL);
+
+	/* Old set up to H+1, new one from H+2, up to applied + 2. */
+	for (uint64_t h = 1; h <= H + 1; h++)
+		valset_is(h, 2, old_h);
+	for (uint64_t h = H + 2; h <= H + 3 + 2; h++)
+		valset_is(h, 3, new_h);
+	cr_assert_eq(ledger_get_valset(F.l, H + 3 + 3, &vs), LEDGER_E_NOTFOUND);
+	for (uint64_t h = 1; h <= H + 3; h++) {
+		header_valset_hash(h, hh);
+		cr_assert_eq(ledger_get_valset(F.l, h, &vs), 0);
+		ck_hash got;
+		ledger_valset_hash(&vs, got);
+		cr_assert_eq(memcmp(got, hh, CK_HASH_BYTES), 0, "header %llu", (unsigned long long)h);
+	}
+
+	/* The history is a query index: a rebuild gives the same answers,
+	 * and so does a reopen. */
+	cr_assert_eq(ledger_reindex(F.l), 0);
+	ledger_close(F.l);
+	F.l = NULL;
+	fx_open(&F);
+	for (uint64_t h = 1; h <= H + 1; h++)
+		valset_is(h, 2, old_h);
+	for (uint64_t h = H + 2; h <= H + 3 + 2; h++)
+		valset_is(h, 3, new_h);
+}
+
 Test(ledger_rules, revoked_key_cannot_send)
 {
 	fx_key k2;
