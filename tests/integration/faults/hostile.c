@@ -16,14 +16,18 @@
  *       Prints "closed after N ms" and exits 0 when the node closed it,
  *       exits 1 if it was still open after 20 s.
  *
- *   hostile conns HOST:PORT N HOLD_S
- *       Opens N connections to the HTTP API (as fast as the kernel
- *       lets it), holds them HOLD_S seconds sending nothing, and prints
- *       JSON: how many connected and how many the server closed while
- *       held.
+ *   hostile conns HOST:PORT N HOLD_S [BURST]
+ *       Opens N connections (to an API or a peer port), BURST at a time
+ *       (default all at once) with 20 ms between bursts, holds them
+ *       HOLD_S seconds from the last one sending nothing, and prints JSON:
+ *       how many connected and how many the server closed while held.
+ *       Bursts larger than the server's listen backlog overflow it, and
+ *       the kernel then completes connections on the client's side that
+ *       the server never sees (and so can never close): pace them to
+ *       test the server rather than the kernel.
  *
  *   hostile slowloris HOST:PORT N
- *       N connections each sending one request a byte every 300 ms and
+ *       N connections (opened 32 at a time) each sending one request a byte every 300 ms and
  *       never finishing it; prints JSON with how many the server closed
  *       and the longest time one stayed open (at most 30 s are waited).
  */
@@ -46,6 +50,7 @@
 #define P2P_WAIT_MS 20000
 #define SLOW_WAIT_MS 30000
 #define SLOW_STEP_MS 300
+#define SLOW_BURST 32
 
 static uint64_t now_ms(void)
 {
@@ -252,16 +257,32 @@ static void raise_nofile(size_t want)
 	}
 }
 
-static int cmd_conns(size_t n, int hold_s)
+/* Opens n connections, burst at a time (0: all at once); returns how
+ * many connected. */
+static size_t open_paced(int *fds, size_t n, size_t burst)
+{
+	size_t opened = 0;
+	raise_nofile(n);
+	if (burst == 0 || burst > n)
+		burst = n;
+	for (size_t at = 0; at < n; at += burst) {
+		size_t k = n - at < burst ? n - at : burst;
+		for (size_t i = 0; i < k; i++)
+			fds[at + i] = dial_start();
+		opened += dial_finish(fds + at, k, 5000);
+		if (at + k < n)
+			usleep(20000);
+	}
+	return opened;
+}
+
+static int cmd_conns(size_t n, int hold_s, size_t burst)
 {
 	int *fds = calloc(n, sizeof *fds);
-	size_t opened = 0, closed = 0;
+	size_t opened, closed = 0;
 	if (!fds)
 		return 2;
-	raise_nofile(n);
-	for (size_t i = 0; i < n; i++)
-		fds[i] = dial_start();
-	opened = dial_finish(fds, n, 5000);
+	opened = open_paced(fds, n, burst);
 	uint64_t end = now_ms() + (uint64_t)hold_s * 1000u;
 	while (now_ms() < end)
 		usleep(100000);
@@ -288,10 +309,7 @@ static int cmd_slowloris(size_t n)
 	uint64_t t0 = now_ms(), longest = 0;
 	if (!fds || !closed_at)
 		return 2;
-	raise_nofile(n);
-	for (size_t i = 0; i < n; i++)
-		fds[i] = dial_start();
-	opened = dial_finish(fds, n, 5000);
+	opened = open_paced(fds, n, SLOW_BURST);
 	while (now_ms() - t0 < SLOW_WAIT_MS && closed < opened) {
 		for (size_t i = 0; i < n; i++) {
 			if (fds[i] < 0 || closed_at[i])
@@ -331,15 +349,16 @@ int main(int argc, char **argv)
 		parse_target(argv[3]);
 		return cmd_p2p(argv[2], argc >= 5 ? argv[4] : NULL);
 	}
-	if (argc == 5 && strcmp(argv[1], "conns") == 0) {
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "conns") == 0) {
 		parse_target(argv[2]);
-		return cmd_conns((size_t)atol(argv[3]), atoi(argv[4]));
+		return cmd_conns((size_t)atol(argv[3]), atoi(argv[4]),
+				 argc == 6 ? (size_t)atol(argv[5]) : 0);
 	}
 	if (argc == 4 && strcmp(argv[1], "slowloris") == 0) {
 		parse_target(argv[2]);
 		return cmd_slowloris((size_t)atol(argv[3]));
 	}
-	fprintf(stderr, "usage: hostile p2p MODE HOST:PORT [CHAIN] | conns HOST:PORT N HOLD_S | "
+	fprintf(stderr, "usage: hostile p2p MODE HOST:PORT [CHAIN] | conns HOST:PORT N HOLD_S [BURST] | "
 			"slowloris HOST:PORT N\n");
 	return 2;
 }

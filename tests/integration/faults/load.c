@@ -22,10 +22,12 @@
  *       counters as JSON.
  *
  *   load flood --net DIR --api H:P --count N [--senders K] [--batch B]
- *       Signs N valid transfers from K fresh keys (consecutive nonces,
- *       N/K each), posts them to one node in POST /v1/txs batches of B as
- *       fast as the node answers, and prints a JSON summary: results by
- *       error name and HTTP status.
+ *       Signs N valid transfers from K fresh keys (default N/4), in
+ *       rounds: nonce 0 of every key, then nonce 1 of every key, and so
+ *       on, so no transaction waits behind a missing nonce for long;
+ *       posts them to one node in POST /v1/txs batches of B as fast as the
+ *       node answers, and prints a JSON summary: results by error name
+ *       and HTTP status.
  *
  * One transaction in flight per sender, so no sender ever has a nonce gap:
  * after any doubt (a timeout, a lost connection, a 409) the sender asks
@@ -743,6 +745,9 @@ static int cmd_run(int argc, char **argv)
 	out = fopen(outp, "a");
 	if (!out)
 		die("%s: %s", outp, strerror(errno));
+	/* One write per line: the scripts read the file while it grows and
+	 * must never see half a line. */
+	setvbuf(out, NULL, _IOLBF, 0);
 	snprintf(run_tag, sizeof run_tag, "%lx", (unsigned long)getpid());
 
 	json_t *s = get_any("/v1/status");
@@ -814,14 +819,17 @@ static int cmd_flood(int argc, char **argv)
 	if (!net || !api || count == 0 || batch == 0 || batch > LIM_HTTP_BATCH_TXS_MAX)
 		die("usage: load flood --net DIR --api H:P --count N [--senders K] [--batch B]");
 	if (senders == 0)
-		senders = (count + LIM_MEMPOOL_PER_SENDER_MAX - 1) / LIM_MEMPOOL_PER_SENDER_MAX;
+		senders = (count + 3) / 4;
+	if (senders > count)
+		senders = count;
 	parse_api(api);
 	ledger_genesis *g = load_genesis(net);
 	ledger_genesis_free(g);
 
 	/* Sign everything first, so the node sees the flood at wire speed. */
-	size_t per = (count + senders - 1) / senders;
 	actor *ks = xcalloc(senders, sizeof *ks);
+	for (size_t s = 0; s < senders; s++)
+		derive(&ks[s], "fault-flood", (uint64_t)s + (uint64_t)getpid() * 100000000u);
 	ck_pubkey sink;
 	memset(sink, 0x5a, sizeof sink);
 	uint8_t **txs = xcalloc(count, sizeof *txs);
@@ -833,14 +841,12 @@ static int cmd_flood(int argc, char **argv)
 		die("out of memory");
 	uint64_t t0 = now_ms();
 	for (size_t i = 0; i < count; i++) {
-		actor *k = &ks[i / per];
-		if (i % per == 0)
-			derive(k, "fault-flood", (uint64_t)(i / per) + (uint64_t)getpid() * 1000000u);
+		actor *k = &ks[i % senders];
 		tx->version = LEDGER_TX_VERSION;
 		snprintf(tx->chain_id, sizeof tx->chain_id, "%s", chain_id);
 		tx->kind = LEDGER_TX_TRANSFER;
 		memcpy(tx->sender, k->pk, CK_PUBKEY_BYTES);
-		tx->nonce = i % per;
+		tx->nonce = i / senders;
 		memcpy(tx->u.transfer.to, sink, CK_PUBKEY_BYTES);
 		tx->u.transfer.amount_g = 1;
 		ledger_tx_sign(tx, k->sk);
