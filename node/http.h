@@ -79,6 +79,9 @@ enum node_http_route {
 	NODE_HTTP_R_SUPPLY,           /* GET /v1/supply */
 	NODE_HTTP_R_EVIDENCE,         /* GET /v1/evidence */
 	NODE_HTTP_R_STATUS,           /* GET /v1/status */
+	NODE_HTTP_R_HEADER,           /* GET /v1/header/{height|latest} */
+	NODE_HTTP_R_VALSET,           /* GET /v1/valset/{height} */
+	/* Last: tests/fuzz/fuzz_http_path.c bounds the routes by it. */
 	NODE_HTTP_R_METRICS,          /* GET /metrics */
 };
 

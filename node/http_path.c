@@ -166,6 +166,27 @@ static int parse_hash(span s, ck_hash out, char *msg, size_t msglen, const char 
 	return 0;
 }
 
+/* A {height} segment: decimal digits, or "latest" where the route takes it
+ * (then t->latest, height 0). */
+static int parse_height(span s, bool latest_ok, node_http_target *t, char *msg, size_t msglen)
+{
+	if (latest_ok && span_is(s, "latest")) {
+		t->latest = true;
+		return 0;
+	}
+	char buf[VALUE_MAX + 1];
+	if (s.n > 20)
+		return fail(msg, msglen, NODE_E_HTTP_BAD_NUMBER, "%s", "height: too long");
+	memcpy(buf, s.p, s.n);
+	buf[s.n] = '\0';
+	/* A NUL byte would end the digits early: "12\0x" is not height 12. */
+	if (memchr(s.p, '\0', s.n) != NULL || !parse_u64(buf, &t->height))
+		return fail(msg, msglen, NODE_E_HTTP_BAD_NUMBER, "%s",
+			    latest_ok ? "height: decimal digits or \"latest\" expected"
+				      : "height: decimal digits expected");
+	return 0;
+}
+
 /* Matches the path segments to a route; fills the path parameters. */
 static int match_path(const span *sg, size_t n, node_http_target *t, char *msg, size_t msglen)
 {
@@ -205,19 +226,15 @@ static int match_path(const span *sg, size_t n, node_http_target *t, char *msg, 
 	}
 	if (n == 3 && span_is(a, "block")) {
 		t->route = NODE_HTTP_R_BLOCK;
-		if (span_is(sg[2], "latest")) {
-			t->latest = true;
-			return 0;
-		}
-		char buf[VALUE_MAX + 1];
-		if (sg[2].n > 20)
-			return fail(msg, msglen, NODE_E_HTTP_BAD_NUMBER, "%s", "height: too long");
-		memcpy(buf, sg[2].p, sg[2].n);
-		buf[sg[2].n] = '\0';
-		if (!parse_u64(buf, &t->height))
-			return fail(msg, msglen, NODE_E_HTTP_BAD_NUMBER, "%s",
-				    "height: decimal digits or \"latest\" expected");
-		return 0;
+		return parse_height(sg[2], true, t, msg, msglen);
+	}
+	if (n == 3 && span_is(a, "header")) {
+		t->route = NODE_HTTP_R_HEADER;
+		return parse_height(sg[2], true, t, msg, msglen);
+	}
+	if (n == 3 && span_is(a, "valset")) {
+		t->route = NODE_HTTP_R_VALSET;
+		return parse_height(sg[2], false, t, msg, msglen);
 	}
 	if (span_is(a, "account") && (n == 3 || n == 4)) {
 		if (n == 3)

@@ -432,6 +432,61 @@ done:
 	free(cert);
 }
 
+/* The header of a height with its certificate: what a light client
+ * follows, without the transactions /v1/block carries. */
+static void get_header(node_http *h, struct evhttp_request *req, const node_http_target *t)
+{
+	uint64_t height = t->height;
+	if (t->latest) {
+		ledger_info info;
+		int rc = ledger_get_info(h->cfg.ledger, &info);
+		if (rc != 0) {
+			reply_ledger_error(h, req, rc, "ledger info");
+			return;
+		}
+		height = info.height;
+	}
+	uint8_t *blk = NULL, *cert = NULL;
+	size_t blklen, certlen;
+	ledger_block *b = NULL;
+	int rc = height == 0 ? LEDGER_E_NOTFOUND
+			     : ledger_get_block(h->cfg.ledger, height, &blk, &blklen, &cert, &certlen);
+	if (rc == 0)
+		rc = ledger_block_decode(blk, blklen, h->cfg.chain_id, &b);
+	if (rc != 0)
+		reply_ledger_error(h, req, rc, "no block at this height");
+	else
+		http_reply(h, req, 200,
+			   json_pack("{s:o, s:o}", "header", header_json(&b->header), "cert",
+				     http_hex(cert, certlen)));
+	ledger_block_free(b);
+	free(blk);
+	free(cert);
+}
+
+/* The validators of a height, whose hash header `height` carries as
+ * valset_hash: a light client checks each certificate against them. */
+static void get_valset(node_http *h, struct evhttp_request *req, const node_http_target *t)
+{
+	ledger_valset *vs = malloc(sizeof *vs);
+	if (vs == NULL) {
+		http_reply_error(h, req, 503, "nomem", "out of memory");
+		return;
+	}
+	int rc = ledger_get_valset(h->cfg.ledger, t->height, vs);
+	if (rc != 0) {
+		free(vs);
+		reply_ledger_error(h, req, rc, "no validator set at this height (1 to height + 2)");
+		return;
+	}
+	ck_hash id;
+	ledger_valset_hash(vs, id);
+	json_t *o = json_pack("{s:o, s:o, s:o}", "height", http_u64(t->height), "hash",
+			      http_hex(id, CK_HASH_BYTES), "validators", valset_json(vs));
+	free(vs);
+	http_reply(h, req, 200, o);
+}
+
 static void get_trip(node_http *h, struct evhttp_request *req, const node_http_target *t)
 {
 	ledger_trip_record r;
@@ -621,6 +676,12 @@ void http_handle_query(node_http *h, struct evhttp_request *req, const node_http
 		return;
 	case NODE_HTTP_R_BLOCK:
 		get_block(h, req, t);
+		return;
+	case NODE_HTTP_R_HEADER:
+		get_header(h, req, t);
+		return;
+	case NODE_HTTP_R_VALSET:
+		get_valset(h, req, t);
 		return;
 	case NODE_HTTP_R_TRIP:
 		get_trip(h, req, t);

@@ -358,6 +358,15 @@ Test(http, malformed_parameters)
 	cr_assert_eq(r.status, 400);
 	cr_assert_str_eq(jstr(&r, "error"), "bad_number");
 	resp_free(&r);
+	static const char *const bad_heights[] = {"/v1/header/-1", "/v1/header/1x",
+						  "/v1/valset/latest", "/v1/valset/0x10",
+						  "/v1/valset/18446744073709551616"};
+	for (size_t i = 0; i < sizeof bad_heights / sizeof bad_heights[0]; i++) {
+		r = get(bad_heights[i]);
+		cr_assert_eq(r.status, 400, "%s: %s", bad_heights[i], r.body);
+		cr_assert_str_eq(jstr(&r, "error"), "bad_number");
+		resp_free(&r);
+	}
 	char addr[CK_ADDRESS_STRLEN + 1], target[128];
 	ck_address_encode(addr, F.citizen[0].pk);
 	snprintf(target, sizeof target, "/v1/account/%s/history?limit=0", addr);
@@ -674,6 +683,83 @@ Test(http, receipts_by_merchant)
 	r = get(target);
 	cr_assert_eq(r.status, 404, "%s", r.body);
 	cr_assert_str_eq(jstr(&r, "error"), "not_a_member");
+	resp_free(&r);
+}
+
+/* ---- light-client reads: headers and validator sets ---------------------------------- */
+
+/* The "hash" of /v1/valset/{height} and the number of its validators. */
+static size_t valset_at(uint64_t height, char hash[65])
+{
+	char target[64];
+	snprintf(target, sizeof target, "/v1/valset/%llu", (unsigned long long)height);
+	resp r = get(target);
+	cr_assert_eq(r.status, 200, "%s: %s", target, r.body);
+	cr_assert_eq(jint(&r, "height"), (json_int_t)height);
+	snprintf(hash, 65, "%s", jstr(&r, "hash"));
+	size_t n = json_array_size(json_object_get(r.json, "validators"));
+	const char *v0 = json_string_value(json_array_get(json_object_get(r.json, "validators"), 0));
+	cr_assert(v0 != NULL && strncmp(v0, "cb1", 3) == 0, "%s", r.body);
+	resp_free(&r);
+	return n;
+}
+
+Test(http, headers_and_validator_sets_of_each_height)
+{
+	char h1[65], h[65], target[64];
+	cr_assert_eq(valset_at(1, h1), 2);
+	cr_assert_eq(valset_at(2, h), 2);
+	cr_assert_str_eq(h, h1);
+	static const char *const missing[] = {"/v1/valset/0", "/v1/valset/3", "/v1/header/0",
+					      "/v1/header/1", "/v1/header/latest"};
+	for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
+		resp r = get(missing[i]);
+		cr_assert_eq(r.status, 404, "%s: %s", missing[i], r.body);
+		cr_assert_str_eq(jstr(&r, "error"), "not_found");
+		resp_free(&r);
+	}
+
+	/* Block 1 makes the bank a validator: the set of height 3 on. */
+	ledger_tx *tx = fx_tx(&F, LEDGER_TX_GOVERN, &F.member[FX_CITY], 0);
+	tx->u.govern.action = LEDGER_GOV_SET_ROLES;
+	tx->u.govern.member_id = FX_BANK;
+	tx->u.govern.roles = LEDGER_ROLE_BANK | LEDGER_ROLE_GOVERNOR | LEDGER_ROLE_VALIDATOR;
+	cr_assert_eq(ledger_tx_approve(tx, F.member[FX_AUTH].sk), 0);
+	fx_add(&F, tx, &F.member[FX_CITY]);
+	fx_commit(&F, NULL);
+	commit(NULL, 0);
+
+	const size_t want[] = {0, 2, 2, 3, 3};
+	for (uint64_t height = 1; height <= 4; height++) {
+		cr_assert_eq(valset_at(height, h), want[height], "height %llu",
+			     (unsigned long long)height);
+		if (height > 2)
+			continue;
+		/* Each stored header names the set the endpoint gives. */
+		snprintf(target, sizeof target, "/v1/header/%llu", (unsigned long long)height);
+		resp r = get(target);
+		cr_assert_eq(r.status, 200, "%s: %s", target, r.body);
+		json_t *hd = json_object_get(r.json, "header");
+		cr_assert_eq(json_integer_value(json_object_get(hd, "height")), (json_int_t)height);
+		cr_assert_str_eq(json_string_value(json_object_get(hd, "valset_hash")), h);
+		cr_assert(json_is_string(json_object_get(r.json, "cert")), "%s", r.body);
+		cr_assert_null(json_object_get(r.json, "txs"), "%s", r.body);
+		resp_free(&r);
+	}
+	cr_assert_eq(valset_at(3, h), 3);
+	cr_assert_str_neq(h, h1);
+	resp r = get("/v1/valset/5");
+	cr_assert_eq(r.status, 404, "%s", r.body);
+	resp_free(&r);
+	r = get("/v1/header/latest");
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	json_t *hd = json_object_get(r.json, "header");
+	cr_assert_eq(json_integer_value(json_object_get(hd, "height")), 2);
+	/* The next set it names is the one of height 3. */
+	cr_assert_str_eq(json_string_value(json_object_get(hd, "next_valset_hash")), h);
+	resp_free(&r);
+	r = get("/v1/header/3");
+	cr_assert_eq(r.status, 404, "%s", r.body);
 	resp_free(&r);
 }
 
