@@ -35,10 +35,20 @@ fail() {
 	exit 1
 }
 
+# A port below the ephemeral range (where the kernel picks the local ports
+# of outgoing connections, so a free port there can be taken any moment),
+# not listened on, and never handed out twice in this run (the record is a
+# file: free_port runs in a subshell).
 free_port() {
+	_lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$_lo" -gt 12000 ] 2>/dev/null || _lo=32768
 	while :; do
-		p=$(( $(od -An -N2 -tu2 /dev/urandom) % 30000 + 20000 ))
-		ss -ltn 2>/dev/null | grep -q ":$p " || { echo "$p"; return; }
+		_p=$(( 10000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % (_lo - 10000) ))
+		grep -qx "$_p" "$tmp/ports.used" 2>/dev/null && continue
+		ss -ltn 2>/dev/null | awk '{print $4}' | grep -q ":$_p\$" && continue
+		echo "$_p" >>"$tmp/ports.used"
+		echo "$_p"
+		return
 	done
 }
 
