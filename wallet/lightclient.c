@@ -267,10 +267,17 @@ static int node_header(void *ctx, const char *chain_id, uint64_t height, ledger_
 {
 	wallet_node *nd = ctx;
 	char path[64];
-	snprintf(path, sizeof path, "/v1/block/%llu", (unsigned long long)height);
 	json_t *j;
 	int status;
+	/* The header and its certificate alone; a node without that
+	 * endpoint answers 404, and the whole block carries the same. */
+	snprintf(path, sizeof path, "/v1/header/%llu", (unsigned long long)height);
 	int rc = wallet_node_get_json(nd, path, &status, &j, msg, msglen);
+	if (rc == 0 && status == 404) {
+		json_decref(j);
+		snprintf(path, sizeof path, "/v1/block/%llu", (unsigned long long)height);
+		rc = wallet_node_get_json(nd, path, &status, &j, msg, msglen);
+	}
 	if (rc != 0)
 		return rc;
 	uint8_t *p = NULL;

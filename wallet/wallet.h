@@ -534,7 +534,8 @@ WALLET_WUR int wallet_verify_balance(wallet_lc *lc, const wallet_lc_source *src,
 				     const ck_pubkey account, const wallet_balance_proof *bp,
 				     char *why, size_t whylen);
 
-/* Headers from a node: GET /v1/block/{h} (header.hex and cert). The set
+/* Headers from a node: GET /v1/header/{h} (header.hex and cert), or
+ * GET /v1/block/{h} from a node without that endpoint. The set
  * of a height is asked of every --node in turn: GET /v1/valset/{height}
  * where a node serves it, else the node's current sets from GET
  * /v1/status (validators, next_validators), which hold a set only while it
