@@ -16,10 +16,11 @@ BUILD   ?= build
 V       ?= 0
 WERROR  ?= -Werror
 
+# The flags of the dependencies come from pkg-config, which a fresh machine
+# has only after scripts/deps.sh installed it: the stamp below runs deps.sh
+# and records the flags in $(BUILD)/deps.mk, which make then reads (GNU
+# make rebuilds an included makefile first and restarts).
 DEPS_PKGS := libsodium lmdb libevent libevent_pthreads msgpack jansson
-PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS_PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(DEPS_PKGS) 2>/dev/null)
-CRIT_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null)
 
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow $(WERROR) \
 	-MMD -MP -I. $(PKG_CFLAGS)
@@ -48,13 +49,21 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-STAMP := $(BUILD)/.deps-ok
+STAMP := $(BUILD)/deps.mk
 
 all: $(STAMP) $(LIBS) $(BINS) $(SIM)
 
 $(STAMP): scripts/deps.sh
 	$(Q)./scripts/deps.sh
-	$(Q)mkdir -p $(BUILD) && touch $@
+	$(Q)mkdir -p $(BUILD)
+	$(Q){ echo "PKG_CFLAGS := $$(pkg-config --cflags $(DEPS_PKGS))"; \
+	      echo "PKG_LIBS := $$(pkg-config --libs $(DEPS_PKGS))"; \
+	      echo "CRIT_LIBS := $$(pkg-config --libs criterion)"; } > $@.tmp
+	$(Q)mv $@.tmp $@
+
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+include $(STAMP)
+endif
 
 $(BUILD)/%.o: %.c | $(STAMP)
 	$(call say,CC,$<)
