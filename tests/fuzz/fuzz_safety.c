@@ -3,10 +3,10 @@
  * a validator persists before every vote (node/safety.c stores the bytes,
  * checksummed, in its own LMDB environment). A file damaged and then
  * re-checksummed, or written by another version, reaches this decoder:
- * whatever it accepts must re-encode to exactly the input and satisfy the
- * invariants the core relies on (step in range, rounds bounded, the
- * proposal slot names a block, votes carry no pol_round, pol_round below
- * round). Restarting a core from such a state is fuzzed by
+ * whatever it accepts must re-encode to exactly the input, pass
+ * cons_safety_check, and satisfy the invariants the core relies on (step
+ * in range, rounds bounded, the proposal slot names a block, votes carry
+ * no pol_round, pol_round below round). Restarting a core from such a state is fuzzed by
  * fuzz_cons_core (top bit of its first byte). The node's second record,
  * validValue's block and proof of lock, is decoded by a static function of
  * node/node.c from a bin and a certificate (fuzz_cert covers the latter).
@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_same_bytes(&w, data, size);
 	cm_wr_free(&w);
 
+	FUZZ_CHECK(cons_safety_check(&s) == 0);
 	FUZZ_CHECK(s.height >= 1);
 	FUZZ_CHECK(s.round <= LIM_CONS_ROUND_MAX);
 	FUZZ_CHECK(s.step <= CONS_STEP_PRECOMMIT);

@@ -979,6 +979,174 @@ static void gen_wallet(void)
 	ledger_genesis_free(g);
 }
 
+/* ---- ledger rules (fuzz_ledger_apply: its header says the format) ------ */
+
+struct script {
+	uint8_t b[65536];
+	size_t n;
+	uint64_t time_ms;
+};
+
+static void script_block(struct script *sc, uint8_t step, uint8_t ntxs)
+{
+	sc->b[sc->n++] = step;
+	sc->b[sc->n++] = ntxs;
+	sc->time_ms += step < 200 ? (uint64_t)(step + 1) * 1000 : (uint64_t)(step - 199) * 86400000;
+}
+
+/* Appends tx (unsigned: the target takes signatures as checked). */
+static void script_tx(struct script *sc, ledger_tx *tx, ck_hash hash)
+{
+	cm_wr w;
+	cm_wr_init(&w);
+	encode_tx(tx, &w);
+	size_t n = cm_wr_len(&w);
+	if (sc->n + 2 + n > sizeof sc->b)
+		die("ledger script too long");
+	sc->b[sc->n++] = (uint8_t)n;
+	sc->b[sc->n++] = (uint8_t)(n >> 8);
+	memcpy(sc->b + sc->n, cm_wr_data(&w), n);
+	sc->n += n;
+	if (hash != NULL)
+		ledger_tx_hash(hash, cm_wr_data(&w), n);
+	cm_wr_free(&w);
+	ledger_tx_free(tx);
+}
+
+static ledger_tx *ltx(uint8_t kind, uint32_t ntrips, uint8_t sender, uint64_t nonce)
+{
+	ledger_tx *tx;
+	if (ledger_tx_new(&tx, kind, ntrips) != 0)
+		die("ledger_tx_new");
+	strcpy(tx->chain_id, FUZZ_CHAIN);
+	memset(tx->sender, sender, CK_PUBKEY_BYTES);
+	tx->nonce = nonce;
+	return tx;
+}
+
+static void trip(ledger_tx *tx, uint32_t i, uint32_t issuer, const char *ref, uint8_t citizen,
+		 uint8_t mode, uint32_t dist_m, uint64_t end_s, uint64_t dur_s)
+{
+	ledger_trip *t = &tx->u.issue.trips[i];
+	ledger_trip_id(t->trip_id, issuer, ref, strlen(ref));
+	memset(t->citizen, citizen, CK_PUBKEY_BYTES);
+	t->mode = mode;
+	t->distance_m = dist_m;
+	t->end_s = end_s;
+	t->start_s = end_s - dur_s;
+}
+
+static void approvals(ledger_tx *tx)
+{
+	tx->napprovals = 2;
+	memset(tx->approvals[0].key, 1, CK_PUBKEY_BYTES);
+	memset(tx->approvals[1].key, 5, CK_PUBKEY_BYTES);
+}
+
+static void gen_ledger_apply(void)
+{
+	static struct script sc;
+	sc.n = 0;
+	sc.time_ms = 1767225600000ull;
+	ledger_tx *tx;
+	ck_hash redeem_hash;
+
+	/* Block 1: two issuers credit trips, the store publishes an offer. */
+	script_block(&sc, 9, 3);
+	uint64_t t = sc.time_ms / 1000;
+	tx = ltx(LEDGER_TX_ISSUE, 4, 2, 0);
+	trip(tx, 0, 2, "M-1", 0x64, LEDGER_MODE_METRO, 12000, t - 60, 1500);
+	trip(tx, 1, 2, "M-2", 0x65, LEDGER_MODE_METRO, 9000, t - 60, 1200);
+	trip(tx, 2, 2, "M-3", 0x66, LEDGER_MODE_BUS, 3000, t - 60, 600);
+	trip(tx, 3, 2, "M-3", 0x66, LEDGER_MODE_BUS, 3000, t - 60, 600); /* duplicate */
+	script_tx(&sc, tx, NULL);
+	tx = ltx(LEDGER_TX_ISSUE, 2, 3, 0);
+	trip(tx, 0, 3, "B-1", 0x64, LEDGER_MODE_CYCLE, 4000, t - 2000, 1200);
+	trip(tx, 1, 3, "B-2", 0x65, LEDGER_MODE_WALK, 1000, t - 2000, 900);
+	script_tx(&sc, tx, NULL);
+	tx = ltx(LEDGER_TX_OFFER, 0, 4, 0);
+	tx->u.offer.action = LEDGER_OFFER_PUBLISH;
+	tx->u.offer.offer_id = 1;
+	tx->u.offer.price_g = 300;
+	tx->u.offer.stock = 3;
+	strcpy(tx->u.offer.name, "bus day pass");
+	script_tx(&sc, tx, NULL);
+
+	/* Block 2: a transfer and a redemption. */
+	script_block(&sc, 9, 2);
+	tx = ltx(LEDGER_TX_TRANSFER, 0, 0x64, 0);
+	memset(tx->u.transfer.to, 0x67, CK_PUBKEY_BYTES);
+	tx->u.transfer.amount_g = 200;
+	script_tx(&sc, tx, NULL);
+	tx = ltx(LEDGER_TX_REDEEM, 0, 0x65, 0);
+	tx->u.redeem.offer_id = 1;
+	tx->u.redeem.max_price_g = 400;
+	script_tx(&sc, tx, redeem_hash);
+
+	/* Block 3: refund, clawback, offer update, key recovery. */
+	script_block(&sc, 9, 4);
+	tx = ltx(LEDGER_TX_REFUND, 0, 4, 1);
+	memcpy(tx->u.refund.receipt_id, redeem_hash, CK_HASH_BYTES);
+	script_tx(&sc, tx, NULL);
+	tx = ltx(LEDGER_TX_GOVERN, 0, 1, 0);
+	tx->u.govern.action = LEDGER_GOV_CLAWBACK;
+	memset(tx->u.govern.account, 0x64, CK_PUBKEY_BYTES);
+	tx->u.govern.amount_g = 100;
+	strcpy(tx->u.govern.reason, "audit");
+	approvals(tx);
+	script_tx(&sc, tx, NULL);
+	tx = ltx(LEDGER_TX_OFFER, 0, 4, 2);
+	tx->u.offer.action = LEDGER_OFFER_UPDATE;
+	tx->u.offer.offer_id = 1;
+	tx->u.offer.price_g = 250;
+	tx->u.offer.stock = 10;
+	strcpy(tx->u.offer.name, "bus day pass");
+	script_tx(&sc, tx, NULL);
+	tx = ltx(LEDGER_TX_GOVERN, 0, 5, 0);
+	tx->u.govern.action = LEDGER_GOV_RECOVER;
+	memset(tx->u.govern.account, 0x66, CK_PUBKEY_BYTES);
+	memset(tx->u.govern.new_account, 0x68, CK_PUBKEY_BYTES);
+	strcpy(tx->u.govern.reason, "lost phone");
+	approvals(tx);
+	script_tx(&sc, tx, NULL);
+
+	/* Block 4, two days later: members and methodology change, more trips. */
+	script_block(&sc, 201, 3);
+	t = sc.time_ms / 1000;
+	tx = ltx(LEDGER_TX_GOVERN, 0, 1, 1);
+	tx->u.govern.action = LEDGER_GOV_ADD_MEMBER;
+	strcpy(tx->u.govern.name, "rail");
+	tx->u.govern.roles = LEDGER_ROLE_ISSUER | LEDGER_ROLE_VALIDATOR;
+	tx->u.govern.modes = 1u << LEDGER_MODE_RAIL;
+	tx->u.govern.nkeys = 1;
+	memset(tx->u.govern.keys[0], 6, CK_PUBKEY_BYTES);
+	approvals(tx);
+	script_tx(&sc, tx, NULL);
+	tx = ltx(LEDGER_TX_GOVERN, 0, 1, 2);
+	tx->u.govern.action = LEDGER_GOV_METHODOLOGY;
+	ledger_methodology_default(&tx->u.govern.methodology);
+	tx->u.govern.methodology.version = 2;
+	tx->u.govern.methodology.effective_height = 6;
+	tx->u.govern.methodology.daily_cap_g = 2000;
+	approvals(tx);
+	script_tx(&sc, tx, NULL);
+	tx = ltx(LEDGER_TX_ISSUE, 1, 2, 1);
+	trip(tx, 0, 2, "M-4", 0x64, LEDGER_MODE_RAIL, 30000, t - 60, 1800);
+	script_tx(&sc, tx, NULL);
+	put("ledger_apply", "city-four-blocks", sc.b, sc.n);
+
+	/* An empty block, then one with a transfer of everything. */
+	sc.n = 0;
+	sc.time_ms = 1767225600000ull;
+	script_block(&sc, 0, 0);
+	script_block(&sc, 255, 1);
+	tx = ltx(LEDGER_TX_TRANSFER, 0, 0x70, 0);
+	memset(tx->u.transfer.to, 0x71, CK_PUBKEY_BYTES);
+	tx->u.transfer.amount_g = UINT64_MAX;
+	script_tx(&sc, tx, NULL);
+	put("ledger_apply", "empty-then-overdraw", sc.b, sc.n);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -1003,5 +1171,6 @@ int main(int argc, char **argv)
 	gen_http();
 	gen_net();
 	gen_wallet();
+	gen_ledger_apply();
 	return 0;
 }
