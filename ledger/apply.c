@@ -1034,11 +1034,46 @@ static int gov_member_change(ax *a, const ledger_govern *g, int *code)
 	return 0;
 }
 
+/* The smallest claim_before_s of every registered version (and of the
+ * one in effect): the claim window a new version may widen. */
+static int min_claim_before(ax *a, uint32_t *out)
+{
+	uint32_t lo = a->meth.claim_before_s;
+	for (uint32_t v = 1; v <= a->meth_latest; v++) {
+		uint8_t k[4];
+		MDB_val val;
+		ledger_methodology m;
+		st_be32(k, v);
+		int rc = st_get(a->l, a->txn, LEDGER_TABLE_METHODOLOGY, k, sizeof k, &val);
+		if (rc == LEDGER_E_NOTFOUND)
+			continue;
+		if (rc != 0 || (rc = st_dec_methodology(&val, &m)) != 0)
+			return rc;
+		if (m.claim_before_s < lo)
+			lo = m.claim_before_s;
+	}
+	*out = lo;
+	return 0;
+}
+
 static int gov_methodology(ax *a, const ledger_govern *g, int *code)
 {
 	const ledger_methodology *m = &g->methodology;
+	uint32_t lo;
+	int mrc;
 	if (m->version != a->meth_latest + 1 || m->effective_height <= a->height ||
 	    ledger_methodology_check(m, NULL, 0) != 0) {
+		*code = LEDGER_R_METHODOLOGY;
+		return 0;
+	}
+	/* One trip, one claim, across versions: de-duplication state is
+	 * pruned one day beyond the claim window in effect, so a new version
+	 * may widen the window by at most that day over any window that may
+	 * be in effect before it; a larger step would reopen pruned days
+	 * (docs/PROTOCOL.md, "Rules"). */
+	if ((mrc = min_claim_before(a, &lo)) != 0)
+		return mrc;
+	if (m->claim_before_s > (uint64_t)lo + LEDGER_CLAIM_WIDEN_MAX_S) {
 		*code = LEDGER_R_METHODOLOGY;
 		return 0;
 	}

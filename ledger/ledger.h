@@ -32,6 +32,9 @@
 #define LEDGER_TX_VERSION     1u
 #define LEDGER_HEADER_VERSION 1u
 #define LEDGER_GRAMS_PER_COIN 1000u    /* 1 carbon coin = 1 kg CO2e */
+/* A methodology version may widen the claim window by at most this much
+ * over any version that may be in effect before it (the pruning margin). */
+#define LEDGER_CLAIM_WIDEN_MAX_S 86400u
 
 /* ---- error codes (-200..-299): the call failed, nothing was changed ---- */
 #define LEDGER_ERRORS(X)                                                       \

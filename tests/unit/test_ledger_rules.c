@@ -999,6 +999,37 @@ Test(ledger_rules, methodology_versions_by_height)
 	cr_assert_eq(got.version, 2);
 }
 
+Test(ledger_rules, methodology_may_widen_the_claim_window_by_one_day_only)
+{
+	ledger_methodology m2, cur;
+	ledger_info info;
+	cr_assert_eq(ledger_get_info(F.l, &info), 0);
+	cr_assert_eq(ledger_get_methodology(F.l, info.height + 1, &cur), 0);
+	ledger_methodology_default(&m2);
+	m2.version = 2;
+	m2.effective_height = info.height + 10;
+	/* One second more than a day: it would reopen pruned days. */
+	m2.claim_before_s = cur.claim_before_s + LEDGER_CLAIM_WIDEN_MAX_S + 1;
+	ledger_tx *tx = govern_tx(&F.member[FX_CITY], LEDGER_GOV_METHODOLOGY);
+	tx->u.govern.methodology = m2;
+	approve_and_add(tx, &F.member[FX_CITY], &F.member[FX_BANK]);
+	cr_assert_eq(commit_r(0)->code, LEDGER_R_METHODOLOGY);
+	/* Exactly one day more is allowed. */
+	m2.claim_before_s = cur.claim_before_s + LEDGER_CLAIM_WIDEN_MAX_S;
+	tx = govern_tx(&F.member[FX_CITY], LEDGER_GOV_METHODOLOGY);
+	tx->u.govern.methodology = m2;
+	approve_and_add(tx, &F.member[FX_CITY], &F.member[FX_BANK]);
+	cr_assert_eq(commit_r(0)->code, LEDGER_R_OK);
+	/* A further day on top of the pending version is measured from the
+	 * smallest window that may still be in effect, the current one. */
+	m2.version = 3;
+	m2.claim_before_s = cur.claim_before_s + 2 * LEDGER_CLAIM_WIDEN_MAX_S;
+	tx = govern_tx(&F.member[FX_CITY], LEDGER_GOV_METHODOLOGY);
+	tx->u.govern.methodology = m2;
+	approve_and_add(tx, &F.member[FX_CITY], &F.member[FX_BANK]);
+	cr_assert_eq(commit_r(0)->code, LEDGER_R_METHODOLOGY);
+}
+
 Test(ledger_rules, trips_leave_the_window_and_are_pruned)
 {
 	fund(0, 2);
