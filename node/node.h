@@ -56,6 +56,13 @@ typedef struct node_overrides {
 int node_init_home(const char *home, const char *genesis_path, const char *key_path,
 		   const char *p2p_listen, const char *api_listen);
 
+/* `carbon-node audit`: checks every invariant of the ledger in home/data
+ * (ledger_audit: supply, balances, trips, intervals, the state root
+ * recomputed from scratch) and prints the result. The node must be stopped
+ * (the home lock). 0 if every invariant holds, LEDGER_E_AUDIT if one is
+ * violated (described on stdout), another code if the audit cannot run. */
+int node_audit_home(const char *home);
+
 /* `carbon-node start`: runs until SIGINT/SIGTERM, then shuts down cleanly.
  * passphrase unlocks home/member.key (the caller read it from a prompt, a
  * file or the environment, never the command line) and is not kept.

@@ -60,3 +60,8 @@ mv "$T/safety.saved" "$T/v1/safety"
 start_node v1
 wait_height v1 $((h + 2)) 15
 ok "a validator whose safety state is missing refuses to start (and starts with it back)"
+
+stop_node v1
+"$BIN/carbon-node" audit --home "$T/v1" > "$T/audit.out" || fail "audit failed: $(cat "$T/audit.out")"
+grep -q "audit ok" "$T/audit.out" || fail "audit printed: $(cat "$T/audit.out")"
+ok "carbon-node audit checks every invariant of the stopped node's ledger"
