@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config clang libsodium-dev liblmdb-dev libevent-dev \
 libmsgpack-dev libjansson-dev libcriterion-dev libclang-rt-14-dev lmdb-utils \
-gnuplot-nox curl jq iproute2 procps"
+gnuplot-nox curl jq python3 iproute2 procps"
 
 missing=""
 for p in $PKGS; do
