@@ -4,7 +4,7 @@
 #   make test       install missing packages, build, run the fast suite (CI)
 #   make test-asan  the unit and simulation tests under ASan + UBSan
 #   make sim SEED=N [SCENARIO=lock]  replay one simulator seed
-#   make check-full the long runs (soak, long fuzzing, Valgrind)
+#   make check-full the long runs (soak, long fuzzing, node soak, Valgrind)
 #
 # Every folder of a module is globbed: a new .c file needs no Makefile edit.
 # A file named main.c is the entry point of the folder's binary; every other
@@ -239,6 +239,23 @@ soak: all
 check-full: test test-asan
 	$(Q)$(MAKE) --no-print-directory soak
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
+	$(Q)$(MAKE) --no-print-directory soak-node
+	$(Q)$(MAKE) --no-print-directory valgrind
+
+# The node soak (tests/soak/soak.sh: a four-validator devnet under load for
+# SOAK_SECONDS, heap flat after warm-up) and Valgrind memcheck
+# (tests/valgrind/run.sh: the unit tests, and a validator under load). They
+# run bin/, which test-asan relinks with sanitizers (newer than $(BUILD)'s
+# objects, so make would keep them): such binaries are relinked first.
+SOAK_SECONDS ?= 300
+native-bins: $(STAMP) $(LIBS)
+	$(Q)if nm $(BINS) 2>/dev/null | grep -q '__[at]san_init\|__ubsan_handle'; then rm -f $(BINS); fi
+	$(Q)$(MAKE) --no-print-directory $(BINS)
+soak-node: native-bins
+	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) BUILD=$(BUILD) sh tests/soak/soak.sh
+valgrind: native-bins $(UNIT_BINS)
+	$(Q)BUILD=$(BUILD) sh tests/valgrind/run.sh $(BUILD)
+.PHONY: native-bins soak-node valgrind
 
 bench-ledger: all $(BENCH_BINS)
 	$(Q)$(BUILD)/bench/bench_ledger

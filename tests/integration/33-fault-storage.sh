@@ -23,6 +23,9 @@ RO_MNT=""
 CHATTR=""
 storage_cleanup() {
 	rc=$?
+	# Off in the handler: a failing umount, or (exit $rc) below, would
+	# otherwise end the shell before cleanup stops the nodes.
+	set +e
 	[ -n "$RO_MNT" ] && umount "$RO_MNT" 2>/dev/null
 	[ -n "$CHATTR" ] && chattr -R -i "$CHATTR" 2>/dev/null
 	(exit $rc)
