@@ -177,8 +177,8 @@ proxy_start() {
 # "LINK MODE" a line (mode drop or pause, see faults/proxy.c), cut; all
 # others open. Returns once the relay applied it.
 proxy_set() {
-	# The generation lives in a file: callers pipe into this function,
-	# which then runs in a subshell.
+	# The generation lives in a file, so a caller in a subshell (a
+	# pipeline) cannot reuse one.
 	_gen=$(($(cat "$T/proxy.gen") + 1))
 	echo "$_gen" > "$T/proxy.gen"
 	{ echo "gen $_gen"; cat; } > "$T/proxy.ctl.new"
@@ -196,7 +196,9 @@ cut_links() {
 	for _a in $2; do for _b in $3; do
 		echo "$_a-$_b $1"
 		echo "$_b-$_a $1"
-	done; done | proxy_set
+	done; done > "$T/cut.lines"
+	# Not through a pipe: proxy_set's fail must end this shell.
+	proxy_set < "$T/cut.lines"
 }
 
 heal_links() { proxy_set < /dev/null; }
