@@ -18,8 +18,12 @@
 /* ---- hash table of 32-byte keys -------------------------------------- */
 
 /* Keys are not copied: each slot points at key bytes inside its value
- * (an entry's hash, a sender's key, a trip id, a cache ring slot). */
+ * (an entry's hash, a sender's key, a trip id, a cache ring slot). The
+ * slot keeps the key's SipHash too: growing and backward-shift deletion
+ * then never hash again, and a probe compares 8 bytes in the slot before
+ * it follows the key pointer to another cache line. */
 typedef struct mp_slot {
+	uint64_t h;
 	const uint8_t *key;
 	void *val;
 } mp_slot;
@@ -33,32 +37,34 @@ typedef struct mp_map {
 
 #define MP_MAP_CAP_MIN 64u
 
-static size_t map_home(const mp_map *m, const uint8_t *key)
+static uint64_t map_hash(const mp_map *m, const uint8_t *key)
 {
 	uint8_t h[crypto_shorthash_BYTES];
 	uint64_t v;
 	crypto_shorthash(h, key, 32, m->sipkey);
 	memcpy(&v, h, sizeof v);
-	return (size_t)v & (m->cap - 1);
+	return v;
 }
 
 static void *map_get(const mp_map *m, const uint8_t *key)
 {
 	if (m->n == 0)
 		return NULL;
-	for (size_t i = map_home(m, key);; i = (i + 1) & (m->cap - 1)) {
+	uint64_t h = map_hash(m, key);
+	for (size_t i = (size_t)h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
 		if (m->slot[i].key == NULL)
 			return NULL;
-		if (memcmp(m->slot[i].key, key, 32) == 0)
+		if (m->slot[i].h == h && memcmp(m->slot[i].key, key, 32) == 0)
 			return m->slot[i].val;
 	}
 }
 
-static void map_place(mp_map *m, const uint8_t *key, void *val)
+static void map_place(mp_map *m, uint64_t h, const uint8_t *key, void *val)
 {
-	size_t i = map_home(m, key);
+	size_t i = (size_t)h & (m->cap - 1);
 	while (m->slot[i].key != NULL)
 		i = (i + 1) & (m->cap - 1);
+	m->slot[i].h = h;
 	m->slot[i].key = key;
 	m->slot[i].val = val;
 	m->n++;
@@ -80,10 +86,10 @@ static int map_put(mp_map *m, const uint8_t *key, void *val)
 		m->n = 0;
 		for (size_t i = 0; i < ocap; i++)
 			if (old[i].key != NULL)
-				map_place(m, old[i].key, old[i].val);
+				map_place(m, old[i].h, old[i].key, old[i].val);
 		free(old);
 	}
-	map_place(m, key, val);
+	map_place(m, map_hash(m, key), key, val);
 	return 0;
 }
 
@@ -92,15 +98,16 @@ static int map_put(mp_map *m, const uint8_t *key, void *val)
 static void map_del(mp_map *m, const uint8_t *key)
 {
 	size_t mask = m->cap - 1;
-	size_t i = map_home(m, key);
-	while (memcmp(m->slot[i].key, key, 32) != 0) {
+	uint64_t h = map_hash(m, key);
+	size_t i = (size_t)h & mask;
+	while (m->slot[i].h != h || memcmp(m->slot[i].key, key, 32) != 0) {
 		i = (i + 1) & mask;
 		assert(m->slot[i].key != NULL);
 	}
 	for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
 		if (m->slot[j].key == NULL)
 			break;
-		size_t home = map_home(m, m->slot[j].key);
+		size_t home = (size_t)m->slot[j].h & mask;
 		/* Move j into the hole at i unless its home lies in (i, j]. */
 		bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
 		if (stays)
@@ -108,8 +115,7 @@ static void map_del(mp_map *m, const uint8_t *key)
 		m->slot[i] = m->slot[j];
 		i = j;
 	}
-	m->slot[i].key = NULL;
-	m->slot[i].val = NULL;
+	m->slot[i] = (mp_slot){0};
 	m->n--;
 }
 
