@@ -32,6 +32,12 @@
  * /proc/self/io) explain most of the difference.
  *
  *   build/bench/bench_ledger [--quick] [--blocks N] [--no-audit] [transfers|trips]
+ *   build/bench/bench_ledger heap [N]
+ *
+ * heap measures the ledger's heap (RssAnon) with N citizens (default
+ * 1,000,000) each funded by one credited trip: the state of issue 6's
+ * memory target. It loads the state, then execs itself to open it in a
+ * fresh process and apply a few blocks (see run_heap_load).
  *
  * --blocks sets the number of measured blocks of every run; --no-audit
  * skips the audit after the trip run. To profile only the measured blocks,
@@ -55,7 +61,8 @@
 #define CHAIN "bench-city"
 #define GENESIS_MS 1700000000000ull
 #define TZ (8 * 3600)
-#define ACCOUNTS 100000u
+/* Funded accounts: 100,000, or what the heap mode asks for. */
+static uint32_t accounts = 100000u;
 #define TRIPS_PER_TX 1000u
 
 static uint64_t now_ns(void)
@@ -113,7 +120,7 @@ typedef struct bench {
 	ledger_genesis g;
 	ledger_member members[2];
 	ledger *l;
-	ck_pubkey *acct;        /* ACCOUNTS pseudo keys */
+	ck_pubkey *acct;        /* `accounts` pseudo keys */
 	uint64_t *nonce;
 	ck_pubkey issuer;
 	uint64_t issuer_nonce;
@@ -143,7 +150,7 @@ static void bench_open(bench *b, bool nosync)
 		die("info", rc);
 	b->time_ms = info.time_ms;
 	b->issuer_nonce = 0;
-	memset(b->nonce, 0, ACCOUNTS * sizeof *b->nonce);
+	memset(b->nonce, 0, accounts * sizeof *b->nonce);
 }
 
 /* The run's last state root: every build must print the same one for the
@@ -169,11 +176,11 @@ static void bench_close(bench *b)
 static void bench_init(bench *b)
 {
 	memset(b, 0, sizeof *b);
-	b->acct = malloc(ACCOUNTS * sizeof *b->acct);
-	b->nonce = calloc(ACCOUNTS, sizeof *b->nonce);
+	b->acct = malloc(accounts * sizeof *b->acct);
+	b->nonce = calloc(accounts, sizeof *b->nonce);
 	if (b->acct == NULL || b->nonce == NULL)
 		die("alloc", LEDGER_E_NOMEM);
-	for (uint32_t i = 0; i < ACCOUNTS; i++)
+	for (uint32_t i = 0; i < accounts; i++)
 		acct_key(b->acct[i], i);
 	snprintf(b->g.chain_id, sizeof b->g.chain_id, CHAIN);
 	b->g.genesis_time_ms = GENESIS_MS;
@@ -294,7 +301,7 @@ static ledger_block *issue_block(bench *b, uint32_t ntx, uint32_t k, uint32_t *n
 		ledger_tx *tx = tx_new(LEDGER_TX_ISSUE, b->issuer, b->issuer_nonce++, TRIPS_PER_TX);
 		for (uint32_t j = 0; j < TRIPS_PER_TX; j++) {
 			fill_trip(b, &tx->u.issue.trips[j], *next, k, base_s);
-			*next = (*next + 1) % ACCOUNTS;
+			*next = (*next + 1) % accounts;
 		}
 		block_add(blk, tx, w);
 		ledger_tx_free(tx);
@@ -308,7 +315,7 @@ static uint32_t rnd_acct(void)
 	rng ^= rng >> 12;
 	rng ^= rng << 25;
 	rng ^= rng >> 27;
-	return (uint32_t)((rng * 2685821657736338717ull) >> 33) % ACCOUNTS;
+	return (uint32_t)((rng * 2685821657736338717ull) >> 33) % accounts;
 }
 
 static ledger_block *transfer_block(bench *b, uint32_t n, cm_wr *w)
@@ -317,7 +324,7 @@ static ledger_block *transfer_block(bench *b, uint32_t n, cm_wr *w)
 	for (uint32_t x = 0; x < n; x++) {
 		uint32_t from = rnd_acct(), to = rnd_acct();
 		if (to == from)
-			to = (to + 1) % ACCOUNTS;
+			to = (to + 1) % accounts;
 		ledger_tx *tx = tx_new(LEDGER_TX_TRANSFER, b->acct[from], b->nonce[from]++, 0);
 		memcpy(tx->u.transfer.to, b->acct[to], CK_PUBKEY_BYTES);
 		tx->u.transfer.amount_g = 1 + x % 3;
@@ -385,7 +392,7 @@ static void fund_all(bench *b, cm_wr *w)
 {
 	uint64_t base_s = b->time_ms / 1000 - 3 * 86400;
 	uint32_t next = 0;
-	for (uint32_t done = 0; done < ACCOUNTS; done += 10 * TRIPS_PER_TX)
+	for (uint32_t done = 0; done < accounts; done += 10 * TRIPS_PER_TX)
 		apply(b, issue_block(b, 10, 0, &next, base_s, w), NULL);
 }
 
@@ -402,7 +409,7 @@ static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t bl
 	perf_say("disable\n");
 	char what[160];
 	snprintf(what, sizeof what, "  %u blocks x %u transfers, %u accounts, %s", blocks, per_block,
-		 ACCOUNTS, nosync ? "commit not synced" : "synced commit");
+		 accounts, nosync ? "commit not synced" : "synced commit");
 	report(what, &c, (uint64_t)blocks * per_block, "transfers", blocks);
 	print_root(b);
 	bench_close(b);
@@ -465,12 +472,112 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, c
 	bench_close(b);
 }
 
+/* kB of this process's RssAnon (/proc/self/status): its heap and other
+ * private memory, without LMDB's mapped file pages. */
+static uint64_t rss_anon_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kb = 0;
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "RssAnon: %llu", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Heap mode, first process: `accounts` citizens each funded by one
+ * credited trip (blocks of 10,000 trips, commits not synced: the state is
+ * what matters here), then the ledger is closed and the program execs
+ * itself on the directory, so that the second process measures a ledger
+ * opened on that state in a heap that never held the loading. */
+static void run_heap_load(bench *b, cm_wr *w)
+{
+	bench_open(b, true);
+	b->trip_seq = 0;
+	b->time_ms += 7ull * 86400 * 1000;
+	uint64_t c0 = cpu_ns();
+	fund_all(b, w);
+	printf("  loaded %u accounts with one credited trip each: %.1f s CPU, RssAnon %llu kB "
+	       "(loading process)\n",
+	       accounts, (double)(cpu_ns() - c0) / 1e9, (unsigned long long)rss_anon_kb());
+	print_root(b);
+	ledger_close(b->l);
+	b->l = NULL;
+	char n[16], nonce[24], seq[16];
+	snprintf(n, sizeof n, "%u", accounts);
+	snprintf(nonce, sizeof nonce, "%llu", (unsigned long long)b->issuer_nonce);
+	snprintf(seq, sizeof seq, "%u", b->trip_seq);
+	execl("/proc/self/exe", "bench_ledger", "--heap-open", b->dir, n, nonce, seq, (char *)NULL);
+	perror("exec /proc/self/exe");
+	exit(1);
+}
+
+/* Heap mode, second process: opens the loaded directory, then applies 5
+ * synced blocks of 1,000 transfers and one of 10,000 trip credits; prints
+ * RssAnon before the open, after it and after the blocks. */
+static void run_heap_open(bench *b, const char *dir, uint64_t issuer_nonce, uint32_t trip_seq,
+			  cm_wr *w)
+{
+	uint64_t before = rss_anon_kb();
+	snprintf(b->dir, sizeof b->dir, "%s", dir);
+	ledger_options opt = { .map_bytes = (size_t)16 << 30, .nosync = false };
+	uint64_t c0 = cpu_ns();
+	int rc = ledger_open(&b->l, b->dir, &b->g, &opt);
+	if (rc != 0)
+		die("open", rc);
+	uint64_t open_ns = cpu_ns() - c0;
+	uint64_t opened = rss_anon_kb();
+	ledger_info info;
+	if ((rc = ledger_get_info(b->l, &info)) != 0)
+		die("info", rc);
+	b->time_ms = info.time_ms;
+	b->issuer_nonce = issuer_nonce;
+	b->trip_seq = trip_seq;
+	cost tc = { 0, 0, 0 }, ic = { 0, 0, 0 };
+	for (unsigned i = 0; i < 5; i++)
+		apply(b, transfer_block(b, 1000, w), &tc);
+	/* Trip number 1 of the first 10,000 citizens: a day after their
+	 * first, inside the window. */
+	uint32_t next = 0;
+	uint64_t base_s = b->time_ms / 1000 - 3 * 86400;
+	apply(b, issue_block(b, 10, 1, &next, base_s, w), &ic);
+	uint64_t after = rss_anon_kb();
+	printf("  reopened: ledger_open %.2f s CPU; RssAnon %llu kB before the open, %llu kB after "
+	       "it (+%llu kB), %llu kB after 5 transfer blocks and 1 trip block (+%llu kB for the "
+	       "ledger)\n",
+	       (double)open_ns / 1e9, (unsigned long long)before, (unsigned long long)opened,
+	       (unsigned long long)(opened - before), (unsigned long long)after,
+	       (unsigned long long)(after - before));
+	report("  5 blocks x 1000 transfers, synced commit", &tc, 5000, "transfers", 5);
+	report("  1 block x 10 issue txs x 1000 trips, synced commit", &ic, 10000, "trip credits", 1);
+	print_root(b);
+	bench_close(b);
+}
+
 int main(int argc, char **argv)
 {
-	bool quick = false, transfers = true, trips = true, audit = true;
+	bool quick = false, transfers = true, trips = true, audit = true, heap = false;
 	uint32_t blocks = 0;
+	const char *heap_dir = NULL;
+	uint64_t heap_nonce = 0;
+	uint32_t heap_seq = 0;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--quick") == 0) {
+		if (strcmp(argv[i], "heap") == 0) {
+			heap = true;
+			if (i + 1 < argc && atoi(argv[i + 1]) > 0)
+				accounts = (uint32_t)atoi(argv[++i]);
+			else
+				accounts = 1000000u;
+		} else if (strcmp(argv[i], "--heap-open") == 0 && i + 4 < argc) {
+			heap_dir = argv[i + 1];
+			accounts = (uint32_t)strtoul(argv[i + 2], NULL, 10);
+			heap_nonce = strtoull(argv[i + 3], NULL, 10);
+			heap_seq = (uint32_t)strtoul(argv[i + 4], NULL, 10);
+			i += 4;
+		} else if (strcmp(argv[i], "--quick") == 0) {
 			quick = true;
 		} else if (strcmp(argv[i], "--no-audit") == 0) {
 			audit = false;
@@ -482,7 +589,7 @@ int main(int argc, char **argv)
 			transfers = false;
 		} else {
 			fprintf(stderr, "usage: bench_ledger [--quick] [--blocks N] [--no-audit] "
-					"[transfers|trips]\n");
+					"[transfers|trips|heap [N]]\n");
 			return 2;
 		}
 	}
@@ -498,6 +605,14 @@ int main(int argc, char **argv)
 	bench_init(&b);
 	cm_wr w;
 	cm_wr_init(&w);
+	if (heap_dir != NULL) {
+		run_heap_open(&b, heap_dir, heap_nonce, heap_seq, &w);
+		return 0;
+	}
+	if (heap) {
+		printf("heap with %u accounts and %u credited trips:\n", accounts, accounts);
+		run_heap_load(&b, &w);
+	}
 	printf("bench_ledger: one core, signatures not verified by apply (see the file's comment)\n");
 	bench_open(&b, true);
 	printf("disk: 4 KiB write + fdatasync, median %llu us (a synced LMDB commit does two)\n",
