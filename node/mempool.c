@@ -713,26 +713,37 @@ fail_entry:
 	return NODE_E_MP_NOMEM;
 }
 
+/* decoded, when given, is buf already decoded and hashed into txhash_out
+ * (a precheck's output): admission then neither decodes nor hashes again.
+ * keep, in MP_PRECHECK mode, receives the decoded transaction on success. */
 static int admit(node_mempool *mp, const uint8_t *buf, size_t len, const node_mempool_view *view,
-                 ck_hash txhash_out, enum mp_mode mode, bool *need_verify)
+                 ck_hash txhash_out, enum mp_mode mode, bool *need_verify,
+                 const ledger_tx *decoded, ledger_tx **keep)
 {
 	ck_hash hash;
-	ledger_tx *tx = NULL;
+	ledger_tx *owned = NULL;
+	const ledger_tx *tx = decoded;
 	int rc;
 	if (len == 0 || len > LIM_TX_BYTES_MAX) {
 		rc = NODE_E_TX_SIZE;
 		goto fail;
 	}
-	ledger_tx_hash(hash, buf, len);
+	if (decoded != NULL)
+		memcpy(hash, txhash_out, sizeof hash);
+	else
+		ledger_tx_hash(hash, buf, len);
 	if (txhash_out != NULL)
 		memcpy(txhash_out, hash, sizeof hash);
 	if (map_get(&mp->txs, hash) != NULL) {
 		rc = NODE_E_DUPLICATE;
 		goto fail;
 	}
-	rc = ledger_tx_decode(buf, len, mp->cfg.chain_id, &tx);
-	if (rc != 0)
-		goto fail;
+	if (decoded == NULL) {
+		rc = ledger_tx_decode(buf, len, mp->cfg.chain_id, &owned);
+		if (rc != 0)
+			goto fail;
+		tx = owned;
+	}
 	if (mode == MP_VERIFIED)
 		node_mempool_sig_remember(mp, hash);
 
@@ -783,7 +794,10 @@ static int admit(node_mempool *mp, const uint8_t *buf, size_t len, const node_me
 	bool cached = node_mempool_sig_known(mp, hash);
 	if (mode == MP_PRECHECK) {
 		*need_verify = !cached;
-		ledger_tx_free(tx);
+		if (keep != NULL)
+			*keep = owned;
+		else
+			ledger_tx_free(owned);
 		return 0;
 	}
 	if (mode == MP_INLINE) {
@@ -804,11 +818,11 @@ static int admit(node_mempool *mp, const uint8_t *buf, size_t len, const node_me
 	rc = insert(mp, hash, tx, buf, len, acct.nonce);
 	if (rc != 0)
 		goto fail;
-	ledger_tx_free(tx);
+	ledger_tx_free(owned);
 	return 0;
 
 fail:
-	ledger_tx_free(tx);
+	ledger_tx_free(owned);
 	node_mempool_note_reject(mp, rc);
 	return rc;
 }
@@ -816,32 +830,35 @@ fail:
 int node_mempool_add(node_mempool *mp, const uint8_t *tx, size_t len, const node_mempool_view *view,
                      ck_hash txhash_out)
 {
-	return admit(mp, tx, len, view, txhash_out, MP_INLINE, NULL);
+	return admit(mp, tx, len, view, txhash_out, MP_INLINE, NULL, NULL, NULL);
 }
 
 int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, size_t len,
-                          const node_mempool_view *view, ck_hash txhash_out, bool *need_verify)
+                          const node_mempool_view *view, ck_hash txhash_out, bool *need_verify,
+                          ledger_tx **decoded)
 {
+	ck_hash hash;
 	*need_verify = true;
-	return admit(mp, tx, len, view, txhash_out, MP_PRECHECK, need_verify);
+	*decoded = NULL;
+	int rc = admit(mp, tx, len, view, hash, MP_PRECHECK, need_verify, NULL, decoded);
+	if (txhash_out != NULL)
+		memcpy(txhash_out, hash, sizeof hash);
+	return rc;
 }
 
 int node_mempool_add_verified(node_mempool *mp, const uint8_t *tx, size_t len,
                               const node_mempool_view *view, ck_hash txhash_out)
 {
-	return admit(mp, tx, len, view, txhash_out, MP_VERIFIED, NULL);
+	return admit(mp, tx, len, view, txhash_out, MP_VERIFIED, NULL, NULL, NULL);
 }
 
-int node_mempool_verify(const char *chain_id, const uint8_t *buf, size_t len)
+int node_mempool_add_decoded(node_mempool *mp, const uint8_t *tx, size_t len,
+                             const ledger_tx *decoded, const ck_hash txhash,
+                             const node_mempool_view *view)
 {
-	ledger_tx *tx = NULL;
-	if (len == 0 || len > LIM_TX_BYTES_MAX)
-		return NODE_E_TX_SIZE;
-	int rc = ledger_tx_decode(buf, len, chain_id, &tx);
-	if (rc == 0)
-		rc = ledger_tx_verify_sigs(tx);
-	ledger_tx_free(tx);
-	return rc;
+	ck_hash hash;
+	memcpy(hash, txhash, sizeof hash);
+	return admit(mp, tx, len, view, hash, MP_VERIFIED, NULL, decoded, NULL);
 }
 
 bool node_mempool_contains(const node_mempool *mp, const ck_hash txhash)

@@ -60,11 +60,11 @@
  *
  * Verification off the loop thread: the node calls node_mempool_precheck()
  * (everything but the signature; says whether the signature still needs
- * checking), verifies with node_mempool_verify() on its worker pool (pure,
- * any thread), then node_mempool_add_verified() on the loop thread, which
- * repeats the cheap checks (the state may have moved meanwhile), records
- * the hash in the cache and admits. node_mempool_add() does all of it
- * inline.
+ * checking, and hands out the decoded transaction), verifies its
+ * signatures on its worker pool (pure, any thread), then calls
+ * node_mempool_add_decoded() on the loop thread, which repeats the cheap
+ * checks (the state may have moved meanwhile), records the hash in the
+ * cache and admits. node_mempool_add() does all of it inline.
  */
 #ifndef CARBON_NODE_MEMPOOL_H
 #define CARBON_NODE_MEMPOOL_H
@@ -169,16 +169,23 @@ NODE_MEMPOOL_WUR int node_mempool_add(node_mempool *mp, const uint8_t *tx, size_
 
 /* Every admission check except the signatures; changes nothing but the
  * rejection counters. *need_verify is false if the verified-signature cache
- * holds the hash (add_verified may then follow at once). Same returns as
- * node_mempool_add. Loop thread. */
+ * holds the hash (add_decoded may then follow at once). On success
+ * *decoded is the decoded transaction, the caller's to free with
+ * ledger_tx_free() once it has verified its signatures
+ * (ledger_tx_verify_sigs, any thread: the part of admission worth moving to
+ * a worker pool) and handed it to node_mempool_add_decoded: the bytes are
+ * decoded and hashed once per admission. Same returns as node_mempool_add.
+ * Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, size_t len,
                                            const node_mempool_view *view, ck_hash txhash_out,
-                                           bool *need_verify);
+                                           bool *need_verify, ledger_tx **decoded);
 
-/* Decodes tx and verifies its sender and approval signatures: the part of
- * admission worth moving to a worker pool. Pure; any thread. 0, a decode
- * code or a bad-signature code. */
-NODE_MEMPOOL_WUR int node_mempool_verify(const char *chain_id, const uint8_t *tx, size_t len);
+/* node_mempool_add_verified for bytes that precheck decoded (decoded) and
+ * hashed (txhash): the checks run again on the state as it is now, without
+ * decoding or hashing again. Loop thread. */
+NODE_MEMPOOL_WUR int node_mempool_add_decoded(node_mempool *mp, const uint8_t *tx, size_t len,
+                                              const ledger_tx *decoded, const ck_hash txhash,
+                                              const node_mempool_view *view);
 
 /* Admits tx whose signatures the caller verified (node_mempool_verify
  * returned 0 for exactly these bytes, or precheck found them cached). The

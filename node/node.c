@@ -105,6 +105,7 @@ typedef struct submit_job {
 	size_t len;
 	int rc;
 	ck_hash hash;
+	ledger_tx *dec;               /* precheck's decoding of tx */
 	sub_group *group;             /* NULL for a peer's gossip */
 	size_t idx;
 	bool local;                   /* from a client: gossip when admitted */
@@ -362,6 +363,7 @@ typedef struct persist_job {
 	cm_wr w;
 	cm_wr valid;
 	bool has_valid;
+	uint64_t start_ms;
 	int rc;
 } persist_job;
 
@@ -377,6 +379,8 @@ static void persist_done(void *arg)
 	persist_job *j = arg;
 	node *n = j->n;
 	int rc = j->rc;
+	NLOG_DEBUG("persisted", "bytes=%zu ms=%llu", cm_wr_len(&j->w) + cm_wr_len(&j->valid),
+		   (unsigned long long)(now_ms() - j->start_ms));
 	cm_wr_free(&j->w);
 	cm_wr_free(&j->valid);
 	free(j);
@@ -403,6 +407,7 @@ static void do_persist(node *n, const cons_action *a)
 		return;
 	}
 	j->n = n;
+	j->start_ms = now_ms();
 	cm_wr_init(&j->w);
 	cm_wr_init(&j->valid);
 	cons_safety_encode(s, &j->w);
@@ -646,6 +651,7 @@ typedef struct check_job {
 	ledger_block *block;
 	bool *verified;
 	ck_hash *hashes;
+	uint64_t start_ms;
 	int rc;
 } check_job;
 
@@ -660,6 +666,9 @@ static void check_done(void *arg)
 	check_job *j = arg;
 	node *n = j->n;
 	qevent *q;
+	NLOG_DEBUG("checked", "height=%llu txs=%u valid=%d ms=%llu",
+		   (unsigned long long)j->height, j->block->ntxs, j->rc == 0,
+		   (unsigned long long)(now_ms() - j->start_ms));
 	if (j->rc == 0) {
 		for (uint32_t i = 0; i < j->block->ntxs; i++)
 			if (!j->verified[i])
@@ -693,6 +702,7 @@ static void check_block(node *n, const cons_action *a)
 	if (!j)
 		return;
 	j->n = n;
+	j->start_ms = now_ms();
 	j->height = a->u.check.height;
 	memcpy(j->id, a->u.check.id, CONS_ID_BYTES);
 	rc = ledger_block_decode(a->u.check.block, a->u.check.len, n->genesis->chain_id, &j->block);
@@ -739,6 +749,7 @@ typedef struct commit_job {
 	cm_wr cert;
 	ledger_block *block;
 	ledger_info info;
+	uint64_t decided_ms;
 	int rc;
 } commit_job;
 
@@ -777,8 +788,8 @@ static void commit_done(void *arg)
 		n->commit_latency_ms_last = now > t ? now - t : 0;
 		n->commit_latency_ms_sum += n->commit_latency_ms_last;
 	}
-	NLOG_INFO("commit", "height=%llu txs=%u", (unsigned long long)j->info.height,
-		  j->block->ntxs);
+	NLOG_INFO("commit", "height=%llu txs=%u decided_ms_ago=%llu", (unsigned long long)j->info.height,
+		  j->block->ntxs, (unsigned long long)(n->last_commit_ms - j->decided_ms));
 	{
 		const uint8_t **txs = (const uint8_t **)j->block->txs;
 		size_t *lens = calloc(j->block->ntxs ? j->block->ntxs : 1, sizeof *lens);
@@ -823,6 +834,7 @@ static void commit_block(node *n, const cons_action *a)
 		return;
 	}
 	j->n = n;
+	j->decided_ms = now_ms();
 	j->height = a->u.commit.height;
 	j->len = a->u.commit.len;
 	j->bytes = malloc(j->len ? j->len : 1);
@@ -948,6 +960,7 @@ static void job_answer(submit_job *j)
 			free(g);
 		}
 	}
+	ledger_tx_free(j->dec);
 	free(j->tx);
 	free(j);
 }
@@ -957,7 +970,7 @@ static void admit_finish(submit_job *j)
 	node *n = j->n;
 	pthread_mutex_lock(&n->mp_mu);
 	if (j->rc == 0)
-		j->rc = node_mempool_add_verified(n->mp, j->tx, j->len, &n->view, j->hash);
+		j->rc = node_mempool_add_decoded(n->mp, j->tx, j->len, j->dec, j->hash, &n->view);
 	else
 		node_mempool_note_reject(n->mp, j->rc);
 	pthread_mutex_unlock(&n->mp_mu);
@@ -971,7 +984,7 @@ static void admit_finish(submit_job *j)
 static void verify_run(void *arg)
 {
 	submit_job *j = arg;
-	j->rc = node_mempool_verify(j->n->genesis->chain_id, j->tx, j->len);
+	j->rc = ledger_tx_verify_sigs(j->dec);
 }
 
 static void verify_done(void *arg)
@@ -984,7 +997,8 @@ static void admit(node *n, submit_job *j)
 {
 	bool need_verify = false;
 	pthread_mutex_lock(&n->mp_mu);
-	j->rc = node_mempool_precheck(n->mp, j->tx, j->len, &n->view, j->hash, &need_verify);
+	j->rc = node_mempool_precheck(n->mp, j->tx, j->len, &n->view, j->hash, &need_verify,
+				      &j->dec);
 	pthread_mutex_unlock(&n->mp_mu);
 	if (j->rc == 0 && need_verify && !n->stopping &&
 	    node_work_submit(n->w_verify, verify_run, verify_done, j) == 0)

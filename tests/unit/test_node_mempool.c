@@ -424,32 +424,47 @@ Test(mempool, signature_verified_once)
 	cr_assert_eq(stats().txs, 0);
 	cr_assert_eq(stats().removed_committed, 1);
 	bool need = true;
-	cr_assert_eq(node_mempool_precheck(mp, t.b, t.len, &view, NULL, &need), 0);
+	ledger_tx *dec = NULL;
+	cr_assert_eq(node_mempool_precheck(mp, t.b, t.len, &view, NULL, &need, &dec), 0);
 	cr_assert_not(need);
+	cr_assert_not_null(dec);
+	ledger_tx_free(dec);
 	cr_assert_eq(add(&t), 0);
 	cr_assert_eq(stats().sig_verifies, 1);
 	cr_assert_eq(stats().sig_cache_hits, 1);
 }
 
-Test(mempool, worker_path_precheck_verify_add_verified)
+Test(mempool, worker_path_precheck_verify_add_decoded)
 {
 	txb t = transfer(0, 0);
 	bool need = false;
 	ck_hash h;
-	cr_assert_eq(node_mempool_precheck(mp, t.b, t.len, &view, h, &need), 0);
+	ledger_tx *dec = NULL;
+	cr_assert_eq(node_mempool_precheck(mp, t.b, t.len, &view, h, &need, &dec), 0);
 	cr_assert(need);
+	cr_assert_not_null(dec);
+	cr_assert_eq(memcmp(h, t.hash, sizeof h), 0);
 	cr_assert_eq(stats().txs, 0, "precheck admits nothing");
-	cr_assert_eq(node_mempool_verify(CHAIN, t.b, t.len), 0);
-	cr_assert_eq(node_mempool_add_verified(mp, t.b, t.len, &view, h), 0);
+	cr_assert_eq(ledger_tx_verify_sigs(dec), 0);
+	cr_assert_eq(node_mempool_add_decoded(mp, t.b, t.len, dec, h, &view), 0);
+	ledger_tx_free(dec);
 	cr_assert(node_mempool_contains(mp, h));
 	cr_assert(node_mempool_sig_known(mp, h));
 	cr_assert_eq(stats().sig_verifies, 0, "no inline verification");
+	/* The same bytes again: a duplicate, found before any decoding. */
+	dec = NULL;
+	cr_assert_eq(node_mempool_precheck(mp, t.b, t.len, &view, h, &need, &dec),
+		     NODE_E_DUPLICATE);
+	cr_assert_null(dec);
 
 	txb bad = transfer(0, 1);
 	bad.b[bad.len - 10] ^= 1;
-	cr_assert_lt(node_mempool_verify(CHAIN, bad.b, bad.len), 0);
+	cr_assert_eq(node_mempool_precheck(mp, bad.b, bad.len, &view, h, &need, &dec), 0);
+	cr_assert_lt(ledger_tx_verify_sigs(dec), 0);
+	ledger_tx_free(dec);
 	node_mempool_note_reject(mp, LEDGER_E_BADSIG);
 	cr_assert_eq(stats().rejected_badsig, 1);
+	cr_assert_eq(stats().txs, 1);
 }
 
 Test(mempool, sig_cache_is_bounded)
