@@ -55,6 +55,8 @@
 #include <unistd.h>
 
 #include <ftw.h>
+#include <lmdb.h>
+#include <sys/stat.h>
 
 #include "ledger/ledger.h"
 
@@ -239,6 +241,132 @@ static uint64_t fsync_probe_us(const char *dir)
 	return t[10];
 }
 
+/* ---- bytes on disk ------------------------------------------------------------ */
+
+/* What the data directory holds, read with LMDB itself while the ledger is
+ * closed (an environment must not be open twice in one process): the file
+ * size, the pages below LMDB's high-water mark and how many of those are on
+ * the freelist, and the pages (branch, leaf, overflow) and entries of each
+ * named database. The difference of two readings, divided by the
+ * transactions committed in between, is what a transaction costs on disk
+ * and which database it goes to. */
+#define STATS_DBS_MAX 24
+typedef struct disk_stats {
+	uint64_t file_bytes, psize, last_pgno, free_pages;
+	uint32_t ndbs;
+	char name[STATS_DBS_MAX][16];
+	uint64_t pages[STATS_DBS_MAX], entries[STATS_DBS_MAX];
+} disk_stats;
+
+static void mdb_die(const char *what, int rc)
+{
+	fprintf(stderr, "bench_ledger: %s: %s\n", what, mdb_strerror(rc));
+	exit(1);
+}
+
+static void disk_stats_read(const char *dir, disk_stats *s)
+{
+	char path[300];
+	struct stat st;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_dbi main_dbi;
+	MDB_val k, v;
+	MDB_envinfo info;
+	MDB_stat ms;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	if (stat(path, &st) != 0) {
+		perror(path);
+		exit(1);
+	}
+	s->file_bytes = (uint64_t)st.st_size;
+	if ((rc = mdb_env_create(&env)) != 0 || (rc = mdb_env_set_maxdbs(env, STATS_DBS_MAX)) != 0 ||
+	    (rc = mdb_env_open(env, dir, MDB_RDONLY, 0600)) != 0 ||
+	    (rc = mdb_env_info(env, &info)) != 0 || (rc = mdb_env_stat(env, &ms)) != 0 ||
+	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
+		mdb_die("open data directory", rc);
+	s->psize = ms.ms_psize;
+	s->last_pgno = info.me_last_pgno;
+	/* The freelist (database 0): each value is a list of page numbers
+	 * whose first word is its length. */
+	if ((rc = mdb_cursor_open(txn, 0, &c)) != 0)
+		mdb_die("freelist", rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+		size_t n;
+		memcpy(&n, v.mv_data, sizeof n);
+		s->free_pages += n;
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		mdb_die("freelist", rc);
+	/* The named databases are the keys of the main one. */
+	if ((rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)) != 0 ||
+	    (rc = mdb_cursor_open(txn, main_dbi, &c)) != 0)
+		mdb_die("main database", rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0 && s->ndbs < STATS_DBS_MAX) {
+		MDB_dbi dbi;
+		char *name = s->name[s->ndbs];
+		if (k.mv_size >= sizeof s->name[0])
+			continue;
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = 0;
+		int drc = mdb_dbi_open(txn, name, 0, &dbi);
+		if (drc != 0 || (drc = mdb_stat(txn, dbi, &ms)) != 0)
+			mdb_die(name, drc);
+		s->pages[s->ndbs] = ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
+		s->entries[s->ndbs] = ms.ms_entries;
+		s->ndbs++;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+/* Bytes per transaction between two readings: file growth, growth of the
+ * pages in use (high-water mark minus freelist), and the used pages of
+ * each database that changed (with its entries per transaction). */
+static void disk_stats_report(const disk_stats *a, const disk_stats *z, uint64_t ntx,
+			      const char *unit)
+{
+	double per = (double)ntx, psize = (double)z->psize;
+	double used_a = (double)(a->last_pgno + 1 - a->free_pages);
+	double used_z = (double)(z->last_pgno + 1 - z->free_pages);
+	printf("  bytes per %s: file %+.0f, used pages %+.0f (freelist %+.0f)\n", unit,
+	       ((double)z->file_bytes - (double)a->file_bytes) / per, (used_z - used_a) * psize / per,
+	       ((double)z->free_pages - (double)a->free_pages) * psize / per);
+	printf("  used pages per %s by database:", unit);
+	for (uint32_t i = 0; i < z->ndbs; i++) {
+		uint64_t pa = 0, ea = 0;
+		for (uint32_t j = 0; j < a->ndbs; j++)
+			if (strcmp(a->name[j], z->name[i]) == 0) {
+				pa = a->pages[j];
+				ea = a->entries[j];
+			}
+		if (z->pages[i] == pa && z->entries[i] == ea)
+			continue;
+		printf(" %s %+.1f B (%+.2f entries)", z->name[i],
+		       ((double)z->pages[i] - (double)pa) * psize / per,
+		       ((double)z->entries[i] - (double)ea) / per);
+	}
+	printf("\n");
+}
+
+/* Closes the ledger, reads its directory's figures and opens it again. */
+static void disk_stats_take(bench *b, bool nosync, disk_stats *s)
+{
+	ledger_close(b->l);
+	b->l = NULL;
+	disk_stats_read(b->dir, s);
+	ledger_options opt = { .map_bytes = (size_t)16 << 30, .nosync = nosync };
+	int rc = ledger_open(&b->l, b->dir, &b->g, &opt);
+	if (rc != 0)
+		die("reopen", rc);
+}
+
 /* ---- block building (untimed) ---------------------------------------------- */
 
 static ledger_block *block_new(uint32_t cap)
@@ -402,6 +530,8 @@ static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t bl
 	b->trip_seq = 0;
 	b->time_ms += 7ull * 86400 * 1000;
 	fund_all(b, w);
+	disk_stats d0, d1;
+	disk_stats_take(b, nosync, &d0);
 	cost c = { 0, 0, 0 };
 	perf_say("enable\n");
 	for (uint32_t i = 0; i < blocks; i++)
@@ -412,6 +542,8 @@ static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t bl
 		 accounts, nosync ? "commit not synced" : "synced commit");
 	report(what, &c, (uint64_t)blocks * per_block, "transfers", blocks);
 	print_root(b);
+	disk_stats_take(b, nosync, &d1);
+	disk_stats_report(&d0, &d1, (uint64_t)blocks * per_block, "transfer");
 	bench_close(b);
 }
 
@@ -440,6 +572,8 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, c
 		die("supply", rc);
 	printf("  preloaded %llu trips in the window (%.1f s, blocks of 100,000 trips)\n",
 	       (unsigned long long)sup.trips_credited, load_s);
+	disk_stats d0, d1;
+	disk_stats_take(b, false, &d0);
 	cost c = { 0, 0, 0 };
 	perf_say("enable\n");
 	for (uint32_t i = 0; i < blocks; i++) {
@@ -453,6 +587,8 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, c
 		 TRIPS_PER_TX);
 	report(what, &c, (uint64_t)blocks * 10 * TRIPS_PER_TX, "trip credits", blocks);
 	print_root(b);
+	disk_stats_take(b, false, &d1);
+	disk_stats_report(&d0, &d1, (uint64_t)blocks * 10 * TRIPS_PER_TX, "trip credit");
 	if (!audit) {
 		bench_close(b);
 		return;
