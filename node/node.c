@@ -49,7 +49,16 @@
 #define CHAN_TXS 2u
 #define TX_GOSSIP_FLUSH_BYTES (256u * 1024u)
 #define VERIFY_THREADS 2u
-#define WORK_QUEUE_MAX 65536u
+/* Signature checks go to the verify pool in chunks: one job, one wake-up
+ * and one hand-back per chunk instead of per transaction. Small enough
+ * that both threads get work from a batch of a few hundred. */
+#define VERIFY_CHUNK 32u
+#define WORK_QUEUE_MAX (65536u / VERIFY_CHUNK)
+/* Niceness of the verify threads: admission is throughput work, while
+ * the loop, the proposal check, the safety writer and the storage thread
+ * are on the path of every commit, so they win the cores when both
+ * want them (the pool still gets about a third of a contended core). */
+#define VERIFY_NICE 5
 #define NODE_VERSION "0.1.0"
 /* Actions waiting behind an unfinished persist. A safety store that falls
  * this far behind is broken (a synced write takes milliseconds): stop. */
@@ -111,6 +120,12 @@ typedef struct submit_job {
 	bool local;                   /* from a client: gossip when admitted */
 } submit_job;
 
+/* Admissions whose signatures one verify job checks. */
+typedef struct verify_chunk {
+	uint32_t n;
+	submit_job *jobs[VERIFY_CHUNK];
+} verify_chunk;
+
 struct node {
 	struct event_base *base;
 	node_config cfg;
@@ -148,6 +163,7 @@ struct node {
 	struct event *build_timer;
 	uint64_t last_commit_ms;
 
+	verify_chunk *vchunk;         /* admissions waiting for a verify job */
 	/* tx gossip batch */
 	cm_wr gossip;
 	uint32_t gossip_n;
@@ -983,16 +999,38 @@ static void admit_finish(submit_job *j)
 
 static void verify_run(void *arg)
 {
-	submit_job *j = arg;
-	j->rc = ledger_tx_verify_sigs(j->dec);
+	verify_chunk *c = arg;
+	for (uint32_t i = 0; i < c->n; i++)
+		c->jobs[i]->rc = ledger_tx_verify_sigs(c->jobs[i]->dec);
 }
 
 static void verify_done(void *arg)
 {
-	admit_finish(arg);
+	verify_chunk *c = arg;
+	for (uint32_t i = 0; i < c->n; i++)
+		admit_finish(c->jobs[i]);
+	free(c);
 }
 
-/* Admission: the cheap checks here, the signatures on the verify pool. */
+/* Hands the waiting chunk to the verify pool; if the pool is full (or the
+ * node stops), its admissions fail with mempool_full. */
+static void admit_flush(node *n)
+{
+	verify_chunk *c = n->vchunk;
+	if (c == NULL)
+		return;
+	n->vchunk = NULL;
+	if (!n->stopping && node_work_submit(n->w_verify, verify_run, verify_done, c) == 0)
+		return;
+	for (uint32_t i = 0; i < c->n; i++) {
+		c->jobs[i]->rc = NODE_E_MEMPOOL_FULL;
+		job_answer(c->jobs[i]);
+	}
+	free(c);
+}
+
+/* Admission: the cheap checks here, the signatures on the verify pool in
+ * chunks. Callers admitting a batch call admit_flush() after it. */
 static void admit(node *n, submit_job *j)
 {
 	bool need_verify = false;
@@ -1000,11 +1038,17 @@ static void admit(node *n, submit_job *j)
 	j->rc = node_mempool_precheck(n->mp, j->tx, j->len, &n->view, j->hash, &need_verify,
 				      &j->dec);
 	pthread_mutex_unlock(&n->mp_mu);
-	if (j->rc == 0 && need_verify && !n->stopping &&
-	    node_work_submit(n->w_verify, verify_run, verify_done, j) == 0)
+	if (j->rc == 0 && need_verify) {
+		if (n->vchunk == NULL && (n->vchunk = calloc(1, sizeof *n->vchunk)) == NULL) {
+			j->rc = NODE_E_MEMPOOL_FULL;
+			job_answer(j);
+			return;
+		}
+		n->vchunk->jobs[n->vchunk->n++] = j;
+		if (n->vchunk->n == VERIFY_CHUNK)
+			admit_flush(n);
 		return;
-	if (j->rc == 0 && need_verify)
-		j->rc = NODE_E_MEMPOOL_FULL;
+	}
 	if (j->rc) {
 		job_answer(j);
 		return;
@@ -1046,21 +1090,22 @@ static void on_tx_batch(node *n, size_t peer, const uint8_t *p, size_t len)
 		const uint8_t *tx;
 		uint32_t txlen;
 		if (cm_rd_bin(&r, &tx, &txlen, LIM_TX_BYTES_MAX) != 0)
-			return;
+			break;
 		submit_job *j = calloc(1, sizeof *j);
 		if (!j)
-			return;
+			break;
 		j->n = n;
 		j->tx = malloc(txlen ? txlen : 1);
 		if (!j->tx) {
 			free(j);
-			return;
+			break;
 		}
 		memcpy(j->tx, tx, txlen);
 		j->len = txlen;
 		j->local = relay;
 		admit(n, j);
 	}
+	admit_flush(n);
 }
 
 /* Called on the HTTP thread: queue for the loop. */
@@ -1146,6 +1191,7 @@ static void sub_wake_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&n->sub_mu);
 	for (size_t i = 0; i < cnt; i++)
 		admit(n, batch[i]);
+	admit_flush(n);
 	free(batch);
 }
 
@@ -1786,10 +1832,11 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 		node_mempool_set_height(n->mp, info.height);
 	}
 
-	if (node_work_new(&n->w_safety, n->base, "safety", 1, 1u << 20) ||
-	    node_work_new(&n->w_store, n->base, "storage", 1, 1024) ||
-	    node_work_new(&n->w_verify, n->base, "verify", VERIFY_THREADS, WORK_QUEUE_MAX) ||
-	    node_work_new(&n->w_check, n->base, "check", 1, LIM_CONS_ROUND_SLOTS))
+	if (node_work_new(&n->w_safety, n->base, "safety", 1, 1u << 20, 0) ||
+	    node_work_new(&n->w_store, n->base, "storage", 1, 1024, 0) ||
+	    node_work_new(&n->w_verify, n->base, "verify", VERIFY_THREADS, WORK_QUEUE_MAX,
+			  VERIFY_NICE) ||
+	    node_work_new(&n->w_check, n->base, "check", 1, LIM_CONS_ROUND_SLOTS, 0))
 		goto out;
 
 	n->build_timer = evtimer_new(n->base, build_timer_cb, n);

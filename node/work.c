@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "node/log.h"
 #include "node/work.h"
@@ -25,6 +28,7 @@ struct node_work {
 	size_t queue_max, running;
 	bool stopping;
 	unsigned nthreads;
+	int nice;
 	pthread_t *threads;
 	struct event *wake;
 	const char *name;
@@ -56,6 +60,11 @@ static job *q_pop(jobq *q)
 static void *worker_main(void *arg)
 {
 	node_work *w = arg;
+	/* Linux schedules each thread on its own: the niceness of this one
+	 * only. Failing to lower our own priority is harmless: log and go on. */
+	if (w->nice != 0 &&
+	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice) != 0)
+		NLOG_WARN("work_nice", "pool=%s nice=%d err=\"setpriority failed\"", w->name, w->nice);
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (!w->todo.head && !w->stopping)
@@ -94,7 +103,7 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
 }
 
 int node_work_new(node_work **out, struct event_base *loop, const char *name,
-		  unsigned nthreads, size_t queue_max)
+		  unsigned nthreads, size_t queue_max, int nice)
 {
 	node_work *w = calloc(1, sizeof *w);
 	if (!w)
@@ -102,6 +111,7 @@ int node_work_new(node_work **out, struct event_base *loop, const char *name,
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	w->queue_max = queue_max;
+	w->nice = nice;
 	w->name = name;
 	w->wake = event_new(loop, -1, 0, deliver, w);
 	w->threads = calloc(nthreads, sizeof *w->threads);

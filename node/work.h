@@ -17,9 +17,10 @@ struct event_base;
 typedef struct node_work node_work;
 typedef void (*node_work_fn)(void *arg);
 
-/* -1 on failure (logged). */
+/* -1 on failure (logged). nice (0: unchanged) is added to the niceness of
+ * each worker thread, for pools whose work may wait behind the others'. */
 int node_work_new(node_work **out, struct event_base *loop, const char *name,
-		  unsigned nthreads, size_t queue_max);
+		  unsigned nthreads, size_t queue_max, int nice);
 /* Stops accepting jobs, finishes queued ones, joins the threads. Done
  * callbacks of jobs that finished but were not yet delivered are run. */
 void node_work_free(node_work *w);
