@@ -1456,7 +1456,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	if ((rc = ts_begin(l->trips)) != 0)
 		goto fail;
 	trips_recording = true;
-	l->batching = true;
+	st_batch(l, txn);
 
 	a.l = l;
 	a.txn = txn;

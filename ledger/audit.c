@@ -4,8 +4,16 @@
  * in-memory structures: the supply equations against the sum of balances
  * and the receipts, each stored trip against its key, no trip id twice,
  * citizens' intervals pairwise disjoint, and the state root rebuilt from
- * scratch (then compared with the live map and trip index as well). Separate from apply.c so that it shares no code path with what
- * it checks beyond the value codecs.
+ * scratch (then compared with the live map and trip index as well).
+ * Separate from apply.c so that it shares no code path with what it checks
+ * beyond the value codecs.
+ *
+ * The root from scratch takes constant memory: every state entry's leaf
+ * hash is recomputed from its row and looked up in "smt", the number of
+ * leaves there must equal the number of entries (so "smt" holds exactly
+ * the state's leaves), and one ordered pass over "smt" folds them into the
+ * root (smt_fold). What grows with the state is the trip check's two
+ * arrays (80 bytes per credited trip).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +32,7 @@ typedef struct audit {
 	unsigned __int128 balances, receipts_g, refunded_g;
 	ledger_supply sup;
 	bool have_sup;
+	size_t nleaves;         /* state-root entries checked against "smt" */
 } audit;
 
 /* A credited trip's interval, for the pairwise check. */
@@ -46,6 +55,59 @@ static int fail(audit *au, const char *fmt, ...)
 
 static int cmp_id(const void *a, const void *b) { return memcmp(a, b, CK_HASH_BYTES); }
 
+/* The state-root entry (table, key) -> value, recomputed from its row, has
+ * its leaf in "smt". */
+static int check_leaf(audit *au, uint8_t table, const void *key, size_t klen, const void *val,
+		      size_t vlen)
+{
+	ck_hash sk, sv, lh;
+	smt_key(sk, table, key, klen);
+	smt_value(sv, val, vlen);
+	smt_leaf(lh, sk, sv);
+	MDB_val k = { CK_HASH_BYTES, sk }, v;
+	int mrc = mdb_get(au->txn, au->l->db_smt, &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return fail(au, "a state entry of table %u has no state-root leaf", table);
+	if (mrc != 0)
+		return st_dberr(mrc, "audit state-root leaves");
+	if (v.mv_size != CK_HASH_BYTES || memcmp(v.mv_data, lh, CK_HASH_BYTES) != 0)
+		return fail(au, "the state-root leaf of an entry of table %u differs from it", table);
+	au->nleaves++;
+	return 0;
+}
+
+/* The root from scratch: one ordered pass over "smt", which must hold no
+ * leaf beyond those check_leaf found. */
+static int fold_leaves(audit *au, ck_hash root)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	smt_fold f;
+	size_t n = 0;
+	int rc = 0, mrc = mdb_cursor_open(au->txn, au->l->db_smt, &c);
+	if (mrc != 0)
+		return st_dberr(mrc, "audit state-root leaves");
+	smt_fold_init(&f);
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != CK_HASH_BYTES || v.mv_size != CK_HASH_BYTES) {
+			rc = fail(au, "a state-root leaf of %zu/%zu bytes", k.mv_size, v.mv_size);
+			break;
+		}
+		smt_fold_add(&f, k.mv_data, v.mv_data);
+		n++;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0)
+		return rc;
+	if (mrc != MDB_NOTFOUND)
+		return st_dberr(mrc, "audit state-root leaves");
+	if (n != au->nleaves)
+		return fail(au, "%zu state-root leaves stored for %zu state entries", n, au->nleaves);
+	smt_fold_end(&f, root);
+	return 0;
+}
+
 static int cmp_iv(const void *a, const void *b)
 {
 	const audit_iv *x = a, *y = b;
@@ -55,11 +117,11 @@ static int cmp_iv(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* Every "trips" record: its key matches it, and it adds its TRIP and
- * INTERVAL entries to the fresh map; then no trip id twice and no two
+/* Every "trips" record: its key matches it, and its TRIP and INTERVAL
+ * entries have their leaves; then no trip id twice and no two
  * intervals of one citizen overlapping, by sorting (the store is keyed by
  * day, so neither follows from its keys). */
-static int check_trips(audit *au, smt *fresh)
+static int check_trips(audit *au)
 {
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
@@ -108,10 +170,8 @@ static int check_trips(audit *au, smt *fresh)
 		ivs[n].end = t.end_s;
 		n++;
 		uint8_t ik[CK_PUBKEY_BYTES + 8];
-		ck_hash sk, sv;
-		smt_key(sk, LEDGER_TABLE_TRIP, kp + 16, CK_HASH_BYTES);
-		smt_value(sv, v.mv_data, v.mv_size);
-		if ((rc = smt_set(fresh, sk, sv)) != 0)
+		if ((rc = check_leaf(au, LEDGER_TABLE_TRIP, kp + 16, CK_HASH_BYTES, v.mv_data,
+				     v.mv_size)) != 0)
 			break;
 		memcpy(ik, t.citizen, CK_PUBKEY_BYTES);
 		st_be64(ik + CK_PUBKEY_BYTES, t.start_s);
@@ -121,9 +181,8 @@ static int check_trips(audit *au, smt *fresh)
 			rc = LEDGER_E_NOMEM;
 			break;
 		}
-		smt_key(sk, LEDGER_TABLE_INTERVAL, ik, sizeof ik);
-		smt_value(sv, cm_wr_data(&w), cm_wr_len(&w));
-		rc = smt_set(fresh, sk, sv);
+		rc = check_leaf(au, LEDGER_TABLE_INTERVAL, ik, sizeof ik, cm_wr_data(&w),
+				cm_wr_len(&w));
 	}
 	if (rc != 0)
 		goto done;
@@ -255,7 +314,6 @@ static int check_totals(audit *au, MDB_txn *txn)
 int ledger_audit(ledger *l, char *msg, size_t msglen)
 {
 	audit au;
-	smt *fresh = NULL;
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
 	st_tip tip;
@@ -267,8 +325,6 @@ int ledger_audit(ledger *l, char *msg, size_t msglen)
 	au.msglen = msglen;
 	if (msg != NULL && msglen > 0)
 		msg[0] = '\0';
-	if ((rc = smt_new(&fresh)) != 0)
-		return rc;
 	/* Under the lock, so the live map can be compared to the same
 	 * snapshot as well. */
 	pthread_mutex_lock(&l->mu);
@@ -287,10 +343,7 @@ int ledger_audit(ledger *l, char *msg, size_t msglen)
 			goto done;
 		}
 		const uint8_t *kp = k.mv_data;
-		ck_hash sk, sv;
-		smt_key(sk, kp[0], kp + 1, k.mv_size - 1);
-		smt_value(sv, v.mv_data, v.mv_size);
-		if ((rc = smt_set(fresh, sk, sv)) != 0)
+		if ((rc = check_leaf(&au, kp[0], kp + 1, k.mv_size - 1, v.mv_data, v.mv_size)) != 0)
 			goto done;
 		if ((rc = check_entry(&au, &k, &v)) != 0)
 			goto done;
@@ -299,10 +352,10 @@ int ledger_audit(ledger *l, char *msg, size_t msglen)
 		rc = st_dberr(mrc, "audit scan");
 		goto done;
 	}
-	if ((rc = check_trips(&au, fresh)) != 0 || (rc = check_totals(&au, au.txn)) != 0)
-		goto done;
 	ck_hash root, live;
-	smt_root(fresh, root);
+	if ((rc = check_trips(&au)) != 0 || (rc = check_totals(&au, au.txn)) != 0 ||
+	    (rc = fold_leaves(&au, root)) != 0)
+		goto done;
 	smt_root(l->tree, live);
 	if (memcmp(root, tip.state_root, CK_HASH_BYTES) != 0) {
 		rc = fail(&au, "state root recomputed from scratch differs from the stored one");
@@ -316,7 +369,6 @@ done:
 	if (au.txn != NULL)
 		mdb_txn_abort(au.txn);
 	pthread_mutex_unlock(&l->mu);
-	smt_free(fresh);
 	if (rc != 0 && rc != LEDGER_E_AUDIT && !au.failed && msg != NULL && msglen > 0)
 		snprintf(msg, msglen, "audit could not read the state: %s", ledger_strerror(rc));
 	return rc;

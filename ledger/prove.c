@@ -2,8 +2,9 @@
  * ledger_prove_account(): a membership proof of an account's state entry
  * against the state root after the current height. Lives apart from
  * proof.c (the pure verifier and codec) because it needs the open ledger:
- * the map and the account row must be read as one snapshot, so both are
- * taken under the lock that block application holds until it committed.
+ * the map's top, its leaves and the account row must be read as one
+ * snapshot, so all are taken under the lock that block application holds
+ * until it committed.
  */
 #include <string.h>
 
@@ -36,7 +37,7 @@ int ledger_prove_account(ledger *l, const ck_pubkey key, ledger_account_proof *o
 		rc = LEDGER_E_DB;
 		goto done;
 	}
-	if ((rc = smt_prove(l->tree, sk, &out->nsiblings, out->bits, out->siblings)) != 0)
+	if ((rc = smt_prove(l->tree, txn, sk, &out->nsiblings, out->bits, out->siblings)) != 0)
 		goto done;
 	memcpy(out->account, key, CK_PUBKEY_BYTES);
 	out->height = tip.height;

@@ -1,195 +1,88 @@
 /*
  * The state-root map (ledger/smt.h): a compressed binary Patricia trie over
- * 256-bit keys, kept in memory. Separate from the state code because it
- * knows nothing of tables or LMDB: it maps 32-byte key hashes to 32-byte
- * value hashes and commits to them.
+ * 256-bit keys whose leaves live in an LMDB database and whose top lives in
+ * memory. Separate from the state code because it knows nothing of tables:
+ * it maps 32-byte key hashes to 32-byte value hashes and commits to them.
  *
  * Shape. Bit i of a key is (key[i/8] >> (7 - i%8)) & 1. An internal node
  * exists only where the keys below it first differ: it holds that bit index,
  * its left subtree has the keys with the bit 0, its right the keys with the
  * bit 1, and every key below it agrees on all bits before it. Bits strictly
- * increase from the root down, so the depth is at most 256 and the shape is
- * a function of the key set alone: the root cannot depend on update order.
+ * increase from the root down, so the shape is a function of the key set
+ * alone: the root cannot depend on update order.
  *
- * Storage. Nodes live in two slab pools (leaves, internal nodes) addressed
- * by 32-bit references, so there is no malloc per node. A node's hash is
- * kept in the slot that points to it (its parent's, or the map's for the
- * root), not in the node itself: rehashing a node then reads only that
- * node, never its clean sibling, which on a large map is the difference
- * between one and two cache misses per level. An internal node is split
- * in two parallel arrays: 12 bytes of branch bit, flags and child
- * references, which every lookup walks, and the 64 bytes of its children's
- * hashes, which only hashing and proofs read; the walked part of a
- * million-key map is then 12 MB and mostly stays in cache. A leaf is just
- * its key (32 bytes); its hash H("sleaf", key || value) is computed when
- * the value is set and stored in the parent; the value hash itself is never
- * needed again (proofs carry it from outside, the undo log restores leaf
- * hashes). A key costs 32 + 12 + 64 = 108 bytes. Freed nodes go on a free
- * list and pools never shrink, which is what lets a rollback run without
- * allocating.
+ * The top. For a prefix p of j <= SMT_TOP_BITS bits, let T(p) be the hash of
+ * the compressed trie of the keys starting with p (32 zero bytes if none).
+ * Then T(p) = T(p0) if p1 has no key, T(p1) if p0 has none, and
+ * node(j, T(p0), T(p1)) if both have keys: the keys under p then first
+ * differ at bit j, and a prefix with keys on one side only has no node of
+ * its own because compression skips the bit. The map keeps T for every
+ * prefix in one array indexed like a binary heap (entry 1 is the root,
+ * entry i has children 2i and 2i+1, entry 2^B + b is bucket b), so memory
+ * is fixed however many keys there are. A real hash is never 32 zero bytes
+ * (that would be a preimage of zero), so zero means empty.
  *
- * Incremental hashing. Each slot to an internal node has a stale flag: the
- * hash in the slot is out of date. set/delete flag every slot on the key's
- * path; smt_root() descends only through stale slots. A slot that is not
- * stale holds the right hash of a subtree in which no slot is stale; a slot
- * to a leaf is never stale.
+ * A bucket. T of a full SMT_TOP_BITS-bit prefix comes from its leaves:
+ * LMDB keeps them sorted, which is the trie's left-to-right order, so one
+ * cursor range feeds them to a fold (smt_fold) that builds the compressed
+ * trie's hash on a stack of at most 257 subtrees without storing the
+ * bucket. A batch writes its leaf changes bucket by bucket, rehashes each
+ * bucket it really changed, then the top entries above those buckets level
+ * by level, each once.
  *
- * Rollback. Between smt_begin() and smt_commit()/smt_rollback() every change
- * appends (key, previous leaf hash or absent) to an undo log before it is
- * made; rollback replays the log backwards. The shape depends only on the
- * key set, so this restores the exact previous map and root.
+ * Rollback. While recording, every top entry a batch overwrites is logged
+ * with its old hash; rollback writes them back in reverse. The leaves need
+ * no log: they were written in the block's transaction, which the caller
+ * aborts.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ledger/ledger.h"
 #include "ledger/smt.h"
 
-/* ---- references and pools ---------------------------------------------- */
-
-/* A reference is an index into the leaf pool (top bit set) or the node pool
- * (top bit clear). SMT_NIL is no node at all. */
-#define SMT_NIL       UINT32_MAX
-#define SMT_LEAF_FLAG 0x80000000u
-#define SMT_INDEX_MAX (SMT_LEAF_FLAG - 2u) /* keeps every index below SMT_NIL's */
-
-#define SMT_CHUNK_SHIFT 12u
-#define SMT_CHUNK_NODES (1u << SMT_CHUNK_SHIFT)
-#define SMT_CHUNK_MASK  (SMT_CHUNK_NODES - 1u)
-
-typedef struct smt_leaf {
-	ck_hash key;
-} smt_leaf;
-
-typedef struct smt_node {
-	uint32_t child[2];  /* by the value of the key bit at `bit` */
-	uint8_t bit;
-	uint8_t stale;      /* bit s set: hash s of the node is out of date */
-} smt_node;
-_Static_assert(sizeof(smt_node) == 12, "internal node layout");
-
-/* The hashes of a node's two children, in the side array of the pool. */
-typedef ck_hash smt_hashes[2];
-
-/* A pool of fixed-size records in chunks that never move, so a pointer to
- * a record stays valid while other records are allocated. Each record may
- * have a side record of side_bytes in a second array of the same chunk.
- * Free records are chained through their first four bytes. */
-typedef struct smt_pool {
-	uint8_t **chunks;
-	uint32_t nchunks;
-	uint32_t chunks_cap;
-	uint32_t used;      /* records handed out from fresh chunk space */
-	uint32_t free_head; /* SMT_NIL when empty */
-	uint32_t rec_bytes;
-	uint32_t side_bytes;
-} smt_pool;
+#define TOP_B  SMT_TOP_BITS
+#define TOP_N  (1u << TOP_B) /* buckets; the top has 2 * TOP_N entries */
+_Static_assert(SMT_TOP_BITS >= 1 && SMT_TOP_BITS <= 24, "a bucket is a 3-byte prefix");
 
 typedef struct smt_undo {
-	ck_hash key;
-	ck_hash hash; /* previous leaf hash when present */
-	uint8_t present;
+	uint32_t idx;
+	ck_hash h;
 } smt_undo;
 
+/* A bucket a batch changed and its new hash. */
+typedef struct smt_dirty {
+	uint32_t idx;
+	ck_hash h;
+} smt_dirty;
+
+/* A leaf read back for a proof. */
+typedef struct smt_kl {
+	ck_hash key;
+	ck_hash leaf;
+} smt_kl;
+
 struct smt {
-	smt_pool leaves;
-	smt_pool nodes;
-	uint32_t root;
-	ck_hash root_hash;
-	uint8_t root_stale; /* bit 0: root_hash is out of date */
+	MDB_dbi dbi;
+	ck_hash *top;       /* 2 * TOP_N entries, [0] unused */
 	size_t count;
 	bool recording;
+	size_t count_before;
 	smt_undo *undo;
-	size_t undo_len;
-	size_t undo_cap;
+	size_t undo_len, undo_cap;
+	smt_dirty *dirty;   /* scratch of smt_update */
+	size_t dirty_cap;
+	smt_kl *kl;         /* scratch of smt_prove */
+	size_t kl_cap;
 };
 
-static void *pool_at(const smt_pool *p, uint32_t i)
-{
-	assert(i < p->nchunks * SMT_CHUNK_NODES);
-	return p->chunks[i >> SMT_CHUNK_SHIFT] + (size_t)(i & SMT_CHUNK_MASK) * p->rec_bytes;
-}
+static const ck_hash zero_hash;
 
-static void *pool_side(const smt_pool *p, uint32_t i)
+static bool is_zero(const uint8_t *h)
 {
-	assert(i < p->nchunks * SMT_CHUNK_NODES);
-	assert(p->side_bytes > 0);
-	return p->chunks[i >> SMT_CHUNK_SHIFT] + (size_t)SMT_CHUNK_NODES * p->rec_bytes +
-	       (size_t)(i & SMT_CHUNK_MASK) * p->side_bytes;
-}
-
-static void pool_init(smt_pool *p, uint32_t rec_bytes, uint32_t side_bytes)
-{
-	memset(p, 0, sizeof *p);
-	p->free_head = SMT_NIL;
-	p->rec_bytes = rec_bytes;
-	p->side_bytes = side_bytes;
-}
-
-static void pool_free_all(smt_pool *p)
-{
-	for (uint32_t c = 0; c < p->nchunks; c++)
-		free(p->chunks[c]);
-	free(p->chunks);
-	pool_init(p, p->rec_bytes, p->side_bytes);
-}
-
-/* Index of a fresh record, or SMT_NIL when memory or index space is out. */
-static uint32_t pool_alloc(smt_pool *p)
-{
-	if (p->free_head != SMT_NIL) {
-		uint32_t i = p->free_head;
-		memcpy(&p->free_head, pool_at(p, i), sizeof p->free_head);
-		return i;
-	}
-	if (p->used == p->nchunks * SMT_CHUNK_NODES) {
-		if (p->used > SMT_INDEX_MAX - SMT_CHUNK_NODES)
-			return SMT_NIL;
-		if (p->nchunks == p->chunks_cap) {
-			uint32_t cap = p->chunks_cap ? 2 * p->chunks_cap : 16;
-			uint8_t **c = realloc(p->chunks, cap * sizeof *c);
-			if (c == NULL)
-				return SMT_NIL;
-			p->chunks = c;
-			p->chunks_cap = cap;
-		}
-		uint8_t *chunk = malloc((size_t)SMT_CHUNK_NODES * (p->rec_bytes + p->side_bytes));
-		if (chunk == NULL)
-			return SMT_NIL;
-		p->chunks[p->nchunks++] = chunk;
-	}
-	return p->used++;
-}
-
-static void pool_release(smt_pool *p, uint32_t i)
-{
-	memcpy(pool_at(p, i), &p->free_head, sizeof p->free_head);
-	p->free_head = i;
-}
-
-static bool is_leaf(uint32_t ref)
-{
-	assert(ref != SMT_NIL);
-	return (ref & SMT_LEAF_FLAG) != 0;
-}
-
-static smt_leaf *leaf_of(const smt *t, uint32_t ref)
-{
-	assert(is_leaf(ref));
-	return pool_at(&t->leaves, ref & ~SMT_LEAF_FLAG);
-}
-
-static smt_node *node_of(const smt *t, uint32_t ref)
-{
-	assert(!is_leaf(ref));
-	return pool_at(&t->nodes, ref);
-}
-
-static smt_hashes *hashes_of(const smt *t, uint32_t ref)
-{
-	assert(!is_leaf(ref));
-	return pool_side(&t->nodes, ref);
+	return memcmp(h, zero_hash, CK_HASH_BYTES) == 0;
 }
 
 /* ---- key bits ---------------------------------------------------------- */
@@ -211,9 +104,15 @@ static unsigned first_diff(const uint8_t *a, const uint8_t *b)
 	return 256;
 }
 
+static uint32_t bucket_of(const uint8_t *key)
+{
+	uint32_t p = (uint32_t)key[0] << 16 | (uint32_t)key[1] << 8 | key[2];
+	return p >> (24u - TOP_B);
+}
+
 /* ---- hashing ----------------------------------------------------------- */
 
-static void hash_leaf(ck_hash out, const ck_hash key, const ck_hash value)
+void smt_leaf(ck_hash out, const ck_hash key, const ck_hash value)
 {
 	uint8_t buf[2 * CK_HASH_BYTES];
 	memcpy(buf, key, CK_HASH_BYTES);
@@ -230,47 +129,78 @@ static void hash_node(ck_hash out, uint8_t bit, const ck_hash left, const ck_has
 	ck_hash_tagged(out, "snode", buf, sizeof buf);
 }
 
-/* Writes into out the hash of internal node ref, first bringing its stale
- * child slots up to date. Recursion depth is bounded by the 256 key bits,
- * since bits strictly increase downwards. */
-static void rehash(smt *t, uint32_t ref, uint8_t *out)
+/* T of a prefix of `depth` bits from T of its two extensions. */
+static void combine(ck_hash out, unsigned depth, const ck_hash l, const ck_hash r)
 {
-	smt_node *n = node_of(t, ref);
-	smt_hashes *h = hashes_of(t, ref);
-	/* On a large map each node here is a cache miss, and so are its
-	 * hashes and the second stale subtree: ask for them now, so that the
-	 * descent into the first child overlaps them. */
-	__builtin_prefetch(h, 1);
-	if ((n->stale & 3u) == 3u) {
-		__builtin_prefetch(node_of(t, n->child[1]));
-		__builtin_prefetch(hashes_of(t, n->child[1]), 1);
-	}
-	for (unsigned s = 0; s < 2; s++)
-		if (n->stale & (1u << s))
-			rehash(t, n->child[s], (*h)[s]);
-	n->stale = 0;
-	hash_node(out, n->bit, (*h)[0], (*h)[1]);
+	assert(depth < TOP_B);
+	if (is_zero(l))
+		memcpy(out, r, CK_HASH_BYTES);
+	else if (is_zero(r))
+		memcpy(out, l, CK_HASH_BYTES);
+	else
+		hash_node(out, (uint8_t)depth, l, r);
 }
 
-static void rehash_root(smt *t)
+/* ---- the fold ---------------------------------------------------------- */
+
+void smt_fold_init(smt_fold *f)
 {
-	if (t->root_stale) {
-		rehash(t, t->root, t->root_hash);
-		t->root_stale = 0;
+	f->n = 0;
+}
+
+/* The subtrees on the stack are the compressed tries of consecutive runs of
+ * the keys added so far; bit[i] is where the last key of run i and the
+ * first of run i+1 first differ, and these bits strictly increase along the
+ * stack (so it never holds more than 257 runs). A new key that first
+ * differs from the last one at d belongs beside everything to the right of
+ * the last separator above d: those runs are merged first. */
+void smt_fold_add(smt_fold *f, const ck_hash key, const ck_hash leaf)
+{
+	if (f->n > 0) {
+		unsigned d = first_diff(f->last, key);
+		assert(d < 256);               /* keys are distinct */
+		assert(key_bit(key, d) == 1);  /* and increasing */
+		while (f->n >= 2 && f->bit[f->n - 2] > d) {
+			hash_node(f->h[f->n - 2], f->bit[f->n - 2], f->h[f->n - 2], f->h[f->n - 1]);
+			f->n--;
+		}
+		assert(f->n == 1 || f->bit[f->n - 2] < d);
+		f->bit[f->n - 1] = (uint8_t)d;
 	}
+	assert(f->n < 257);
+	memcpy(f->h[f->n++], leaf, CK_HASH_BYTES);
+	memcpy(f->last, key, CK_HASH_BYTES);
+}
+
+void smt_fold_end(smt_fold *f, ck_hash root)
+{
+	while (f->n >= 2) {
+		hash_node(f->h[f->n - 2], f->bit[f->n - 2], f->h[f->n - 2], f->h[f->n - 1]);
+		f->n--;
+	}
+	if (f->n == 0)
+		memset(root, 0, CK_HASH_BYTES);
+	else
+		memcpy(root, f->h[0], CK_HASH_BYTES);
+	f->n = 0;
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-int smt_new(smt **out)
+int smt_new(smt **out, MDB_dbi dbi)
 {
 	assert(out != NULL);
 	smt *t = calloc(1, sizeof *t);
 	if (t == NULL)
 		return LEDGER_E_NOMEM;
-	pool_init(&t->leaves, sizeof(smt_leaf), 0);
-	pool_init(&t->nodes, sizeof(smt_node), sizeof(smt_hashes));
-	t->root = SMT_NIL;
+	/* calloc: an empty map is all zero, and pages of the top that no key
+	 * reaches are never touched. */
+	t->top = calloc(2 * (size_t)TOP_N, sizeof *t->top);
+	if (t->top == NULL) {
+		free(t);
+		return LEDGER_E_NOMEM;
+	}
+	t->dbi = dbi;
 	*out = t;
 	return 0;
 }
@@ -279,9 +209,10 @@ void smt_free(smt *t)
 {
 	if (t == NULL)
 		return;
-	pool_free_all(&t->leaves);
-	pool_free_all(&t->nodes);
+	free(t->top);
 	free(t->undo);
+	free(t->dirty);
+	free(t->kl);
 	free(t);
 }
 
@@ -291,255 +222,224 @@ size_t smt_count(const smt *t)
 	return t->count;
 }
 
+void smt_root(const smt *t, ck_hash out)
+{
+	assert(t != NULL);
+	memcpy(out, t->top[1], CK_HASH_BYTES);
+}
+
+static int corrupt_leaf(void)
+{
+	fprintf(stderr, "ledger: corrupt state-root leaf (key or hash not 32 bytes)\n");
+	return LEDGER_E_DB;
+}
+
+static int dberr(int mdbrc, const char *ctx)
+{
+	fprintf(stderr, "ledger: state-root leaves: %s: %s\n", ctx, mdb_strerror(mdbrc));
+	return mdbrc == MDB_MAP_FULL ? LEDGER_E_MAP_FULL : LEDGER_E_DB;
+}
+
+/* Recomputes every top entry above the buckets from the buckets. */
+static void rehash_top(smt *t)
+{
+	for (uint32_t i = TOP_N - 1; i >= 1; i--)
+		combine(t->top[i], 31u - (unsigned)__builtin_clz(i), t->top[2 * i], t->top[2 * i + 1]);
+}
+
+int smt_load(smt *t, MDB_txn *txn)
+{
+	assert(t != NULL);
+	assert(!t->recording);
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	smt_fold f;
+	uint32_t cur = 0;
+	int rc = mdb_cursor_open(txn, t->dbi, &c);
+	if (rc != 0)
+		return dberr(rc, "open cursor");
+	memset(t->top, 0, 2 * (size_t)TOP_N * sizeof *t->top);
+	t->count = 0;
+	smt_fold_init(&f);
+	int out = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != CK_HASH_BYTES || v.mv_size != CK_HASH_BYTES) {
+			out = corrupt_leaf();
+			break;
+		}
+		uint32_t b = bucket_of(k.mv_data);
+		if (b != cur && f.n > 0)
+			smt_fold_end(&f, t->top[TOP_N + cur]);
+		cur = b;
+		smt_fold_add(&f, k.mv_data, v.mv_data);
+		t->count++;
+	}
+	mdb_cursor_close(c);
+	if (out != 0)
+		return out;
+	if (rc != MDB_NOTFOUND)
+		return dberr(rc, "scan");
+	if (f.n > 0)
+		smt_fold_end(&f, t->top[TOP_N + cur]);
+	rehash_top(t);
+	return 0;
+}
+
 /* ---- updates ----------------------------------------------------------- */
 
-/* A slot: a reference, the hash of what it refers to, and where its stale
- * flag lives (the map's root flag or a bit of the parent's flags). */
-typedef struct smt_slot {
-	uint32_t *ref;
-	uint8_t *hash;
-	uint8_t *stale;
-	uint8_t mask;
-} smt_slot;
-
-/* The slots from the root to the leaf that key leads to. */
-typedef struct smt_path {
-	smt_slot slot[257];
-	unsigned depth;
-} smt_path;
-
-static void walk(smt *t, const ck_hash key, smt_path *p)
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-	p->slot[0] = (smt_slot){&t->root, t->root_hash, &t->root_stale, 1};
-	p->depth = 1;
-	uint32_t ref = t->root;
-	while (!is_leaf(ref)) {
-		smt_node *n = node_of(t, ref);
-		unsigned s = key_bit(key, n->bit);
-		assert(p->depth < 257);
-		p->slot[p->depth++] = (smt_slot){&n->child[s], (*hashes_of(t, ref))[s], &n->stale,
-						 (uint8_t)(1u << s)};
-		ref = n->child[s];
-	}
-}
-
-/* Flags slots [0, upto) stale: they lead to the subtree that changed. */
-static void mark_stale(const smt_path *p, unsigned upto)
-{
-	for (unsigned i = 0; i < upto; i++)
-		*p->slot[i].stale |= p->slot[i].mask;
-}
-
-/* Sets key to leaf hash lh. prev (may be NULL) receives the previous leaf
- * hash and *had whether the key was present. LEDGER_E_NOMEM leaves the map
- * unchanged. */
-static int put(smt *t, const ck_hash key, const ck_hash lh, uint8_t *prev, bool *had)
-{
-	*had = false;
-	if (t->root == SMT_NIL) {
-		uint32_t li = pool_alloc(&t->leaves);
-		if (li == SMT_NIL)
-			return LEDGER_E_NOMEM;
-		memcpy(leaf_of(t, li | SMT_LEAF_FLAG)->key, key, CK_HASH_BYTES);
-		t->root = li | SMT_LEAF_FLAG;
-		memcpy(t->root_hash, lh, CK_HASH_BYTES);
-		t->root_stale = 0;
-		t->count = 1;
+	if (need <= *cap)
 		return 0;
-	}
+	size_t n = *cap ? *cap : 256;
+	while (n < need)
+		n *= 2;
+	void *q = realloc(*p, n * elem);
+	if (q == NULL)
+		return LEDGER_E_NOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
 
-	smt_path p;
-	walk(t, key, &p);
-	const smt_slot *ls = &p.slot[p.depth - 1];
-	unsigned d = first_diff(key, leaf_of(t, *ls->ref)->key);
-	if (d == 256) {
-		*had = true;
-		if (prev != NULL)
-			memcpy(prev, ls->hash, CK_HASH_BYTES);
-		if (memcmp(ls->hash, lh, CK_HASH_BYTES) == 0)
+/* Hash of bucket b from its leaves, read with cursor c. */
+static int hash_bucket(MDB_cursor *c, uint32_t b, ck_hash out)
+{
+	uint8_t first[CK_HASH_BYTES];
+	uint32_t p = b << (24u - TOP_B);
+	MDB_val k = { sizeof first, first }, v;
+	smt_fold f;
+	memset(first, 0, sizeof first);
+	first[0] = (uint8_t)(p >> 16);
+	first[1] = (uint8_t)(p >> 8);
+	first[2] = (uint8_t)p;
+	smt_fold_init(&f);
+	int rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != CK_HASH_BYTES || v.mv_size != CK_HASH_BYTES)
+			return corrupt_leaf();
+		if (bucket_of(k.mv_data) != b)
+			break;
+		smt_fold_add(&f, k.mv_data, v.mv_data);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return dberr(rc, "read bucket");
+	smt_fold_end(&f, out);
+	return 0;
+}
+
+/* Applies one change to the leaves; *changed says whether it did anything,
+ * *delta how the count moves. */
+static int put_leaf(MDB_cursor *c, const smt_change *ch, bool *changed, long *delta)
+{
+	MDB_val k = { CK_HASH_BYTES, (void *)ch->key }, v;
+	int rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return dberr(rc, "read leaf");
+	bool found = rc == 0;
+	if (found && v.mv_size != CK_HASH_BYTES)
+		return corrupt_leaf();
+	*changed = false;
+	if (ch->del) {
+		if (!found)
 			return 0;
-		memcpy(ls->hash, lh, CK_HASH_BYTES);
-		mark_stale(&p, p.depth - 1);
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			return dberr(rc, "delete leaf");
+		*changed = true;
+		(*delta)--;
 		return 0;
 	}
-
-	uint32_t li = pool_alloc(&t->leaves);
-	if (li == SMT_NIL)
-		return LEDGER_E_NOMEM;
-	uint32_t ni = pool_alloc(&t->nodes);
-	if (ni == SMT_NIL) {
-		pool_release(&t->leaves, li);
-		return LEDGER_E_NOMEM;
-	}
-
-	/* The found leaf agrees with key on every bit tested along the path,
-	 * so d is none of them; the new node goes above the first node on the
-	 * path whose bit exceeds d, keeping bits increasing downwards. */
-	unsigned at = 0;
-	while (at + 1 < p.depth && node_of(t, *p.slot[at].ref)->bit < d)
-		at++;
-	const smt_slot *s = &p.slot[at];
-	assert(is_leaf(*s->ref) || node_of(t, *s->ref)->bit > d);
-
-	memcpy(leaf_of(t, li | SMT_LEAF_FLAG)->key, key, CK_HASH_BYTES);
-	smt_node *n = node_of(t, ni);
-	smt_hashes *h = hashes_of(t, ni);
-	unsigned side = key_bit(key, d);
-	n->bit = (uint8_t)d;
-	n->child[side] = li | SMT_LEAF_FLAG;
-	memcpy((*h)[side], lh, CK_HASH_BYTES);
-	/* The displaced subtree keeps its hash and its staleness. */
-	n->child[side ^ 1u] = *s->ref;
-	memcpy((*h)[side ^ 1u], s->hash, CK_HASH_BYTES);
-	n->stale = (*s->stale & s->mask) ? (uint8_t)(1u << (side ^ 1u)) : 0;
-	*s->ref = ni;
-	mark_stale(&p, at + 1);
-	t->count++;
+	ck_hash lh;
+	smt_leaf(lh, ch->key, ch->value);
+	if (found && memcmp(v.mv_data, lh, CK_HASH_BYTES) == 0)
+		return 0;
+	MDB_val nv = { CK_HASH_BYTES, lh };
+	k = (MDB_val){ CK_HASH_BYTES, (void *)ch->key };
+	if ((rc = mdb_cursor_put(c, &k, &nv, found ? MDB_CURRENT : 0)) != 0)
+		return dberr(rc, "write leaf");
+	*changed = true;
+	if (!found)
+		(*delta)++;
 	return 0;
 }
 
-/* Removes key; *had says whether it was there, prev (may be NULL) gets its
- * leaf hash. Never allocates. */
-static void del(smt *t, const ck_hash key, uint8_t *prev, bool *had)
+static void set_top(smt *t, uint32_t idx, const ck_hash h)
 {
-	*had = false;
-	if (t->root == SMT_NIL)
+	assert(idx >= 1 && idx < 2 * TOP_N);
+	if (memcmp(t->top[idx], h, CK_HASH_BYTES) == 0)
 		return;
-	smt_path p;
-	walk(t, key, &p);
-	const smt_slot *ls = &p.slot[p.depth - 1];
-	uint32_t lref = *ls->ref;
-	if (memcmp(leaf_of(t, lref)->key, key, CK_HASH_BYTES) != 0)
-		return;
-	*had = true;
-	if (prev != NULL)
-		memcpy(prev, ls->hash, CK_HASH_BYTES);
-	pool_release(&t->leaves, lref & ~SMT_LEAF_FLAG);
-	t->count--;
-	if (p.depth == 1) {
-		t->root = SMT_NIL;
-		t->root_stale = 0;
-		assert(t->count == 0);
-		return;
+	if (t->recording) {
+		assert(t->undo_len < t->undo_cap);
+		smt_undo *u = &t->undo[t->undo_len++];
+		u->idx = idx;
+		memcpy(u->h, t->top[idx], CK_HASH_BYTES);
 	}
-	/* The parent loses a child, so it no longer branches: the other child
-	 * takes its place with its hash and staleness. */
-	const smt_slot *ps = &p.slot[p.depth - 2];
-	uint32_t pref = *ps->ref;
-	smt_node *parent = node_of(t, pref);
-	unsigned other = parent->child[0] == lref ? 1u : 0u;
-	assert(parent->child[other ^ 1u] == lref);
-	*ps->ref = parent->child[other];
-	memcpy(ps->hash, (*hashes_of(t, pref))[other], CK_HASH_BYTES);
-	if (parent->stale & (1u << other))
-		*ps->stale |= ps->mask;
-	else
-		*ps->stale &= (uint8_t)~ps->mask;
-	pool_release(&t->nodes, pref);
-	mark_stale(&p, p.depth - 2);
+	memcpy(t->top[idx], h, CK_HASH_BYTES);
 }
 
-/* Reserves room for one more undo record so that the change it records
- * cannot fail after being made. */
-static int undo_reserve(smt *t)
-{
-	if (t->undo_len < t->undo_cap)
-		return 0;
-	size_t cap = t->undo_cap ? 2 * t->undo_cap : 1024;
-	smt_undo *u = realloc(t->undo, cap * sizeof *u);
-	if (u == NULL)
-		return LEDGER_E_NOMEM;
-	t->undo = u;
-	t->undo_cap = cap;
-	return 0;
-}
-
-static void undo_push(smt *t, const ck_hash key, const uint8_t *prev, bool had)
-{
-	assert(t->undo_len < t->undo_cap);
-	smt_undo *u = &t->undo[t->undo_len++];
-	memcpy(u->key, key, CK_HASH_BYTES);
-	if (had)
-		memcpy(u->hash, prev, CK_HASH_BYTES);
-	else
-		memset(u->hash, 0, CK_HASH_BYTES);
-	u->present = had ? 1 : 0;
-}
-
-int smt_set(smt *t, const ck_hash key, const ck_hash value)
+int smt_update(smt *t, MDB_txn *txn, const smt_change *c, size_t n)
 {
 	assert(t != NULL);
-	ck_hash lh, prev;
-	bool had;
-	hash_leaf(lh, key, value);
-	if (t->recording) {
-		int rc = undo_reserve(t);
-		if (rc != 0)
-			return rc;
-	}
-	int rc = put(t, key, lh, prev, &had);
+	if (n == 0)
+		return 0;
+	int rc = grow((void **)&t->dirty, &t->dirty_cap, n, sizeof *t->dirty);
 	if (rc != 0)
 		return rc;
-	/* Rewriting the same value changed nothing, so there is nothing to
-	 * undo. */
-	if (t->recording && !(had && memcmp(prev, lh, CK_HASH_BYTES) == 0))
-		undo_push(t, key, prev, had);
-	return 0;
-}
+	MDB_cursor *cur = NULL;
+	if ((rc = mdb_cursor_open(txn, t->dbi, &cur)) != 0)
+		return dberr(rc, "open cursor");
 
-int smt_delete(smt *t, const ck_hash key)
-{
-	assert(t != NULL);
-	ck_hash prev;
-	bool had;
-	if (t->recording) {
-		int rc = undo_reserve(t);
-		if (rc != 0)
-			return rc;
-	}
-	del(t, key, prev, &had);
-	if (t->recording && had)
-		undo_push(t, key, prev, true);
-	return 0;
-}
-
-void smt_root(smt *t, ck_hash out)
-{
-	assert(t != NULL);
-	if (t->root == SMT_NIL) {
-		memset(out, 0, CK_HASH_BYTES);
-		return;
-	}
-	rehash_root(t);
-	memcpy(out, t->root_hash, CK_HASH_BYTES);
-}
-
-void smt_warm(const smt *t, const uint8_t *const keys[], unsigned n)
-{
-	uint32_t ref[SMT_WARM_MAX];
-	assert(n <= SMT_WARM_MAX);
-	if (t->root == SMT_NIL)
-		return;
-	for (unsigned i = 0; i < n; i++)
-		ref[i] = t->root;
-	/* One level of every path per round: the loads of one round do not
-	 * depend on each other, so their cache misses overlap. */
-	for (bool more = true; more;) {
-		more = false;
-		for (unsigned i = 0; i < n; i++) {
-			if (ref[i] == SMT_NIL)
-				continue;
-			if (is_leaf(ref[i])) {
-				__builtin_prefetch(leaf_of(t, ref[i]));
-				ref[i] = SMT_NIL;
-				continue;
-			}
-			const smt_node *nd = node_of(t, ref[i]);
-			__builtin_prefetch(hashes_of(t, ref[i]), 1);
-			ref[i] = nd->child[key_bit(keys[i], nd->bit)];
-			more = true;
+	/* Leaves first, bucket by bucket (the changes are in key order, so a
+	 * bucket's changes are consecutive), and each bucket that really
+	 * changed is rehashed while its pages are at hand. */
+	size_t nd = 0;
+	long delta = 0;
+	for (size_t i = 0; i < n && rc == 0;) {
+		uint32_t b = bucket_of(c[i].key);
+		bool dirty = false;
+		for (; i < n && bucket_of(c[i].key) == b && rc == 0; i++) {
+			bool changed;
+			assert(i == 0 || memcmp(c[i - 1].key, c[i].key, CK_HASH_BYTES) < 0);
+			rc = put_leaf(cur, &c[i], &changed, &delta);
+			dirty |= changed;
+		}
+		if (rc == 0 && dirty) {
+			t->dirty[nd].idx = TOP_N + b;
+			rc = hash_bucket(cur, b, t->dirty[nd].h);
+			nd++;
 		}
 	}
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return rc;
+	/* Then the top, which must not fail half-way: room for the undo of
+	 * every entry it may overwrite is taken first. */
+	if (t->recording &&
+	    (rc = grow((void **)&t->undo, &t->undo_cap, t->undo_len + nd * (TOP_B + 1),
+		       sizeof *t->undo)) != 0)
+		return rc;
+	for (size_t i = 0; i < nd; i++)
+		set_top(t, t->dirty[i].idx, t->dirty[i].h);
+	/* Level by level upwards: the dirty indices stay sorted, so a parent's
+	 * two dirty children are neighbours and it is rehashed once. */
+	for (unsigned depth = TOP_B; depth-- > 0;) {
+		size_t m = 0;
+		for (size_t i = 0; i < nd; i++) {
+			uint32_t p = t->dirty[i].idx >> 1;
+			if (m > 0 && t->dirty[m - 1].idx == p)
+				continue;
+			t->dirty[m++].idx = p;
+			ck_hash h;
+			combine(h, depth, t->top[2 * p], t->top[2 * p + 1]);
+			set_top(t, p, h);
+		}
+		nd = m;
+	}
+	assert(delta >= 0 || (size_t)-delta <= t->count);
+	t->count = (size_t)((long)t->count + delta);
+	return 0;
 }
 
 /* ---- snapshot and rollback -------------------------------------------- */
@@ -549,10 +449,8 @@ int smt_begin(smt *t)
 	assert(t != NULL);
 	assert(!t->recording);
 	assert(t->undo_len == 0);
-	int rc = undo_reserve(t);
-	if (rc != 0)
-		return rc;
 	t->recording = true;
+	t->count_before = t->count;
 	return 0;
 }
 
@@ -560,27 +458,12 @@ void smt_rollback(smt *t)
 {
 	assert(t != NULL);
 	assert(t->recording);
-	t->recording = false;
-	/* Undoing change i restores the pool counts from after change i-1, so
-	 * a re-insert always finds on the free lists the nodes its delete
-	 * released: rollback never allocates and cannot fail. */
-	uint32_t leaves_chunks = t->leaves.nchunks, nodes_chunks = t->nodes.nchunks;
 	while (t->undo_len > 0) {
 		const smt_undo *u = &t->undo[--t->undo_len];
-		bool had;
-		if (u->present) {
-			int rc = put(t, u->key, u->hash, NULL, &had);
-			assert(rc == 0);
-			(void)rc;
-		} else {
-			del(t, u->key, NULL, &had);
-			assert(had);
-		}
+		memcpy(t->top[u->idx], u->h, CK_HASH_BYTES);
 	}
-	assert(t->leaves.nchunks == leaves_chunks);
-	assert(t->nodes.nchunks == nodes_chunks);
-	(void)leaves_chunks;
-	(void)nodes_chunks;
+	t->count = t->count_before;
+	t->recording = false;
 }
 
 void smt_commit(smt *t)
@@ -593,30 +476,114 @@ void smt_commit(smt *t)
 
 /* ---- proofs ------------------------------------------------------------ */
 
-int smt_prove(smt *t, const ck_hash key, uint32_t *nsiblings, uint8_t bits[256],
+static void fold_range(const smt_kl *e, size_t lo, size_t hi, ck_hash out)
+{
+	smt_fold f;
+	smt_fold_init(&f);
+	for (size_t i = lo; i < hi; i++)
+		smt_fold_add(&f, e[i].key, e[i].leaf);
+	smt_fold_end(&f, out);
+}
+
+int smt_prove(smt *t, MDB_txn *txn, const ck_hash key, uint32_t *nsiblings, uint8_t bits[256],
 	      ck_hash siblings[256])
 {
 	assert(t != NULL);
-	if (t->root == SMT_NIL)
+	MDB_cursor *c = NULL;
+	MDB_val k = { CK_HASH_BYTES, (void *)key }, v;
+	int rc = mdb_get(txn, t->dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
 		return LEDGER_E_NOTFOUND;
-	rehash_root(t);
-	smt_path p;
-	walk(t, key, &p);
-	if (memcmp(leaf_of(t, *p.slot[p.depth - 1].ref)->key, key, CK_HASH_BYTES) != 0)
-		return LEDGER_E_NOTFOUND;
-	/* slot[i] for i < depth-1 refers to the i-th internal node from the
-	 * root; the proof lists them from the leaf up. */
-	uint32_t n = p.depth - 1;
-	assert(n <= 256);
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t ref = *p.slot[n - 1 - i].ref;
-		const smt_node *node = node_of(t, ref);
-		unsigned side = key_bit(key, node->bit);
-		assert(node->stale == 0);
-		bits[i] = node->bit;
-		memcpy(siblings[i], (*hashes_of(t, ref))[side ^ 1u], CK_HASH_BYTES);
+	if (rc != 0)
+		return dberr(rc, "read leaf");
+
+	/* The key's bucket, sorted as the trie orders it. */
+	uint32_t b = bucket_of(key);
+	uint8_t first[CK_HASH_BYTES];
+	uint32_t p = b << (24u - TOP_B);
+	memset(first, 0, sizeof first);
+	first[0] = (uint8_t)(p >> 16);
+	first[1] = (uint8_t)(p >> 8);
+	first[2] = (uint8_t)p;
+	size_t n = 0, pos = SIZE_MAX;
+	if ((rc = mdb_cursor_open(txn, t->dbi, &c)) != 0)
+		return dberr(rc, "open cursor");
+	k = (MDB_val){ sizeof first, first };
+	int out = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != CK_HASH_BYTES || v.mv_size != CK_HASH_BYTES) {
+			out = corrupt_leaf();
+			break;
+		}
+		if (bucket_of(k.mv_data) != b)
+			break;
+		if ((out = grow((void **)&t->kl, &t->kl_cap, n + 1, sizeof *t->kl)) != 0)
+			break;
+		memcpy(t->kl[n].key, k.mv_data, CK_HASH_BYTES);
+		memcpy(t->kl[n].leaf, v.mv_data, CK_HASH_BYTES);
+		if (memcmp(k.mv_data, key, CK_HASH_BYTES) == 0)
+			pos = n;
+		n++;
 	}
-	*nsiblings = n;
+	mdb_cursor_close(c);
+	if (out != 0)
+		return out;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return dberr(rc, "read bucket");
+	assert(pos < n); /* mdb_get found it in this snapshot */
+
+	/* Down the bucket's trie from its top to the key: at each node the
+	 * range splits where the branch bit turns to 1; the other side is the
+	 * sibling. Collected root-first, listed leaf-first. */
+	uint8_t dbits[256];
+	uint32_t nd = 0;
+	size_t lo = 0, hi = n;
+	while (hi - lo > 1) {
+		unsigned d = first_diff(t->kl[lo].key, t->kl[hi - 1].key);
+		assert(d >= TOP_B && d < 256);
+		size_t a = lo, z = hi - 1; /* first index in [lo, hi) with bit d set */
+		while (a < z) {
+			size_t mid = a + (z - a) / 2;
+			if (key_bit(t->kl[mid].key, d))
+				z = mid;
+			else
+				a = mid + 1;
+		}
+		assert(nd < 256);
+		dbits[nd] = (uint8_t)d;
+		if (pos < a) {
+			fold_range(t->kl, a, hi, siblings[nd]);
+			hi = a;
+		} else {
+			fold_range(t->kl, lo, a, siblings[nd]);
+			lo = a;
+		}
+		nd++;
+	}
+	assert(lo == pos);
+	uint32_t ns = 0;
+	ck_hash tmp;
+	for (uint32_t i = 0; i < nd / 2; i++) {
+		memcpy(tmp, siblings[i], CK_HASH_BYTES);
+		memcpy(siblings[i], siblings[nd - 1 - i], CK_HASH_BYTES);
+		memcpy(siblings[nd - 1 - i], tmp, CK_HASH_BYTES);
+	}
+	for (uint32_t i = 0; i < nd; i++)
+		bits[i] = dbits[nd - 1 - i];
+	ns = nd;
+	/* Up the top: a prefix whose two halves both hold keys is a node. */
+	for (unsigned depth = TOP_B; depth-- > 0;) {
+		uint32_t idx = (1u << depth) + (b >> (TOP_B - depth));
+		const uint8_t *l = t->top[2 * idx], *r = t->top[2 * idx + 1];
+		if (is_zero(l) || is_zero(r))
+			continue;
+		assert(ns < 256);
+		bits[ns] = (uint8_t)depth;
+		memcpy(siblings[ns], key_bit(key, depth) ? l : r, CK_HASH_BYTES);
+		ns++;
+	}
+	*nsiblings = ns;
 	return 0;
 }
 
@@ -626,7 +593,7 @@ int smt_verify(const ck_hash root, const ck_hash key, const ck_hash value, uint3
 	if (nsiblings > 256)
 		return LEDGER_E_PROOF;
 	ck_hash h;
-	hash_leaf(h, key, value);
+	smt_leaf(h, key, value);
 	for (uint32_t i = 0; i < nsiblings; i++) {
 		/* One proof per (key, root): bits must strictly decrease from
 		 * the leaf up, as they do in the trie. */

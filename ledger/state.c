@@ -23,10 +23,12 @@
 /* Version of the data directory's layout (docs/ARCHITECTURE.md, "Storage
  * layout"), kept in "chain": 2 since the credited trips moved from "state"
  * to "trips" and the history became a log; 3 since "valsets" keeps the
- * validators of every height. Another version is refused (LEDGER_E_LAYOUT):
- * a directory without one would hide its trips, a version 2 one would
- * answer ledger_get_valset wrongly for every height before it was opened. */
-#define ST_LAYOUT_VERSION 3u
+ * validators of every height; 4 since "smt" holds the state root's leaves.
+ * Another version is refused (LEDGER_E_LAYOUT): a directory without one
+ * would hide its trips, a version 2 one would answer ledger_get_valset
+ * wrongly for every height before it was opened, a version 3 one has no
+ * leaves to rebuild the state root's top from. */
+#define ST_LAYOUT_VERSION 4u
 
 int st_dberr(int mdbrc, const char *ctx)
 {
@@ -102,42 +104,48 @@ static int cmp_pending(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Changes applied to the map per smt_warm() call. */
-#define ST_WARM 8u
-_Static_assert(ST_WARM <= SMT_WARM_MAX, "smt_warm takes ST_WARM keys");
+void st_batch(ledger *l, MDB_txn *txn)
+{
+	assert(!l->batching);
+	assert(l->npend == 0);
+	l->batching = true;
+	l->btxn = txn;
+}
 
 int st_flush(ledger *l)
 {
-	int rc = 0;
-	size_t i = 0;
+	assert(l->batching);
+	MDB_txn *txn = l->btxn;
+	size_t n = l->npend, m = 0;
 	l->batching = false;
-	if (l->npend > 1)
-		qsort(l->pend, l->npend, sizeof *l->pend, cmp_pending);
-	while (i < l->npend && rc == 0) {
-		/* The next changes that count (a later change of the same key
-		 * wins), their paths brought into the cache together. */
-		const st_pending *e[ST_WARM];
-		const uint8_t *keys[ST_WARM];
-		unsigned m = 0;
-		for (; i < l->npend && m < ST_WARM; i++) {
-			if (i + 1 < l->npend &&
-			    memcmp(l->pend[i].key, l->pend[i + 1].key, CK_HASH_BYTES) == 0)
-				continue;
-			e[m] = &l->pend[i];
-			keys[m++] = l->pend[i].key;
-		}
-		smt_warm(l->tree, keys, m);
-		for (unsigned j = 0; j < m && rc == 0; j++)
-			rc = e[j]->del ? smt_delete(l->tree, e[j]->key)
-				       : smt_set(l->tree, e[j]->key, e[j]->value);
-	}
+	l->btxn = NULL;
 	l->npend = 0;
-	return rc;
+	if (n > l->capchg) {
+		smt_change *c = realloc(l->chg, n * sizeof *c);
+		if (c == NULL)
+			return LEDGER_E_NOMEM;
+		l->chg = c;
+		l->capchg = n;
+	}
+	if (n > 1)
+		qsort(l->pend, n, sizeof *l->pend, cmp_pending);
+	/* The last change of each key wins. */
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && memcmp(l->pend[i].key, l->pend[i + 1].key, CK_HASH_BYTES) == 0)
+			continue;
+		smt_change *c = &l->chg[m++];
+		memcpy(c->key, l->pend[i].key, CK_HASH_BYTES);
+		if (!l->pend[i].del)
+			memcpy(c->value, l->pend[i].value, CK_HASH_BYTES);
+		c->del = l->pend[i].del;
+	}
+	return smt_update(l->tree, txn, l->chg, m);
 }
 
 void st_discard(ledger *l)
 {
 	l->batching = false;
+	l->btxn = NULL;
 	l->npend = 0;
 }
 
@@ -147,18 +155,16 @@ int st_root_put(ledger *l, uint8_t table, const void *key, size_t klen, const vo
 	ck_hash sk, sv;
 	smt_key(sk, table, key, klen);
 	smt_value(sv, val, vlen);
-	if (l->batching)
-		return queue(l, sk, sv, false);
-	return smt_set(l->tree, sk, sv);
+	assert(l->batching);
+	return queue(l, sk, sv, false);
 }
 
 int st_root_del(ledger *l, uint8_t table, const void *key, size_t klen)
 {
 	ck_hash sk;
 	smt_key(sk, table, key, klen);
-	if (l->batching)
-		return queue(l, sk, NULL, true);
-	return smt_delete(l->tree, sk);
+	assert(l->batching);
+	return queue(l, sk, NULL, true);
 }
 
 int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
@@ -791,6 +797,7 @@ static int init_genesis(ledger *l, MDB_txn *txn, const ledger_genesis *g)
 	int rc;
 
 	assert(g->nmembers <= LIM_MEMBERS_MAX);   /* ledger_open checked */
+	st_batch(l, txn);
 	for (uint32_t i = 0; i < g->nmembers; i++) {
 		const ledger_member *m = &g->members[i];
 		uint8_t k[4];
@@ -865,6 +872,8 @@ static int init_genesis(ledger *l, MDB_txn *txn, const ledger_genesis *g)
 	st_tip tip;
 	memset(&tip, 0, sizeof tip);
 	tip.time_ms = g->genesis_time_ms;
+	if ((rc = st_flush(l)) != 0)
+		return rc;
 	smt_root(l->tree, tip.state_root);
 	ledger_results empty = { 0, NULL };
 	ledger_results_root(&empty, tip.results_root);
@@ -897,35 +906,27 @@ static int check_layout(ledger *l, MDB_txn *txn, const char *dir)
 	return LEDGER_E_LAYOUT;
 }
 
-/* Rebuilds the in-memory state-root map from every state entry. */
-static int load_tree(ledger *l, MDB_txn *txn)
+/* The state root's top from its leaves in "smt" (the database was written
+ * with the state it commits to; ledger_open then checks the root against
+ * the tip's). A directory of this layout without "smt" is not one this
+ * build wrote: LEDGER_E_LAYOUT. */
+static int load_tree(ledger *l, MDB_txn *txn, const char *dir)
 {
-	MDB_cursor *c = NULL;
-	MDB_val k, v;
-	int rc = mdb_cursor_open(txn, l->db_state, &c);
-	if (rc != 0)
-		return st_dberr(rc, "open cursor");
-	int out = 0;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const uint8_t *kp = k.mv_data;
-		assert(k.mv_size >= 1);
-		ck_hash sk, sv;
-		smt_key(sk, kp[0], kp + 1, k.mv_size - 1);
-		smt_value(sv, v.mv_data, v.mv_size);
-		if ((out = smt_set(l->tree, sk, sv)) != 0)
-			break;
+	int rc = mdb_dbi_open(txn, "smt", 0, &l->db_smt);
+	if (rc == MDB_NOTFOUND) {
+		fprintf(stderr, "ledger: %s has no state-root leaves (\"smt\"): sync a new data "
+			"directory from the network\n", dir);
+		return LEDGER_E_LAYOUT;
 	}
-	mdb_cursor_close(c);
-	if (out != 0)
-		return out;
-	if (rc != MDB_NOTFOUND)
-		return st_dberr(rc, "scan state");
-	return 0;
+	if (rc != 0)
+		return st_dberr(rc, "smt");
+	if ((rc = smt_new(&l->tree, l->db_smt)) != 0)
+		return rc;
+	return smt_load(l->tree, txn);
 }
 
-/* Rebuilds the in-memory trip index from "trips" and adds the state-root
- * entries of each record. */
+/* Rebuilds the in-memory trip index from "trips" (their state-root entries
+ * are among the leaves in "smt"). */
 static int load_trips(ledger *l, MDB_txn *txn)
 {
 	MDB_cursor *c = NULL;
@@ -953,8 +954,6 @@ static int load_trips(ledger *l, MDB_txn *txn)
 		out = ts_add(l->trips, kp + 16, &loc, t.citizen, t.start_s, t.end_s);
 		if (out == LEDGER_E_DB)
 			out = corrupt("two trips of a citizen start together");
-		if (out == 0)
-			out = st_root_trip(l, kp + 16, &t, &v);
 	}
 	mdb_cursor_close(c);
 	if (out != 0)
@@ -1028,7 +1027,7 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 		memcpy(l->genesis.members, genesis->members,
 		       genesis->nmembers * sizeof *genesis->members);
 	}
-	if ((rc = smt_new(&l->tree)) != 0 || (rc = ts_new(&l->trips)) != 0)
+	if ((rc = ts_new(&l->trips)) != 0)
 		goto fail;
 
 	size_t map = opt != NULL && opt->map_bytes ? opt->map_bytes : ST_MAP_BYTES_DEFAULT;
@@ -1056,7 +1055,12 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 	MDB_val k = { sizeof CHAIN_GENESIS - 1, CHAIN_GENESIS }, v;
 	int grc = mdb_get(txn, l->db_chain, &k, &v);
 	if (grc == MDB_NOTFOUND) {
-		if ((rc = init_genesis(l, txn, genesis)) != 0)
+		if ((rc = mdb_dbi_open(txn, "smt", MDB_CREATE, &l->db_smt)) != 0) {
+			rc = st_dberr(rc, "smt");
+			goto fail;
+		}
+		if ((rc = smt_new(&l->tree, l->db_smt)) != 0 ||
+		    (rc = init_genesis(l, txn, genesis)) != 0)
 			goto fail;
 	} else if (grc != 0) {
 		rc = st_dberr(grc, "read genesis hash");
@@ -1067,7 +1071,7 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 			rc = LEDGER_E_MISMATCH;
 			goto fail;
 		}
-		if ((rc = check_layout(l, txn, dir)) != 0 || (rc = load_tree(l, txn)) != 0 ||
+		if ((rc = check_layout(l, txn, dir)) != 0 || (rc = load_tree(l, txn, dir)) != 0 ||
 		    (rc = load_trips(l, txn)) != 0)
 			goto fail;
 		st_tip tip;
@@ -1106,6 +1110,7 @@ void ledger_close(ledger *l)
 	ts_free(l->trips);
 	free(l->genesis.members);
 	free(l->pend);
+	free(l->chg);
 	cm_wr_free(&l->wr);
 	cm_wr_free(&l->iwr);
 	pthread_mutex_destroy(&l->mu);

@@ -15,6 +15,10 @@
  *             these bytes) and INTERVAL (citizen || start -> end). Keys grow
  *             with the chain, so crediting appends and pruning walks from
  *             the first key; tripset.h indexes the records in memory.
+ *   "smt"     the state root's leaves: key = the 32-byte state-root key of
+ *             every entry above (smt_key), value = its 32-byte leaf hash
+ *             (smt_leaf of smt_value of the value bytes); written in the
+ *             block's transaction, read back a bucket at a time (smt.h).
  *   "chain"   local facts: genesis hash, tip (height, time, hash, roots),
  *             layout version.
  *   "blocks", "certs", "results": height -> bytes.
@@ -66,7 +70,8 @@ struct ledger {
 	MDB_env *env;
 	MDB_dbi db_state, db_trips, db_chain, db_blocks, db_certs, db_results;
 	MDB_dbi db_txidx, db_hist, db_histhead, db_itrips, db_receipts, db_valsets;
-	smt *tree;               /* the state root map; guarded by mu */
+	MDB_dbi db_smt;          /* the state root's leaves (smt.h) */
+	smt *tree;               /* the state root's top; guarded by mu */
 	tripset *trips;          /* the "trips" records in memory; guarded by mu */
 	pthread_mutex_t mu;      /* serialises tree and trips between apply and readers */
 	bool nosync;
@@ -78,13 +83,17 @@ struct ledger {
 	ledger_genesis genesis;  /* a copy (members owned), for ledger_reindex */
 	cm_wr wr;                /* writer's scratch encoder (apply only) */
 	cm_wr iwr;               /* st_root_trip's, for the INTERVAL value (under mu) */
-	/* While a block applies, state-root changes are queued and applied
-	 * once per key, in key order, at its end: a key written several
-	 * times costs one map update, and neighbouring keys share the walk
-	 * from the root while it is still in cache. */
+	/* While a block (or genesis) applies, state-root changes are queued
+	 * and applied once per key, in key order, at its end, in its write
+	 * transaction btxn: a key written several times costs one leaf
+	 * write, a bucket changed several times one rehash, and the leaf
+	 * writes walk the "smt" database in order. */
 	bool batching;
+	MDB_txn *btxn;
 	st_pending *pend;
 	size_t npend, cappend;
+	smt_change *chg;         /* st_flush's scratch: the last change of each key */
+	size_t capchg;
 };
 
 /* Maps an LMDB code to LEDGER_E_MAP_FULL / LEDGER_E_DB, logging it once
@@ -187,13 +196,18 @@ int st_put(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen,
 int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen);
 
 /* Only the state-root side of st_put/st_del, for entries stored outside
- * "state" (the trips). */
+ * "state" (the trips). Only while batching (st_batch). */
 int st_root_put(ledger *l, uint8_t table, const void *key, size_t klen, const void *val,
 		size_t vlen);
 int st_root_del(ledger *l, uint8_t table, const void *key, size_t klen);
 
-/* Applies the queued state-root changes (the last one of each key wins)
- * and empties the queue; stops queueing. LEDGER_E_NOMEM from the map. */
+/* Starts queueing state-root changes for write transaction txn (every
+ * st_put, st_del and st_root_* until st_flush or st_discard). */
+void st_batch(ledger *l, MDB_txn *txn);
+/* Applies the queued state-root changes (the last one of each key wins) to
+ * the leaves in the batch's transaction and to the top, and empties the
+ * queue; stops queueing. LEDGER_E_NOMEM, LEDGER_E_DB, LEDGER_E_MAP_FULL
+ * (the transaction must then be aborted). */
 int st_flush(ledger *l);
 /* Drops the queue (a failed block; the map is rolled back separately). */
 void st_discard(ledger *l);
