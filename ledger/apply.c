@@ -12,9 +12,11 @@
  * here together, and in tests/unit/test_ledger_rules.c.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "ledger/state_internal.h"
 
@@ -52,10 +54,227 @@ static bool valset_has(const ledger_valset *vs, const ck_pubkey k)
 	return false;
 }
 
+/* ---- accounts and history heads touched by the block -------------------------- */
+
+/* Each account the block reads or writes is read from LMDB at most once and
+ * written back at most once, at the block's end, in key order (end_block):
+ * the sender of several transactions, or a citizen paid several times,
+ * costs one lookup and one write per block, and the write-back walks the
+ * tree in order instead of jumping at random. The account's history head
+ * rides along for the same reasons. An open-addressing table with linear
+ * probing and no deletions, addressed by the top bits of a multiply-shift
+ * hash with random multipliers drawn per block (as tripset.c does): keys
+ * are chosen by clients, who must not be able to make them collide. The
+ * table's order never shows in what is written: the write-back is sorted. */
+typedef struct bc_ent {
+	ck_pubkey key;
+	st_account acct;
+	uint64_t head_loc;        /* newest history entry, 0: none */
+	uint16_t head_slot;
+	bool used, acct_known, acct_dirty, head_known, head_dirty;
+} bc_ent;
+
+typedef struct bcache {
+	bc_ent *e;
+	unsigned bits;            /* 2^bits slots, at most half of them used */
+	size_t n;
+	unsigned __int128 mul[4], add;
+} bcache;
+
+#define BC_BITS_MIN 6u
+
+static int bc_init(bcache *c, size_t expect)
+{
+	uint8_t seed[5 * 16];
+	memset(c, 0, sizeof *c);
+	c->bits = BC_BITS_MIN;
+	while (((size_t)1 << c->bits) < 2 * expect && c->bits < 40)
+		c->bits++;
+	if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+		fprintf(stderr, "ledger: getrandom for the block's account table: %s\n",
+			strerror(errno));
+		return LEDGER_E_DB;
+	}
+	for (unsigned i = 0; i < 4; i++)
+		memcpy(&c->mul[i], seed + 16 * i, 16);
+	memcpy(&c->add, seed + 64, 16);
+	c->e = calloc((size_t)1 << c->bits, sizeof *c->e);
+	return c->e != NULL ? 0 : LEDGER_E_NOMEM;
+}
+
+static void bc_free(bcache *c)
+{
+	free(c->e);
+	c->e = NULL;
+}
+
+static size_t bc_home(const bcache *c, const uint8_t *key)
+{
+	unsigned __int128 acc = c->add;
+	for (unsigned i = 0; i < 4; i++) {
+		uint64_t w;
+		memcpy(&w, key + 8 * i, sizeof w);
+		acc += c->mul[i] * w;
+	}
+	return (size_t)((uint64_t)(acc >> 64) >> (64u - c->bits));
+}
+
+static bc_ent *bc_probe(const bcache *c, const uint8_t *key)
+{
+	size_t mask = ((size_t)1 << c->bits) - 1;
+	for (size_t i = bc_home(c, key);; i = (i + 1) & mask)
+		if (!c->e[i].used || memcmp(c->e[i].key, key, CK_PUBKEY_BYTES) == 0)
+			return &c->e[i];
+}
+
+/* The entry of key, added (nothing known yet) if absent. The pointer is
+ * valid until the next call. */
+static int bc_entry(bcache *c, const ck_pubkey key, bc_ent **out)
+{
+	bc_ent *e = bc_probe(c, key);
+	if (e->used) {
+		*out = e;
+		return 0;
+	}
+	if (2 * (c->n + 1) > ((size_t)1 << c->bits)) {
+		bcache g = *c;
+		g.bits = c->bits + 1;
+		if ((g.e = calloc((size_t)1 << g.bits, sizeof *g.e)) == NULL)
+			return LEDGER_E_NOMEM;
+		for (size_t i = 0; i < ((size_t)1 << c->bits); i++)
+			if (c->e[i].used)
+				*bc_probe(&g, c->e[i].key) = c->e[i];
+		free(c->e);
+		*c = g;
+		e = bc_probe(c, key);
+	}
+	memset(e, 0, sizeof *e);
+	memcpy(e->key, key, CK_PUBKEY_BYTES);
+	e->used = true;
+	c->n++;
+	*out = e;
+	return 0;
+}
+
+/* The account as the block has left it so far (zero if absent). */
+static int bc_get_account(bcache *c, ledger *l, MDB_txn *txn, const ck_pubkey key, st_account *out)
+{
+	bc_ent *e;
+	int rc = bc_entry(c, key, &e);
+	if (rc != 0)
+		return rc;
+	if (!e->acct_known) {
+		if ((rc = st_get_account(l, txn, key, &e->acct)) != 0)
+			return rc;
+		e->acct_known = true;
+	}
+	*out = e->acct;
+	return 0;
+}
+
+static int bc_put_account(bcache *c, const ck_pubkey key, const st_account *in)
+{
+	bc_ent *e;
+	int rc = bc_entry(c, key, &e);
+	if (rc != 0)
+		return rc;
+	e->acct = *in;
+	e->acct_known = true;
+	e->acct_dirty = true;
+	return 0;
+}
+
+/* The entry of key with its history head known. */
+static int bc_head(bcache *c, ledger *l, MDB_txn *txn, const ck_pubkey key, bc_ent **out)
+{
+	bc_ent *e = NULL;
+	int rc = bc_entry(c, key, &e);
+	if (rc != 0)
+		return rc;
+	if (e->head_known) {
+		*out = e;
+		return 0;
+	}
+	MDB_val hk = { CK_PUBKEY_BYTES, (void *)key }, hv;
+	rc = mdb_get(txn, l->db_histhead, &hk, &hv);
+	if (rc == 0 && hv.mv_size == ST_HIST_HEAD_BYTES) {
+		const uint8_t *hp = hv.mv_data;
+		e->head_loc = st_rd64(hp);
+		e->head_slot = (uint16_t)(hp[8] << 8 | hp[9]);
+	} else if (rc == 0) {
+		return st_dberr(MDB_CORRUPTED, "read history head");
+	} else if (rc != MDB_NOTFOUND) {
+		return st_dberr(rc, "read history head");
+	}
+	e->head_known = true;
+	*out = e;
+	return 0;
+}
+
+static int cmp_bc_ent(const void *x, const void *y)
+{
+	const bc_ent *a = *(const bc_ent *const *)x, *b = *(const bc_ent *const *)y;
+	return memcmp(a->key, b->key, CK_PUBKEY_BYTES);
+}
+
+/* Writes the changed accounts, then the changed history heads, each in key
+ * order. */
+static int bc_write_back(bcache *c, ledger *l, MDB_txn *txn)
+{
+	bc_ent **d = malloc((c->n ? c->n : 1) * sizeof *d);
+	size_t nd = 0;
+	int rc = 0;
+	if (d == NULL)
+		return LEDGER_E_NOMEM;
+	for (size_t i = 0; i < ((size_t)1 << c->bits); i++)
+		if (c->e[i].used && (c->e[i].acct_dirty || c->e[i].head_dirty))
+			d[nd++] = &c->e[i];
+	qsort(d, nd, sizeof *d, cmp_bc_ent);
+	for (size_t i = 0; i < nd && rc == 0; i++) {
+		if (!d[i]->acct_dirty)
+			continue;
+		cm_wr_reset(&l->wr);
+		st_enc_account(&l->wr, &d[i]->acct);
+		rc = cm_wr_error(&l->wr) ? LEDGER_E_NOMEM
+					 : st_put(l, txn, LEDGER_TABLE_ACCOUNT, d[i]->key, CK_PUBKEY_BYTES,
+						  cm_wr_data(&l->wr), cm_wr_len(&l->wr));
+	}
+	for (size_t i = 0; i < nd && rc == 0; i++) {
+		if (!d[i]->head_dirty)
+			continue;
+		uint8_t head[ST_HIST_HEAD_BYTES];
+		st_hist_key(head, d[i]->head_loc, d[i]->head_slot);
+		MDB_val mk = { CK_PUBKEY_BYTES, d[i]->key }, mv = { sizeof head, head };
+		if ((rc = mdb_put(txn, l->db_histhead, &mk, &mv, 0)) != 0)
+			rc = st_dberr(rc, "write history head");
+	}
+	free(d);
+	return rc;
+}
+
+/* ledger_block_txs_root(b, root), keeping each transaction's id in ids
+ * (b->ntxs of them): apply needs the ids too and would otherwise hash
+ * every transaction a second time. */
+static int txs_root_ids(const ledger_block *b, ck_hash *ids, ck_hash root)
+{
+	ck_hash *leaves = NULL;
+	if (b->ntxs > 0 && (leaves = malloc((size_t)b->ntxs * sizeof *leaves)) == NULL)
+		return LEDGER_E_NOMEM;
+	for (uint32_t i = 0; i < b->ntxs; i++) {
+		ledger_tx_hash(ids[i], b->txs[i], b->tx_lens[i]);
+		ck_merkle_leaf(leaves[i], ids[i], CK_HASH_BYTES);
+	}
+	ck_merkle_root(root, (const ck_hash *)leaves, b->ntxs);
+	free(leaves);
+	return 0;
+}
+
 /* Everything that makes a block invalid, against the state in txn. On
- * success *txs_out holds the decoded transactions (caller frees). */
+ * success *txs_out holds the decoded transactions (caller frees) and, if
+ * ids is not NULL, ids the b->ntxs transaction ids; the senders' accounts
+ * are read through bc if not NULL (apply reads them again). */
 static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_sigs,
-		    const bool *sigs_verified, ledger_tx ***txs_out)
+		    const bool *sigs_verified, ledger_tx ***txs_out, ck_hash *ids, bcache *bc)
 {
 	const ledger_header *h = &b->header;
 	ledger_tx **txs = NULL;
@@ -93,7 +312,10 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_s
 		return LEDGER_E_BLOCK;
 	if (b->ntxs > LIM_BLOCK_TXS_MAX)
 		return LEDGER_E_BLOCK;
-	ledger_block_txs_root(b, x);
+	if (ids == NULL)
+		ledger_block_txs_root(b, x);
+	else if ((rc = txs_root_ids(b, ids, x)) != 0)
+		return rc;
 	if (memcmp(h->txs_root, x, CK_HASH_BYTES) != 0)
 		return LEDGER_E_TXS_ROOT;
 
@@ -124,7 +346,9 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_s
 	for (uint32_t i = 0; i < b->ntxs; i++) {
 		if (i == 0 || memcmp(refs[i].key, refs[i - 1].key, CK_PUBKEY_BYTES) != 0) {
 			st_account a;
-			if ((rc = st_get_account(l, txn, refs[i].key, &a)) != 0)
+			rc = bc != NULL ? bc_get_account(bc, l, txn, refs[i].key, &a)
+					: st_get_account(l, txn, refs[i].key, &a);
+			if (rc != 0)
 				goto fail;
 			expect = a.nonce;
 		}
@@ -150,7 +374,7 @@ int ledger_check_block(ledger *l, const ledger_block *b, const bool *sigs_verifi
 	int rc = st_rtxn(l, &txn);
 	if (rc != 0)
 		return rc;
-	rc = validate(l, txn, b, true, sigs_verified, &txs);
+	rc = validate(l, txn, b, true, sigs_verified, &txs, NULL, NULL);
 	mdb_txn_abort(txn);
 	free_txs(txs, b->ntxs);
 	return rc;
@@ -173,6 +397,8 @@ typedef struct ax {
 	ledger_supply sup;
 	bool sup_dirty;
 	bool members_dirty;
+	const ck_hash *ids;       /* of the block's transactions */
+	bcache bc;                /* accounts and history heads it touched */
 	/* the transaction being applied */
 	const ledger_tx *tx;
 	uint32_t txi;
@@ -207,14 +433,15 @@ static bool is_sender(const ax *a, const ck_pubkey k)
 }
 
 /* Accounts go through these so that the sender's row, changed by most
- * transactions, is read and written once. */
+ * transactions, is kept aside during its transaction, and every row
+ * through the block's table. */
 static int acct_get(ax *a, const ck_pubkey k, st_account *out)
 {
 	if (is_sender(a, k)) {
 		*out = a->sacct;
 		return 0;
 	}
-	return st_get_account(a->l, a->txn, k, out);
+	return bc_get_account(&a->bc, a->l, a->txn, k, out);
 }
 
 static int put_enc(ax *a, uint8_t table, const void *key, size_t klen)
@@ -231,9 +458,7 @@ static int acct_put(ax *a, const ck_pubkey k, const st_account *in)
 		a->sacct = *in;
 		return 0;
 	}
-	cm_wr_reset(&a->l->wr);
-	st_enc_account(&a->l->wr, in);
-	return put_enc(a, LEDGER_TABLE_ACCOUNT, k, CK_PUBKEY_BYTES);
+	return bc_put_account(&a->bc, k, in);
 }
 
 static int put_member(ax *a, const ledger_member *m)
@@ -259,6 +484,17 @@ static int local_put(ax *a, MDB_dbi dbi, const void *k, size_t klen, const void 
 {
 	MDB_val mk = { klen, (void *)k }, mv = { vlen, (void *)v };
 	int rc = mdb_put(a->txn, dbi, &mk, &mv, 0);
+	if (rc != 0)
+		return st_dberr(rc, ctx);
+	return 0;
+}
+
+/* A record keyed by a height above every stored one. */
+static int local_append(ax *a, MDB_dbi dbi, const uint8_t hk[8], const void *v, size_t vlen,
+			const char *ctx)
+{
+	MDB_val mk = { 8, (void *)hk }, mv = { vlen, (void *)v };
+	int rc = mdb_put(a->txn, dbi, &mk, &mv, MDB_APPEND);
 	if (rc != 0)
 		return st_dberr(rc, ctx);
 	return 0;
@@ -1202,53 +1438,57 @@ static int cmp_hist(const void *x, const void *y)
 	return memcmp(((const hist_ent *)x)->key, ((const hist_ent *)y)->key, CK_PUBKEY_BYTES);
 }
 
-/* Appends the history entry of account at loc and makes it the account's
- * newest. */
-static int put_hist(ax *a, const ck_pubkey account, uint64_t loc, int64_t d, uint8_t code)
+/* Appends the history entry of account at (loc, slot) and makes it the
+ * account's newest (state_internal.h, "hist"). */
+static int put_hist(ax *a, const ck_pubkey account, uint64_t loc, uint16_t slot, int64_t d,
+		    uint8_t code)
 {
-	ledger *l = a->l;
-	MDB_val hk = { CK_PUBKEY_BYTES, (void *)account }, hv;
-	uint64_t prev = 0;
-	int rc = mdb_get(a->txn, l->db_histhead, &hk, &hv);
-	if (rc == 0 && hv.mv_size == 8)
-		prev = st_rd64(hv.mv_data);
-	else if (rc == 0)
-		return st_dberr(MDB_CORRUPTED, "read history head");
-	else if (rc != MDB_NOTFOUND)
-		return st_dberr(rc, "read history head");
-	/* Entries are written in chain order within one block too. */
+	bc_ent *e = NULL;
+	int rc = bc_head(&a->bc, a->l, a->txn, account, &e);
+	if (rc != 0)
+		return rc;
+	uint64_t prev = e->head_loc;
+	uint16_t prev_slot = e->head_slot;
+	/* An account has one entry per transaction, written in chain order. */
 	assert(prev < loc);
-	uint8_t k[ST_HIST_KEY_BYTES], v[ST_HIST_VAL_BYTES], head[8];
-	st_hist_key(k, loc, account);
-	memcpy(v, a->txhash, CK_HASH_BYTES);
-	v[32] = a->tx->kind;
-	v[33] = code;
-	v[34] = d < 0;
-	st_be64(v + 35, d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d);
-	st_be64(v + 43, prev);
-	st_be64(head, loc);
-	/* Keys grow: blocks, transactions and (sorted) accounts come in
-	 * order, so the entry is appended without a search and pages fill. */
-	MDB_val mk = { sizeof k, k }, mv = { sizeof v, v };
-	if ((rc = mdb_put(a->txn, l->db_hist, &mk, &mv, MDB_APPEND)) != 0)
+	e->head_loc = loc;
+	e->head_slot = slot;
+	e->head_dirty = true;
+	uint8_t k[ST_HIST_KEY_BYTES], v[ST_HIST_VAL_BYTES_MAX];
+	size_t n = ST_HIST_TAG_BYTES;
+	st_hist_key(k, loc, slot);
+	st_hist_tag(v, account);
+	v[n++] = a->tx->kind;
+	v[n++] = code;
+	n += st_put_uvarint(v + n, st_zigzag(d));
+	/* The link as a distance back: an active account's previous entry
+	 * is near, so a few bytes. */
+	n += st_put_uvarint(v + n, prev != 0 ? loc - prev : 0);
+	if (prev != 0)
+		n += st_put_uvarint(v + n, prev_slot);
+	assert(n >= ST_HIST_VAL_BYTES_MIN);
+	assert(n <= sizeof v);
+	/* Keys grow: blocks, transactions and slots come in order, so the
+	 * entry is appended without a search and pages fill. The head is
+	 * written with the block's (bc_write_back). */
+	MDB_val mk = { sizeof k, k }, mv = { n, v };
+	if ((rc = mdb_put(a->txn, a->l->db_hist, &mk, &mv, MDB_APPEND)) != 0)
 		return st_dberr(rc, "write history");
-	return local_put(a, l->db_histhead, account, CK_PUBKEY_BYTES, head, sizeof head,
-			 "write history head");
+	return 0;
 }
 
 /* Writes the tx index and one history entry per touched account (deltas of
- * one account within the transaction summed). */
+ * one account within the transaction summed), slots in account order. */
 static int write_indexes(ax *a, const ledger_tx_result *res)
 {
 	ledger *l = a->l;
-	uint8_t loc[13];
+	uint64_t at = st_loc(a->height, a->txi);
+	uint8_t tk[ST_TXIDX_KEY_BYTES];
 	int rc;
 
-	st_be64(loc, a->height);
-	st_be32(loc + 8, a->txi);
-	loc[12] = res->code;
-	if ((rc = local_put(a, l->db_txidx, a->txhash, CK_HASH_BYTES, loc, sizeof loc,
-			    "write tx index")) != 0)
+	memcpy(tk, a->txhash, ST_TXIDX_PREFIX_BYTES);
+	st_be64(tk + ST_TXIDX_PREFIX_BYTES, at);
+	if ((rc = local_put(a, l->db_txidx, tk, sizeof tk, &res->code, 1, "write tx index")) != 0)
 		return rc;
 	if (a->nhist > 2)
 		qsort(a->hist, a->nhist, sizeof *a->hist, cmp_hist);
@@ -1257,32 +1497,32 @@ static int write_indexes(ax *a, const ledger_tx_result *res)
 		a->hist[0] = a->hist[1];
 		a->hist[1] = t;
 	}
-	uint64_t at = st_loc(a->height, a->txi);
-	for (size_t i = 0; i < a->nhist;) {
+	uint16_t slot = 0;
+	for (size_t i = 0; i < a->nhist; slot++) {
 		int64_t d = 0;
 		size_t j = i;
 		for (; j < a->nhist && memcmp(a->hist[j].key, a->hist[i].key, CK_PUBKEY_BYTES) == 0; j++)
 			d += a->hist[j].delta_g;
-		if ((rc = put_hist(a, a->hist[i].key, at, d, res->code)) != 0)
+		assert(slot < 0xffffu);
+		if ((rc = put_hist(a, a->hist[i].key, at, slot, d, res->code)) != 0)
 			return rc;
 		i = j;
 	}
 	return 0;
 }
 
-static int apply_tx(ax *a, const ledger_tx *tx, uint32_t i, const ledger_block *b,
-		    ledger_tx_result *res)
+static int apply_tx(ax *a, const ledger_tx *tx, uint32_t i, ledger_tx_result *res)
 {
 	int rc;
 
 	a->tx = tx;
 	a->txi = i;
 	a->nhist = 0;
-	ledger_tx_hash(a->txhash, b->txs[i], b->tx_lens[i]);
+	memcpy(a->txhash, a->ids[i], CK_HASH_BYTES);
 	memset(res, 0, sizeof *res);
 	memset(&a->smember, 0, sizeof a->smember);
 
-	if ((rc = st_get_account(a->l, a->txn, tx->sender, &a->sacct)) != 0)
+	if ((rc = bc_get_account(&a->bc, a->l, a->txn, tx->sender, &a->sacct)) != 0)
 		return rc;
 	/* validate() checked the nonce sequence against the same state. */
 	assert(a->sacct.nonce == tx->nonce);
@@ -1342,9 +1582,7 @@ static int apply_tx(ax *a, const ledger_tx *tx, uint32_t i, const ledger_block *
 		a->nhist = 1;
 		a->hist[0].delta_g = 0;
 	}
-	cm_wr_reset(&a->l->wr);
-	st_enc_account(&a->l->wr, &a->sacct);
-	if ((rc = put_enc(a, LEDGER_TABLE_ACCOUNT, tx->sender, CK_PUBKEY_BYTES)) != 0)
+	if ((rc = bc_put_account(&a->bc, tx->sender, &a->sacct)) != 0)
 		return rc;
 	return write_indexes(a, res);
 }
@@ -1357,6 +1595,8 @@ static int end_block(ax *a)
 	ledger_valset vs1, vs2, nvs;
 	int rc;
 
+	if ((rc = bc_write_back(&a->bc, l, a->txn)) != 0)
+		return rc;
 	if (a->sup_dirty) {
 		cm_wr_reset(&l->wr);
 		st_enc_supply(&l->wr, &a->sup);
@@ -1395,29 +1635,30 @@ static int store_block(ax *a, const ledger_block *b, const uint8_t *cert, size_t
 		       const ledger_results *res, st_tip *tip)
 {
 	ledger *l = a->l;
+	cm_wr *w = &l->wr;
 	uint8_t hk[8];
-	cm_wr w;
 	int rc;
 
 	if ((rc = st_flush(l)) != 0)
 		return rc;
+	/* Heights grow: the three records are appended (no search), and the
+	 * writer's scratch encoder keeps its memory from block to block. */
 	st_be64(hk, a->height);
-	cm_wr_init(&w);
-	ledger_block_encode(b, &w);
-	rc = cm_wr_error(&w) ? LEDGER_E_NOMEM
-			     : local_put(a, l->db_blocks, hk, sizeof hk, cm_wr_data(&w), cm_wr_len(&w),
-					 "write block");
+	cm_wr_reset(w);
+	ledger_block_encode(b, w);
+	rc = cm_wr_error(w) ? LEDGER_E_NOMEM
+			    : local_append(a, l->db_blocks, hk, cm_wr_data(w), cm_wr_len(w),
+					   "write block");
 	if (rc == 0)
-		rc = local_put(a, l->db_certs, hk, sizeof hk, cert != NULL ? cert : (const uint8_t *)"",
-			       certlen, "write certificate");
+		rc = local_append(a, l->db_certs, hk, cert != NULL ? cert : (const uint8_t *)"",
+				  certlen, "write certificate");
 	if (rc == 0) {
-		cm_wr_reset(&w);
-		ledger_results_encode(res, &w);
-		rc = cm_wr_error(&w) ? LEDGER_E_NOMEM
-				     : local_put(a, l->db_results, hk, sizeof hk, cm_wr_data(&w),
-						 cm_wr_len(&w), "write results");
+		cm_wr_reset(w);
+		ledger_results_encode(res, w);
+		rc = cm_wr_error(w) ? LEDGER_E_NOMEM
+				    : local_append(a, l->db_results, hk, cm_wr_data(w), cm_wr_len(w),
+						   "write results");
 	}
-	cm_wr_free(&w);
 	if (rc != 0)
 		return rc;
 	tip->height = a->height;
@@ -1433,6 +1674,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 {
 	MDB_txn *txn = NULL;
 	ledger_tx **txs = NULL;
+	ck_hash *ids = NULL;
 	ledger_results res = { 0, NULL };
 	bool recording = false, trips_recording = false;
 	st_tip tip;
@@ -1448,7 +1690,12 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 		txn = NULL;
 		goto fail;
 	}
-	if ((rc = validate(l, txn, b, false, NULL, &txs)) != 0)
+	if ((ids = malloc((b->ntxs ? b->ntxs : 1) * sizeof *ids)) == NULL) {
+		rc = LEDGER_E_NOMEM;
+		goto fail;
+	}
+	if ((rc = bc_init(&a.bc, 2 * (size_t)b->ntxs)) != 0 ||
+	    (rc = validate(l, txn, b, false, NULL, &txs, ids, &a.bc)) != 0)
 		goto fail;
 	if ((rc = smt_begin(l->tree)) != 0)
 		goto fail;
@@ -1460,6 +1707,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 
 	a.l = l;
 	a.txn = txn;
+	a.ids = ids;
 	a.height = b->header.height;
 	a.block_s = b->header.time_ms / 1000u;
 	if ((rc = st_get_methodology(l, txn, a.height, &a.meth, &a.meth_latest)) != 0 ||
@@ -1475,7 +1723,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	}
 	res.ntxs = b->ntxs;
 	for (uint32_t i = 0; i < b->ntxs; i++)
-		if ((rc = apply_tx(&a, txs[i], i, b, &res.r[i])) != 0)
+		if ((rc = apply_tx(&a, txs[i], i, &res.r[i])) != 0)
 			goto fail;
 	if ((rc = end_block(&a)) != 0 || (rc = store_block(&a, b, cert, certlen, &res, &tip)) != 0)
 		goto fail;
@@ -1489,6 +1737,8 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	ts_commit(l->trips);
 	pthread_mutex_unlock(&l->mu);
 	free(a.hist);
+	bc_free(&a.bc);
+	free(ids);
 	free_txs(txs, b->ntxs);
 	if (results != NULL)
 		*results = res;
@@ -1505,6 +1755,8 @@ fail:
 		ts_rollback(l->trips);
 	pthread_mutex_unlock(&l->mu);
 	free(a.hist);
+	bc_free(&a.bc);
+	free(ids);
 	free_txs(txs, b->ntxs);
 	ledger_results_free(&res);
 	return rc;

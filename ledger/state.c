@@ -1438,28 +1438,220 @@ int ledger_get_results(ledger *l, uint64_t height, ledger_results *out)
 	return 0;
 }
 
+/* The bytes of transaction index of the stored block at height, pointing
+ * into the map (valid while txn lives): what the indexes name by
+ * location instead of storing the tx id. */
+static int block_tx(ledger *l, MDB_txn *txn, uint64_t height, uint32_t index, const uint8_t **p,
+		    uint32_t *len)
+{
+	uint8_t kb[8];
+	MDB_val k = { sizeof kb, kb }, v;
+	const uint8_t *hdr;
+	size_t hlen;
+	uint32_t fields, n;
+	cm_rd r;
+
+	st_be64(kb, height);
+	int mrc = mdb_get(txn, l->db_blocks, &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return corrupt("an index names a block that is not stored");
+	if (mrc != 0)
+		return st_dberr(mrc, "read block store");
+	cm_rd_init(&r, v.mv_data, v.mv_size);
+	if (cm_rd_array(&r, &fields, 2) != 0 || fields != 2 || cm_rd_span(&r, &hdr, &hlen) != 0 ||
+	    cm_rd_array(&r, &n, LIM_BLOCK_TXS_MAX) != 0 || index >= n)
+		return corrupt("stored block");
+	for (uint32_t i = 0; i <= index; i++)
+		if (cm_rd_bin(&r, p, len, LIM_TX_BYTES_MAX) != 0)
+			return corrupt("stored block");
+	return 0;
+}
+
+/* The tx id of the transaction at loc. */
+static int loc_txhash(ledger *l, MDB_txn *txn, uint64_t loc, ck_hash out)
+{
+	const uint8_t *p;
+	uint32_t len;
+	int rc = block_tx(l, txn, loc >> 16, (uint32_t)(loc & 0xffff), &p, &len);
+	if (rc == 0)
+		ledger_tx_hash(out, p, len);
+	return rc;
+}
+
+/* Candidates share the id's first bytes; the one whose stored transaction
+ * hashes to the id is the answer. */
 int ledger_find_tx(ledger *l, const ck_hash txhash, ledger_tx_location *out)
 {
 	MDB_txn *txn;
-	MDB_val k = { CK_HASH_BYTES, (void *)txhash }, v;
-	int rc = st_rtxn(l, &txn);
-	if (rc != 0)
+	MDB_cursor *c = NULL;
+	uint8_t kb[ST_TXIDX_KEY_BYTES];
+	MDB_val k = { sizeof kb, kb }, v;
+	int rc, mrc;
+
+	memcpy(kb, txhash, ST_TXIDX_PREFIX_BYTES);
+	memset(kb + ST_TXIDX_PREFIX_BYTES, 0, sizeof kb - ST_TXIDX_PREFIX_BYTES);
+	if ((rc = st_rtxn(l, &txn)) != 0)
 		return rc;
-	int mrc = mdb_get(txn, l->db_txidx, &k, &v);
-	if (mrc == MDB_NOTFOUND) {
-		rc = LEDGER_E_NOTFOUND;
-	} else if (mrc != 0) {
-		rc = st_dberr(mrc, "read tx index");
-	} else if (v.mv_size != 13) {
-		rc = corrupt("tx index");
-	} else {
-		const uint8_t *p = v.mv_data;
-		out->height = st_rd64(p);
-		out->index = st_rd32(p + 8);
-		out->code = p[12];
+	if ((mrc = mdb_cursor_open(txn, l->db_txidx, &c)) != 0) {
+		rc = st_dberr(mrc, "open cursor");
+		goto done;
 	}
+	rc = LEDGER_E_NOTFOUND;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		if (k.mv_size != ST_TXIDX_KEY_BYTES || v.mv_size != 1) {
+			rc = corrupt("tx index");
+			break;
+		}
+		if (memcmp(kp, txhash, ST_TXIDX_PREFIX_BYTES) != 0)
+			break;
+		uint64_t loc = st_rd64(kp + ST_TXIDX_PREFIX_BYTES);
+		ck_hash id;
+		if ((rc = loc_txhash(l, txn, loc, id)) != 0)
+			break;
+		rc = LEDGER_E_NOTFOUND;
+		if (memcmp(id, txhash, CK_HASH_BYTES) == 0) {
+			out->height = loc >> 16;
+			out->index = (uint32_t)(loc & 0xffff);
+			out->code = *(const uint8_t *)v.mv_data;
+			rc = 0;
+			break;
+		}
+	}
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = st_dberr(mrc, "read tx index");
+done:
+	if (c != NULL)
+		mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+/* A history entry's value decoded (state_internal.h, "hist"). */
+typedef struct hist_val {
+	const uint8_t *tag;
+	uint8_t kind, code;
+	int64_t delta_g;
+	uint64_t prev;            /* loc of the account's previous entry, 0: none */
+	uint16_t prev_slot;
+} hist_val;
+
+static int hist_decode(const MDB_val *v, uint64_t loc, hist_val *h)
+{
+	const uint8_t *p = v->mv_data;
+	size_t len = v->mv_size, off = ST_HIST_TAG_BYTES + 2, m;
+	uint64_t z, back, slot = 0;
+
+	if (len < ST_HIST_VAL_BYTES_MIN || len > ST_HIST_VAL_BYTES_MAX)
+		return corrupt("history");
+	h->tag = p;
+	h->kind = p[ST_HIST_TAG_BYTES];
+	h->code = p[ST_HIST_TAG_BYTES + 1];
+	if ((m = st_get_uvarint(p + off, len - off, &z)) == 0)
+		return corrupt("history");
+	off += m;
+	if ((m = st_get_uvarint(p + off, len - off, &back)) == 0 || back >= loc)
+		return corrupt("history");
+	off += m;
+	if (back != 0) {
+		if ((m = st_get_uvarint(p + off, len - off, &slot)) == 0 || slot > 0xffff)
+			return corrupt("history");
+		off += m;
+	}
+	if (off != len)
+		return corrupt("history");
+	h->delta_g = st_unzigzag(z);
+	h->prev = back != 0 ? loc - back : 0;
+	h->prev_slot = (uint16_t)slot;
+	return 0;
+}
+
+static int hist_get(ledger *l, MDB_txn *txn, uint64_t loc, uint16_t slot, hist_val *h)
+{
+	uint8_t kb[ST_HIST_KEY_BYTES];
+	MDB_val k = { sizeof kb, kb }, v;
+	st_hist_key(kb, loc, slot);
+	int mrc = mdb_get(txn, l->db_hist, &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return corrupt("history chain names a missing entry");
+	if (mrc != 0)
+		return st_dberr(mrc, "read history");
+	return hist_decode(&v, loc, h);
+}
+
+/* The account's newest entry; *loc 0 if it has none. */
+static int hist_head(ledger *l, MDB_txn *txn, const ck_pubkey key, uint64_t *loc, uint16_t *slot)
+{
+	MDB_val k = { CK_PUBKEY_BYTES, (void *)key }, v;
+	int mrc = mdb_get(txn, l->db_histhead, &k, &v);
+	*loc = 0;
+	*slot = 0;
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc != 0)
+		return st_dberr(mrc, "read history head");
+	const uint8_t *p = v.mv_data;
+	if (v.mv_size != ST_HIST_HEAD_BYTES || st_rd64(p) == 0)
+		return corrupt("history head");
+	*loc = st_rd64(p);
+	*slot = (uint16_t)(p[8] << 8 | p[9]);
+	return 0;
+}
+
+/* The slot of the account's entry at loc (a cursor): the one entry there
+ * with its tag or, if accounts of that transaction share the tag, the one
+ * its chain of links passes through. LEDGER_E_NOTFOUND if it has none. */
+static int hist_slot_at(ledger *l, MDB_txn *txn, const ck_pubkey key, const uint8_t *tag,
+			uint64_t loc, uint16_t *slot)
+{
+	MDB_cursor *c;
+	uint8_t kb[ST_HIST_KEY_BYTES];
+	MDB_val k = { sizeof kb, kb }, v;
+	uint32_t matches = 0;
+	int rc = 0, mrc;
+
+	st_hist_key(kb, loc, 0);
+	if ((mrc = mdb_cursor_open(txn, l->db_hist, &c)) != 0)
+		return st_dberr(mrc, "open cursor");
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		if (k.mv_size != ST_HIST_KEY_BYTES || v.mv_size < ST_HIST_TAG_BYTES) {
+			rc = corrupt("history");
+			break;
+		}
+		if (st_rd64(kp) != loc)
+			break;
+		if (memcmp(v.mv_data, tag, ST_HIST_TAG_BYTES) == 0) {
+			matches++;
+			*slot = (uint16_t)(kp[8] << 8 | kp[9]);
+		}
+	}
+	if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = st_dberr(mrc, "read history");
+	mdb_cursor_close(c);
+	if (rc != 0)
+		return rc;
+	if (matches == 1)
+		return 0;
+	if (matches == 0)
+		return LEDGER_E_NOTFOUND;
+	uint64_t at;
+	uint16_t s;
+	if ((rc = hist_head(l, txn, key, &at, &s)) != 0)
+		return rc;
+	while (at > loc) {
+		hist_val h;
+		if ((rc = hist_get(l, txn, at, s, &h)) != 0)
+			return rc;
+		at = h.prev;
+		s = h.prev_slot;
+	}
+	if (at != loc)
+		return LEDGER_E_NOTFOUND;
+	*slot = s;
+	return 0;
 }
 
 /* Follows the account's chain of entries from the newest (cursor 0) or from
@@ -1469,67 +1661,48 @@ int ledger_history(ledger *l, const ck_pubkey key, uint64_t cursor, ledger_histo
 		   uint32_t max, uint32_t *n, uint64_t *next_cursor)
 {
 	MDB_txn *txn;
-	MDB_val k, v;
-	uint8_t kb[ST_HIST_KEY_BYTES];
+	uint8_t tag[ST_HIST_TAG_BYTES];
 	uint64_t loc = cursor;
-	int rc, mrc;
+	uint16_t slot = 0;
+	int rc;
 
 	*n = 0;
 	*next_cursor = 0;
 	if (max > LIM_HISTORY_PAGE_MAX)
 		max = LIM_HISTORY_PAGE_MAX;
+	st_hist_tag(tag, key);
 	if ((rc = st_rtxn(l, &txn)) != 0)
 		return rc;
 	if (loc == 0) {
-		k = (MDB_val){ CK_PUBKEY_BYTES, (void *)key };
-		mrc = mdb_get(txn, l->db_histhead, &k, &v);
-		if (mrc == MDB_NOTFOUND)
-			goto done;
-		if (mrc != 0) {
-			rc = st_dberr(mrc, "read history head");
-			goto done;
-		}
-		if (v.mv_size != 8) {
-			rc = corrupt("history head");
-			goto done;
-		}
-		loc = st_rd64(v.mv_data);
+		rc = hist_head(l, txn, key, &loc, &slot);
+	} else if ((rc = hist_slot_at(l, txn, key, tag, loc, &slot)) == LEDGER_E_NOTFOUND) {
+		loc = 0;
+		rc = 0;
 	}
-	while (loc != 0) {
+	while (rc == 0 && loc != 0) {
 		if (*n == max) {
 			*next_cursor = loc;
 			break;
 		}
-		st_hist_key(kb, loc, key);
-		k = (MDB_val){ sizeof kb, kb };
-		mrc = mdb_get(txn, l->db_hist, &k, &v);
-		if (mrc == MDB_NOTFOUND && *n == 0 && cursor != 0)
+		hist_val h;
+		ledger_history_entry *e = &out[*n];
+		if ((rc = hist_get(l, txn, loc, slot, &h)) != 0)
 			break;
-		if (mrc == MDB_NOTFOUND) {
-			rc = corrupt("history chain names a missing entry");
-			goto done;
+		if (memcmp(h.tag, tag, ST_HIST_TAG_BYTES) != 0) {
+			rc = corrupt("history chain passes through another account");
+			break;
 		}
-		if (mrc != 0) {
-			rc = st_dberr(mrc, "read history");
-			goto done;
-		}
-		const uint8_t *vp = v.mv_data;
-		uint64_t prev;
-		if (v.mv_size != ST_HIST_VAL_BYTES || (prev = st_rd64(vp + 43)) >= loc) {
-			rc = corrupt("history");
-			goto done;
-		}
-		ledger_history_entry *e = &out[(*n)++];
+		if ((rc = loc_txhash(l, txn, loc, e->txhash)) != 0)
+			break;
 		e->height = loc >> 16;
 		e->index = (uint32_t)(loc & 0xffff);
-		memcpy(e->txhash, vp, CK_HASH_BYTES);
-		e->kind = vp[32];
-		e->code = vp[33];
-		uint64_t mag = st_rd64(vp + 35);
-		e->delta_g = vp[34] ? -(int64_t)mag : (int64_t)mag;
-		loc = prev;
+		e->kind = h.kind;
+		e->code = h.code;
+		e->delta_g = h.delta_g;
+		(*n)++;
+		loc = h.prev;
+		slot = h.prev_slot;
 	}
-done:
 	mdb_txn_abort(txn);
 	return rc;
 }

@@ -142,6 +142,41 @@ static inline void st_trip_key(uint8_t *k, int64_t endday, uint64_t height, cons
 	memcpy(k + 16, id, CK_HASH_BYTES);
 }
 
+/* Unsigned LEB128 for the local indexes' values (not consensus bytes). */
+#define ST_UVARINT_BYTES_MAX 10u
+static inline size_t st_put_uvarint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+/* Reads one from p[0..len): its length, or 0 if truncated or too long. */
+static inline size_t st_get_uvarint(const uint8_t *p, size_t len, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (size_t i = 0; i < len && i < ST_UVARINT_BYTES_MAX; i++) {
+		x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80)) {
+			*v = x;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+/* Signed as unsigned, small magnitudes small: 0, -1, 1, -2, ... */
+static inline uint64_t st_zigzag(int64_t d)
+{
+	return d < 0 ? ~(uint64_t)d << 1 | 1u : (uint64_t)d << 1;
+}
+static inline int64_t st_unzigzag(uint64_t z)
+{
+	return (int64_t)(z & 1u ? ~(z >> 1) : z >> 1);
+}
+
 /* A transaction's place in the chain as one number, height << 16 | index:
  * the cursor of the paged queries and the link between history entries.
  * Heights start at 1, so it is never 0, which therefore means "none". */
@@ -153,20 +188,46 @@ static inline uint64_t st_loc(uint64_t height, uint32_t txi)
 	return height << 16 | txi;
 }
 
-/* History log ("hist"): key height || tx index || account, appended in key
- * order by each block; value txhash || kind || code || negative || |delta|
- * (8) || loc of the account's previous entry (8, 0 if none). "histhead"
- * maps an account to the loc of its newest entry. A block then dirties a
- * few pages at the log's end and one head per account, where a key of
- * account || height would put every entry on a random page. */
-#define ST_HIST_KEY_BYTES 44u
-#define ST_HIST_VAL_BYTES 51u
-static inline void st_hist_key(uint8_t *k, uint64_t loc, const ck_pubkey account)
+/* History log ("hist"): key u64be loc || u16be slot, appended in key order
+ * by each block (slot numbers the accounts of one transaction in key
+ * order); value tag(8) || kind || code || uvarint zigzag(delta) ||
+ * uvarint back || (if back != 0) uvarint prev slot, where the account's
+ * previous entry is at loc - back, prev slot (back 0: none). "histhead"
+ * maps an account to u64be loc || u16be slot of its newest entry. A block
+ * then dirties a few pages at the log's end and one head per account,
+ * where a key of account || height would put every entry on a random page.
+ * Neither the account nor the tx id is stored: the tx id is the hash of
+ * the transaction at (height, index) of the stored block, and the account
+ * is the one whose head the chain of links starts from; the tag (the
+ * first bytes of H("hist-account", account)) only lets a cursor, which
+ * names a loc, find the account's slot there. */
+#define ST_HIST_KEY_BYTES 10u
+#define ST_HIST_TAG_BYTES 8u
+#define ST_HIST_VAL_BYTES_MIN (ST_HIST_TAG_BYTES + 4u)
+#define ST_HIST_VAL_BYTES_MAX (ST_HIST_TAG_BYTES + 2u + 3u * ST_UVARINT_BYTES_MAX)
+#define ST_HIST_HEAD_BYTES 10u
+/* A transaction touches at most its sender, two accounts of a recovery
+ * or the citizens of its trips: slots fit 16 bits. */
+_Static_assert(LIM_TRIPS_PER_TX_MAX + 2u <= 0xffffu, "history slot fits 16 bits");
+static inline void st_hist_key(uint8_t *k, uint64_t loc, uint16_t slot)
 {
-	st_be64(k, loc >> 16);
-	st_be32(k + 8, (uint32_t)(loc & 0xffff));
-	memcpy(k + 12, account, CK_PUBKEY_BYTES);
+	st_be64(k, loc);
+	k[8] = (uint8_t)(slot >> 8);
+	k[9] = (uint8_t)slot;
 }
+static inline void st_hist_tag(uint8_t tag[ST_HIST_TAG_BYTES], const ck_pubkey account)
+{
+	ck_hash h;
+	ck_hash_tagged(h, "hist-account", account, CK_PUBKEY_BYTES);
+	memcpy(tag, h, ST_HIST_TAG_BYTES);
+}
+
+/* Transaction index ("txidx"): key the first 8 bytes of the tx id || u64be
+ * loc, value u8 code. A lookup walks the keys with the prefix and keeps
+ * the one whose stored transaction hashes to the id (a shared prefix costs
+ * a hash, never a wrong answer). */
+#define ST_TXIDX_PREFIX_BYTES 8u
+#define ST_TXIDX_KEY_BYTES (ST_TXIDX_PREFIX_BYTES + 8u)
 
 /* Receipts index key: merchant member id || ~height || ~tx index, so a
  * forward walk lists one merchant's receipts newest first. */
