@@ -723,19 +723,14 @@ static int apply_trip(ax *a, const ledger_trip *t, uint8_t *code, uint64_t *cred
 	return 0;
 }
 
-static int index_trip(ax *a, uint32_t j, const ledger_trip *t, int64_t day, uint8_t code,
-		      uint64_t credited)
+static int index_trip(ax *a, uint32_t j, int64_t day, uint8_t code, uint64_t credited)
 {
-	uint8_t k[28], v[41];
-	st_be32(k, a->smember.id);
-	st_be64(k + 4, st_day_key(day));
-	st_be64(k + 12, a->height);
-	st_be32(k + 20, a->txi);
-	st_be32(k + 24, j);
-	memcpy(v, t->trip_id, CK_HASH_BYTES);
-	v[32] = code;
-	st_be64(v + 33, credited);
-	return local_put(a, a->l->db_itrips, k, sizeof k, v, sizeof v, "write issuer trips");
+	uint8_t k[ST_ITRIP_KEY_BYTES], v[ST_ITRIP_VAL_BYTES_MAX];
+	assert(j <= 0xffffu);
+	st_itrip_key(k, a->smember.id, day, st_loc(a->height, a->txi), (uint16_t)j);
+	v[0] = code;
+	size_t n = 1 + st_put_uvarint(v + 1, credited);
+	return local_put(a, a->l->db_itrips, k, sizeof k, v, n, "write issuer trips");
 }
 
 static int do_issue(ax *a, ledger_tx_result *res, uint8_t role_code)
@@ -764,7 +759,7 @@ static int do_issue(ax *a, ledger_tx_result *res, uint8_t role_code)
 		else if (first_bad == LEDGER_R_OK)
 			first_bad = code;
 		/* The reconciliation index only knows issuers that are members. */
-		if (a->smember.id != 0 && (rc = index_trip(a, j, t, day, code, credited)) != 0)
+		if (a->smember.id != 0 && (rc = index_trip(a, j, day, code, credited)) != 0)
 			return rc;
 	}
 	if (ok == n)

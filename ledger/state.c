@@ -1769,17 +1769,23 @@ done:
 	return rc;
 }
 
-/* Issuer trips are keyed member || day || height || tx index || trip index
+/* Issuer trips are keyed member || day || loc || trip index (state_internal.h)
  * and listed oldest first (reconciliation reads a day in order). A cursor
  * names the next entry as height << 24 | tx index << 10 | trip index (tx
- * index < 2^14, trip index < LIM_TRIPS_PER_TX_MAX <= 2^10). */
+ * index < 2^14, trip index < LIM_TRIPS_PER_TX_MAX <= 2^10). Trip ids come
+ * from the issue transactions in the stored blocks, each decoded once per
+ * page (a page's entries are mostly from one transaction). */
+_Static_assert(LIM_BLOCK_TXS_MAX <= (1u << 14), "tx index fits the cursor");
+_Static_assert(LIM_TRIPS_PER_TX_MAX <= (1u << 10), "trip index fits the cursor");
 int ledger_issuer_trips(ledger *l, uint32_t member_id, int64_t day, uint64_t cursor,
 			ledger_issued_trip *out, uint32_t max, uint32_t *n, uint64_t *next_cursor)
 {
 	MDB_txn *txn;
 	MDB_cursor *c = NULL;
-	uint8_t kb[28];
+	uint8_t kb[ST_ITRIP_KEY_BYTES];
 	MDB_val k = { sizeof kb, kb }, v;
+	ledger_tx *tx = NULL;
+	uint64_t tx_loc = 0;
 	int rc, mrc;
 
 	*n = 0;
@@ -1792,36 +1798,54 @@ int ledger_issuer_trips(ledger *l, uint32_t member_id, int64_t day, uint64_t cur
 		rc = st_dberr(mrc, "open cursor");
 		goto done;
 	}
-	st_be32(kb, member_id);
-	st_be64(kb + 4, st_day_key(day));
-	st_be64(kb + 12, cursor >> 24);
-	st_be32(kb + 20, (uint32_t)(cursor >> 10) & 0x3fff);
-	st_be32(kb + 24, (uint32_t)cursor & 0x3ff);
+	st_itrip_key(kb, member_id, day,
+		     st_loc(cursor >> 24, (uint32_t)(cursor >> 10) & 0x3fff),
+		     (uint16_t)(cursor & 0x3ff));
 	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
 	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
-		if (k.mv_size != 28 || memcmp(kp, kb, 12) != 0)
+		if (k.mv_size != ST_ITRIP_KEY_BYTES || memcmp(kp, kb, 12) != 0)
 			break;
-		uint64_t h = st_rd64(kp + 12);
-		uint32_t ti = st_rd32(kp + 20), pi = st_rd32(kp + 24);
+		uint64_t loc = st_rd64(kp + 12);
+		uint32_t ti = (uint32_t)(loc & 0xffff), pi = (uint32_t)(kp[20] << 8 | kp[21]);
 		if (*n == max) {
-			*next_cursor = h << 24 | (uint64_t)ti << 10 | pi;
+			*next_cursor = (loc >> 16) << 24 | (uint64_t)ti << 10 | pi;
 			break;
 		}
-		if (v.mv_size != 41) {
+		uint64_t credited;
+		if (v.mv_size < 2 || st_get_uvarint(vp + 1, v.mv_size - 1, &credited) != v.mv_size - 1) {
 			rc = corrupt("issuer trips");
 			goto done;
 		}
+		if (tx == NULL || tx_loc != loc) {
+			const uint8_t *p;
+			uint32_t len;
+			ledger_tx_free(tx);
+			tx = NULL;
+			if ((rc = block_tx(l, txn, loc >> 16, ti, &p, &len)) != 0)
+				goto done;
+			if (ledger_tx_decode(p, len, l->chain_id, &tx) != 0) {
+				tx = NULL;
+				rc = corrupt("stored issue transaction");
+				goto done;
+			}
+			tx_loc = loc;
+		}
+		if (tx->kind != LEDGER_TX_ISSUE || pi >= tx->u.issue.ntrips) {
+			rc = corrupt("issuer trips name no trip");
+			goto done;
+		}
 		ledger_issued_trip *e = &out[(*n)++];
-		memcpy(e->trip_id, vp, CK_HASH_BYTES);
-		e->height = h;
+		memcpy(e->trip_id, tx->u.issue.trips[pi].trip_id, CK_HASH_BYTES);
+		e->height = loc >> 16;
 		e->tx_index = ti;
-		e->code = vp[32];
-		e->credited_g = st_rd64(vp + 33);
+		e->code = vp[0];
+		e->credited_g = credited;
 	}
 	if (mrc != 0 && mrc != MDB_NOTFOUND)
 		rc = st_dberr(mrc, "read issuer trips");
 done:
+	ledger_tx_free(tx);
 	if (c != NULL)
 		mdb_cursor_close(c);
 	mdb_txn_abort(txn);

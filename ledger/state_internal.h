@@ -229,6 +229,23 @@ static inline void st_hist_tag(uint8_t tag[ST_HIST_TAG_BYTES], const ck_pubkey a
 #define ST_TXIDX_PREFIX_BYTES 8u
 #define ST_TXIDX_KEY_BYTES (ST_TXIDX_PREFIX_BYTES + 8u)
 
+/* Issuer trips ("itrips"): key u32be member || day(start_s) || u64be loc ||
+ * u16be trip index, so one issuer's day is one range in chain order; value
+ * u8 code || uvarint credited_g. The trip id is read from the issue
+ * transaction in the stored block rather than kept (32 of the 41 bytes of
+ * value it had). */
+#define ST_ITRIP_KEY_BYTES 22u
+#define ST_ITRIP_VAL_BYTES_MAX (1u + ST_UVARINT_BYTES_MAX)
+_Static_assert(LIM_TRIPS_PER_TX_MAX <= 0xffffu, "trip index fits 16 bits");
+static inline void st_itrip_key(uint8_t *k, uint32_t member, int64_t day, uint64_t loc, uint16_t j)
+{
+	st_be32(k, member);
+	st_be64(k + 4, st_day_key(day));
+	st_be64(k + 12, loc);
+	k[20] = (uint8_t)(j >> 8);
+	k[21] = (uint8_t)j;
+}
+
 /* Receipts index key: merchant member id || ~height || ~tx index, so a
  * forward walk lists one merchant's receipts newest first. */
 #define ST_RECEIPT_KEY_BYTES 16u
