@@ -49,6 +49,44 @@ static int get_u32(json_t *v, const char *name, uint32_t min, uint32_t max, uint
 	return 0;
 }
 
+/* Reads the whole file into *out (the caller frees), refusing one larger
+ * than LIM_CONFIG_BYTES_MAX before it is parsed: a config is a few hundred
+ * bytes, and a huge or endless file (a device, a mistake) is an error. */
+static int read_bounded(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+	/* One byte more than the limit tells "too large" from "exactly at". */
+	size_t cap = (size_t)LIM_CONFIG_BYTES_MAX + 1, n = 0;
+	char *buf;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!(buf = malloc(cap))) {
+		fclose(f);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	n = fread(buf, 1, cap, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		goto fail;
+	}
+	if (n > LIM_CONFIG_BYTES_MAX) {
+		snprintf(err, errlen, "%s: larger than the limit of %u bytes", path,
+			 LIM_CONFIG_BYTES_MAX);
+		goto fail;
+	}
+	fclose(f);
+	*out = buf;
+	*len = n;
+	return 0;
+fail:
+	fclose(f);
+	free(buf);
+	return -1;
+}
+
 int node_config_load(const char *path, node_config *c, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -56,9 +94,14 @@ int node_config_load(const char *path, node_config *c, char *err, size_t errlen)
 	const char *key;
 	int rc = -1;
 	uint32_t u;
+	char *text;
+	size_t len;
 
 	node_config_defaults(c);
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (read_bounded(path, &text, &len, err, errlen) != 0)
+		return -1;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
 	if (!root) {
 		snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
 		return -1;
