@@ -188,6 +188,12 @@ struct node {
 
 static void pump(node *n);
 
+static uint64_t ts_diff_us(const struct timespec *a, const struct timespec *b)
+{
+	int64_t us = (int64_t)(b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
+	return us > 0 ? (uint64_t)us : 0;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -766,18 +772,26 @@ typedef struct commit_job {
 	ledger_block *block;
 	ledger_info info;
 	uint64_t decided_ms;
+	uint64_t apply_us, apply_cpu_us; /* wall and thread CPU time of the apply */
 	int rc;
 } commit_job;
 
 static void commit_run(void *arg)
 {
 	commit_job *j = arg;
+	struct timespec w0, w1, c0, c1;
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	j->rc = ledger_block_decode(j->bytes, j->len, j->n->genesis->chain_id, &j->block);
 	if (j->rc == 0)
 		j->rc = ledger_apply_block(j->n->led, j->block, cm_wr_data(&j->cert),
 					   cm_wr_len(&j->cert), NULL);
 	if (j->rc == 0)
 		j->rc = ledger_get_info(j->n->led, &j->info);
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	j->apply_us = ts_diff_us(&w0, &w1);
+	j->apply_cpu_us = ts_diff_us(&c0, &c1);
 }
 
 static void commit_done(void *arg)
@@ -804,8 +818,10 @@ static void commit_done(void *arg)
 		n->commit_latency_ms_last = now > t ? now - t : 0;
 		n->commit_latency_ms_sum += n->commit_latency_ms_last;
 	}
-	NLOG_INFO("commit", "height=%llu txs=%u decided_ms_ago=%llu", (unsigned long long)j->info.height,
-		  j->block->ntxs, (unsigned long long)(n->last_commit_ms - j->decided_ms));
+	NLOG_INFO("commit", "height=%llu txs=%u decided_ms_ago=%llu apply_us=%llu apply_cpu_us=%llu",
+		  (unsigned long long)j->info.height, j->block->ntxs,
+		  (unsigned long long)(n->last_commit_ms - j->decided_ms),
+		  (unsigned long long)j->apply_us, (unsigned long long)j->apply_cpu_us);
 	{
 		const uint8_t **txs = (const uint8_t **)j->block->txs;
 		size_t *lens = calloc(j->block->ntxs ? j->block->ntxs : 1, sizeof *lens);
