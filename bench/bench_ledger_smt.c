@@ -22,6 +22,7 @@
  *   make BUILD=/tmp/b20 CFLAGS='-O2 -g -DSMT_TOP_BITS=20u' /tmp/b20/bench/bench_ledger_smt
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,9 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		big = (size_t)strtoull(argv[1], NULL, 10);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Large blocks always from fresh mappings, returned when freed: the
+	 * second run's heap figure must not reuse the first run's pages. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (ck_init() != 0)
 		die("ck_init", -1);
 	uint64_t s = 2026;
