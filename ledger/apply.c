@@ -22,21 +22,6 @@
 
 /* ---- validation (shared by check and apply) ----------------------------- */
 
-typedef struct sender_ref {
-	const uint8_t *key;
-	uint64_t nonce;
-	uint32_t idx;
-} sender_ref;
-
-static int cmp_sender(const void *a, const void *b)
-{
-	const sender_ref *x = a, *y = b;
-	int c = memcmp(x->key, y->key, CK_PUBKEY_BYTES);
-	if (c != 0)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 static void free_txs(ledger_tx **txs, uint32_t n)
 {
 	if (txs == NULL)
@@ -70,8 +55,9 @@ typedef struct bc_ent {
 	ck_pubkey key;
 	st_account acct;
 	uint64_t head_loc;        /* newest history entry, 0: none */
+	uint64_t next_nonce;      /* validate's: the nonce its next transaction needs */
 	uint16_t head_slot;
-	bool used, acct_known, acct_dirty, head_known, head_dirty;
+	bool used, acct_known, acct_dirty, head_known, head_dirty, nonce_known;
 } bc_ent;
 
 typedef struct bcache {
@@ -271,14 +257,13 @@ static int txs_root_ids(const ledger_block *b, ck_hash *ids, ck_hash root)
 
 /* Everything that makes a block invalid, against the state in txn. On
  * success *txs_out holds the decoded transactions (caller frees) and, if
- * ids is not NULL, ids the b->ntxs transaction ids; the senders' accounts
- * are read through bc if not NULL (apply reads them again). */
+ * ids is not NULL, ids the b->ntxs transaction ids. The senders' accounts
+ * are read through bc (apply reads them again). */
 static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_sigs,
 		    const bool *sigs_verified, ledger_tx ***txs_out, ck_hash *ids, bcache *bc)
 {
 	const ledger_header *h = &b->header;
 	ledger_tx **txs = NULL;
-	sender_ref *refs = NULL;
 	st_tip tip;
 	ledger_valset vs1, vs2;
 	ck_hash x;
@@ -322,8 +307,7 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_s
 	if (b->ntxs == 0)
 		return 0;
 	txs = calloc(b->ntxs, sizeof *txs);
-	refs = calloc(b->ntxs, sizeof *refs);
-	if (txs == NULL || refs == NULL) {
+	if (txs == NULL) {
 		rc = LEDGER_E_NOMEM;
 		goto fail;
 	}
@@ -335,34 +319,31 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_s
 			rc = LEDGER_E_BADSIG;
 			goto fail;
 		}
-		refs[i].key = txs[i]->sender;
-		refs[i].nonce = txs[i]->nonce;
-		refs[i].idx = i;
 	}
-	/* Group by sender (stable by position) and require consecutive
-	 * nonces from the account's next nonce. */
-	qsort(refs, b->ntxs, sizeof *refs, cmp_sender);
-	uint64_t expect = 0;
+	/* Each sender's transactions, in block order, carry consecutive
+	 * nonces from its account's next nonce. */
 	for (uint32_t i = 0; i < b->ntxs; i++) {
-		if (i == 0 || memcmp(refs[i].key, refs[i - 1].key, CK_PUBKEY_BYTES) != 0) {
-			st_account a;
-			rc = bc != NULL ? bc_get_account(bc, l, txn, refs[i].key, &a)
-					: st_get_account(l, txn, refs[i].key, &a);
-			if (rc != 0)
+		bc_ent *e = NULL;
+		if ((rc = bc_entry(bc, txs[i]->sender, &e)) != 0)
+			goto fail;
+		if (!e->acct_known) {
+			if ((rc = st_get_account(l, txn, txs[i]->sender, &e->acct)) != 0)
 				goto fail;
-			expect = a.nonce;
+			e->acct_known = true;
 		}
-		if (refs[i].nonce != expect || expect == UINT64_MAX) {
+		if (!e->nonce_known) {
+			e->next_nonce = e->acct.nonce;
+			e->nonce_known = true;
+		}
+		if (txs[i]->nonce != e->next_nonce || e->next_nonce == UINT64_MAX) {
 			rc = LEDGER_E_NONCE;
 			goto fail;
 		}
-		expect++;
+		e->next_nonce++;
 	}
-	free(refs);
 	*txs_out = txs;
 	return 0;
 fail:
-	free(refs);
 	free_txs(txs, b->ntxs);
 	return rc;
 }
@@ -371,11 +352,17 @@ int ledger_check_block(ledger *l, const ledger_block *b, const bool *sigs_verifi
 {
 	MDB_txn *txn;
 	ledger_tx **txs = NULL;
-	int rc = st_rtxn(l, &txn);
+	bcache bc;
+	int rc = bc_init(&bc, b->ntxs);
 	if (rc != 0)
 		return rc;
-	rc = validate(l, txn, b, true, sigs_verified, &txs, NULL, NULL);
+	if ((rc = st_rtxn(l, &txn)) != 0) {
+		bc_free(&bc);
+		return rc;
+	}
+	rc = validate(l, txn, b, true, sigs_verified, &txs, NULL, &bc);
 	mdb_txn_abort(txn);
+	bc_free(&bc);
 	free_txs(txs, b->ntxs);
 	return rc;
 }
@@ -1648,11 +1635,27 @@ static int store_block(ax *a, const ledger_block *b, const uint8_t *cert, size_t
 		rc = local_append(a, l->db_certs, hk, cert != NULL ? cert : (const uint8_t *)"",
 				  certlen, "write certificate");
 	if (rc == 0) {
+		/* Packed in runs (st_results_pack), in place: measured, then
+		 * written into the space LMDB reserves. */
+		size_t plen = 0;
 		cm_wr_reset(w);
 		ledger_results_encode(res, w);
-		rc = cm_wr_error(w) ? LEDGER_E_NOMEM
-				    : local_append(a, l->db_results, hk, cm_wr_data(w), cm_wr_len(w),
-						   "write results");
+		if (cm_wr_error(w)) {
+			rc = LEDGER_E_NOMEM;
+		} else {
+			rc = st_results_pack(cm_wr_data(w), cm_wr_len(w), NULL, &plen);
+			assert(rc == 0);
+			MDB_val mk = { sizeof hk, hk }, mv = { plen, NULL };
+			int mrc = mdb_put(a->txn, l->db_results, &mk, &mv, MDB_APPEND | MDB_RESERVE);
+			if (mrc != 0) {
+				rc = st_dberr(mrc, "write results");
+			} else {
+				size_t wrote = 0;
+				rc = st_results_pack(cm_wr_data(w), cm_wr_len(w), mv.mv_data, &wrote);
+				assert(rc == 0);
+				assert(wrote == plen);
+			}
+		}
 	}
 	if (rc != 0)
 		return rc;

@@ -50,27 +50,36 @@ static int rm_scratch(const char *dir)
 	return 0;
 }
 
-/* Whether the stored results of height are the bytes of res. */
+/* Whether the stored results of height are res (their canonical bytes;
+ * stored ones that do not unpack are not). */
 static int same_results(ledger *l, uint64_t height, const ledger_results *res, bool *same)
 {
 	MDB_txn *txn;
 	uint8_t kb[8];
 	MDB_val k = { sizeof kb, kb }, v;
-	cm_wr w;
-	int rc = st_rtxn(l, &txn);
+	cm_wr w, sw;
+	int urc, rc = st_rtxn(l, &txn);
 	if (rc != 0)
 		return rc;
 	st_be64(kb, height);
 	cm_wr_init(&w);
+	cm_wr_init(&sw);
 	ledger_results_encode(res, &w);
 	int mrc = mdb_get(txn, l->db_results, &k, &v);
-	if (cm_wr_error(&w))
+	if (cm_wr_error(&w)) {
 		rc = LEDGER_E_NOMEM;
-	else if (mrc != 0)
+	} else if (mrc != 0) {
 		rc = st_dberr(mrc, "reindex: read results");
-	else
-		*same = v.mv_size == cm_wr_len(&w) && memcmp(v.mv_data, cm_wr_data(&w), v.mv_size) == 0;
+	} else if ((urc = st_results_unpack(v.mv_data, v.mv_size, &sw)) == LEDGER_E_NOMEM) {
+		rc = urc;
+	} else if (urc != 0) {
+		*same = false;
+	} else {
+		*same = cm_wr_len(&sw) == cm_wr_len(&w) &&
+			memcmp(cm_wr_data(&sw), cm_wr_data(&w), cm_wr_len(&w)) == 0;
+	}
 	cm_wr_free(&w);
+	cm_wr_free(&sw);
 	mdb_txn_abort(txn);
 	return rc;
 }

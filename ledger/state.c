@@ -1418,6 +1418,83 @@ int ledger_get_block(ledger *l, uint64_t height, uint8_t **block, size_t *blockl
 	return rc;
 }
 
+/* ---- stored results ------------------------------------------------------- */
+
+/* Adds one run (count, length, bytes) at out + *o, or only counts its
+ * bytes if out is NULL. */
+static void put_run(uint8_t *out, size_t *o, uint64_t count, const uint8_t *p, size_t len)
+{
+	uint8_t tmp[ST_UVARINT_BYTES_MAX];
+	size_t m = st_put_uvarint(out != NULL ? out + *o : tmp, count);
+	*o += m;
+	m = st_put_uvarint(out != NULL ? out + *o : tmp, len);
+	*o += m;
+	if (out != NULL)
+		memcpy(out + *o, p, len);
+	*o += len;
+}
+
+int st_results_pack(const uint8_t *canon, size_t len, uint8_t *out, size_t *outlen)
+{
+	const uint8_t *run = NULL;
+	size_t runlen = 0, o = 0;
+	uint64_t count = 0;
+	uint32_t n;
+	cm_rd r;
+
+	cm_rd_init(&r, canon, len);
+	if (cm_rd_array(&r, &n, LIM_BLOCK_TXS_MAX) != 0)
+		return LEDGER_E_FIELD;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *p;
+		size_t plen;
+		if (cm_rd_span(&r, &p, &plen) != 0)
+			return LEDGER_E_FIELD;
+		if (count > 0 && plen == runlen && memcmp(p, run, plen) == 0) {
+			count++;
+			continue;
+		}
+		if (count > 0)
+			put_run(out, &o, count, run, runlen);
+		run = p;
+		runlen = plen;
+		count = 1;
+	}
+	if (cm_rd_end(&r) != 0)
+		return LEDGER_E_FIELD;
+	if (count > 0)
+		put_run(out, &o, count, run, runlen);
+	*outlen = o;
+	return 0;
+}
+
+int st_results_unpack(const uint8_t *p, size_t len, cm_wr *w)
+{
+	uint64_t total = 0, count, rlen;
+	size_t off, m;
+
+	/* First the number of results, for the array's header. */
+	for (off = 0; off < len; off += (size_t)rlen) {
+		if ((m = st_get_uvarint(p + off, len - off, &count)) == 0 || count == 0 ||
+		    count > LIM_BLOCK_TXS_MAX - total)
+			return corrupt("stored results");
+		total += count;
+		off += m;
+		if ((m = st_get_uvarint(p + off, len - off, &rlen)) == 0 || rlen == 0 ||
+		    rlen > len - off - m)
+			return corrupt("stored results");
+		off += m;
+	}
+	cm_wr_array(w, (uint32_t)total);
+	for (off = 0; off < len; off += (size_t)rlen) {
+		off += st_get_uvarint(p + off, len - off, &count);
+		off += st_get_uvarint(p + off, len - off, &rlen);
+		for (uint64_t i = 0; i < count; i++)
+			cm_wr_raw(w, p + off, (size_t)rlen);
+	}
+	return cm_wr_error(w) ? LEDGER_E_NOMEM : 0;
+}
+
 int ledger_get_results(ledger *l, uint64_t height, ledger_results *out)
 {
 	MDB_txn *txn;
@@ -1431,11 +1508,14 @@ int ledger_get_results(ledger *l, uint64_t height, ledger_results *out)
 	mdb_txn_abort(txn);
 	if (rc != 0)
 		return rc;
-	rc = ledger_results_decode(p, len, out);
+	cm_wr w;
+	cm_wr_init(&w);
+	rc = st_results_unpack(p, len, &w);
 	free(p);
-	if (rc != 0)
-		return corrupt("results");
-	return 0;
+	if (rc == 0 && ledger_results_decode(cm_wr_data(&w), cm_wr_len(&w), out) != 0)
+		rc = corrupt("results");
+	cm_wr_free(&w);
+	return rc;
 }
 
 /* The bytes of transaction index of the stored block at height, pointing

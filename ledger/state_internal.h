@@ -256,6 +256,16 @@ static inline void st_receipt_key(uint8_t *k, uint32_t merchant_id, uint64_t hei
 	st_be32(k + 12, ~txi);
 }
 
+/* Stored results ("results", height -> value): the block's canonical
+ * results as runs of equal entries, each uvarint count || uvarint length ||
+ * the entry's canonical bytes (a block of transfers is one run of
+ * [0, 0, <>]). st_results_pack packs canonical bytes into out, or only
+ * measures them if out is NULL (*outlen either way); LEDGER_E_FIELD if they
+ * are not a canonical results array. st_results_unpack appends the
+ * canonical bytes to w; LEDGER_E_DB if p is not a packing. */
+int st_results_pack(const uint8_t *canon, size_t len, uint8_t *out, size_t *outlen);
+int st_results_unpack(const uint8_t *p, size_t len, cm_wr *w);
+
 /* Validator-set history ("valsets"): key u64be of the first height a set
  * applies to, value the set as st_enc_valset writes it. An entry is
  * written only when the set of a new height differs from the one before
