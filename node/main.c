@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <malloc.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -184,6 +185,24 @@ static int cmd_audit(int argc, char **argv)
 	return rc ? 1 : 0;
 }
 
+/* The ledger's pages are written through a shared memory map: when the
+ * file system cannot back a page (disk full, I/O error), the write faults
+ * with SIGBUS instead of returning an error. Nothing committed is lost (the
+ * block being applied was not committed; a restart resumes from the last
+ * commit), but the operator must learn why the node stopped. Only
+ * async-signal-safe calls here. */
+static void on_sigbus(int sig)
+{
+	static const char msg[] =
+		"level=error event=fatal err=\"SIGBUS: a page of the ledger's memory map could not be "
+		"read or written (disk full, I/O error, or a data file truncated under the node); nothing committed is "
+		"lost, free space and restart\"\n";
+	ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+	(void)w;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -223,6 +242,7 @@ static int cmd_start(int argc, char **argv)
 		usage_start(stderr);
 		return 2;
 	}
+	signal(SIGBUS, on_sigbus);
 	if (sodium_init() < 0)
 		return 1;
 	pass = sodium_malloc(PASS_MAX);
