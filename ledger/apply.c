@@ -258,7 +258,7 @@ static int txs_root_ids(const ledger_block *b, ck_hash *ids, ck_hash root)
 /* Everything that makes a block invalid, against the state in txn. On
  * success *txs_out holds the decoded transactions (caller frees) and, if
  * ids is not NULL, ids the b->ntxs transaction ids. The senders' accounts
- * are read through bc (apply reads them again). */
+ * are read through bc, so that apply finds them there. */
 static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_sigs,
 		    const bool *sigs_verified, ledger_tx ***txs_out, ck_hash *ids, bcache *bc)
 {

@@ -2,8 +2,8 @@
  * Internal to ledger/: the layout of the data directory and the helpers
  * that state.c (open, queries), apply.c (rules), audit.c and prove.c share.
  *
- * One LMDB environment holds everything, so a block lands in one write
- * transaction (all or nothing):
+ * One LMDB environment holds the state, the chain and the indexes, so a
+ * block lands in one synced write transaction (all or nothing):
  *   "state"   the consensus state but the credited trips, key = u8 table ||
  *             key bytes, value = canonical msgpack. Every entry is in the
  *             state root under smt_key(table, key bytes) -> smt_value(value
@@ -15,15 +15,21 @@
  *             these bytes) and INTERVAL (citizen || start -> end). Keys grow
  *             with the chain, so crediting appends and pruning walks from
  *             the first key; tripset.h indexes the records in memory.
- *   "smt"     the state root's leaves: key = the 32-byte state-root key of
- *             every entry above (smt_key), value = its 32-byte leaf hash
- *             (smt_leaf of smt_value of the value bytes); written in the
- *             block's transaction, read back a bucket at a time (smt.h).
  *   "chain"   local facts: genesis hash, tip (height, time, hash, roots),
  *             layout version.
- *   "blocks", "certs", "results": height -> bytes.
+ *   "blocks", "certs", "results": height -> bytes (results packed, see
+ *             st_results_pack).
  *   "txidx", "hist", "histhead", "itrips", "receipts", "valsets": query
  *             indexes, rebuildable from blocks.
+ * The state root's leaves are derived data and live in another, unsynced
+ * environment in the subdirectory ST_CACHE_DIR, a cache rebuilt from
+ * "state" and "trips" when it cannot be trusted (state.c):
+ *   "smt"     key = the 32-byte state-root key of every entry above
+ *             (smt_key), value = its 32-byte leaf hash (smt_leaf of
+ *             smt_value of the value bytes); written in a transaction begun
+ *             with the block's and committed after it, read back a bucket
+ *             at a time (smt.h).
+ *   "cache"   "height": u64be, the tip whose leaves "smt" holds.
  * docs/ARCHITECTURE.md, "Storage layout", describes every key and value.
  */
 #ifndef CARBON_LEDGER_STATE_INTERNAL_H
@@ -42,6 +48,8 @@
 
 /* Longest "state" key: u8 table || day(8) || pubkey(32). */
 #define ST_KEY_BYTES_MAX 48u
+/* Subdirectory of the data directory holding the leaves' cache. */
+#define ST_CACHE_DIR "smt"
 
 /* Keys of LEDGER_TABLE_META (consensus values that are not per-entity). */
 #define ST_META_PARAMS      "params"      /* [chain id, tz, threshold, genesis ms] */
@@ -70,7 +78,16 @@ struct ledger {
 	MDB_env *env;
 	MDB_dbi db_state, db_trips, db_chain, db_blocks, db_certs, db_results;
 	MDB_dbi db_txidx, db_hist, db_histhead, db_itrips, db_receipts, db_valsets;
-	MDB_dbi db_smt;          /* the state root's leaves (smt.h) */
+	/* The state root's leaves (smt.h) in their own environment, a cache
+	 * of derived data in ST_CACHE_DIR (state.c, "The leaves' cache"):
+	 * unsynced, rebuilt at open when it cannot be trusted. */
+	MDB_env *cenv;
+	MDB_dbi db_smt;          /* the leaves, in cenv */
+	MDB_dbi db_cmeta;        /* cenv's height record */
+	MDB_txn *ctxn;           /* the block's leaf writes (st_flush to st_cache_commit) */
+	bool cache_ok;           /* cenv holds the leaves of the committed tip */
+	unsigned cache_rebuilds; /* times this ledger rebuilt cenv (open, a failed commit) */
+	char cache_dir[4096];
 	smt *tree;               /* the state root's top; guarded by mu */
 	tripset *trips;          /* the "trips" records in memory; guarded by mu */
 	pthread_mutex_t mu;      /* serialises tree and trips between apply and readers */
@@ -293,12 +310,28 @@ int st_root_del(ledger *l, uint8_t table, const void *key, size_t klen);
  * st_put, st_del and st_root_* until st_flush or st_discard). */
 void st_batch(ledger *l, MDB_txn *txn);
 /* Applies the queued state-root changes (the last one of each key wins) to
- * the leaves in the batch's transaction and to the top, and empties the
- * queue; stops queueing. LEDGER_E_NOMEM, LEDGER_E_DB, LEDGER_E_MAP_FULL
- * (the transaction must then be aborted). */
+ * the leaves, in a write transaction of the leaves' cache it begins (kept
+ * in l->ctxn for st_cache_commit), and to the top, and empties the queue;
+ * stops queueing. LEDGER_E_NOMEM, LEDGER_E_DB, LEDGER_E_MAP_FULL (then
+ * st_discard and a rollback of the top). */
 int st_flush(ledger *l);
-/* Drops the queue (a failed block; the map is rolled back separately). */
+/* Drops the queue and aborts the cache transaction st_flush began, if any
+ * (a failed block; the top is rolled back separately). */
 void st_discard(ledger *l);
+/* After the block's main transaction committed at height: records the
+ * height in the cache transaction and commits it (unsynced). If that
+ * fails the cache is rebuilt from the committed state; if the rebuild
+ * fails too, proofs, audits and blocks return LEDGER_E_DB until the ledger
+ * is reopened (which rebuilds it). The block itself stays applied: the
+ * cache is derived data. Under mu, with the block's top committed. */
+void st_cache_commit(ledger *l, uint64_t height);
+/* A read transaction of the leaves' cache (for smt_prove and the audit);
+ * taken under mu together with the main one, it sees the leaves of the
+ * main one's tip. LEDGER_E_DB if the cache is unusable. */
+int st_cache_rtxn(ledger *l, MDB_txn **txn);
+/* Removes the leaves' cache of data directory dir (its files and
+ * subdirectory); absent is fine. For ledger_reindex's scratch ledger. */
+int st_cache_remove(const char *dir);
 
 /* ---- state values (canonical msgpack) --------------------------------- */
 
