@@ -40,8 +40,8 @@
 /* Bits of key prefix the in-memory top covers: 2^(B+1) x 32 bytes of
  * memory (16 MiB at 18) against about keys / 2^B leaves per bucket to
  * reread and rehash when one of them changes (15 at 4 million keys).
- * docs/ARCHITECTURE.md, "In memory", has the measurements. Changing it
- * does not change any root. */
+ * docs/ARCHITECTURE.md, "Storage layout", has the measurements behind
+ * 18. Changing it changes no root. */
 #ifndef SMT_TOP_BITS /* a measurement build may set it (bench_ledger_smt) */
 #define SMT_TOP_BITS 18u
 #endif
