@@ -1701,7 +1701,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	if ((rc = ts_begin(l->trips)) != 0)
 		goto fail;
 	trips_recording = true;
-	st_batch(l, txn);
+	st_batch(l);
 
 	a.l = l;
 	a.txn = txn;
@@ -1733,6 +1733,10 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	}
 	smt_commit(l->tree);
 	ts_commit(l->trips);
+	/* The leaves after the state they derive from, before readers may
+	 * look (mu): a crash in between leaves them a block behind, which
+	 * ledger_open detects. */
+	st_cache_commit(l, a.height);
 	pthread_mutex_unlock(&l->mu);
 	free(a.hist);
 	bc_free(&a.bc);

@@ -9,7 +9,9 @@
  * beyond the value codecs.
  *
  * The root from scratch takes constant memory: every state entry's leaf
- * hash is recomputed from its row and looked up in "smt", the number of
+ * hash is recomputed from its row and looked up in "smt" (the leaves'
+ * cache, read in a snapshot taken under the same lock as the state's, so
+ * at the same tip), the number of
  * leaves there must equal the number of entries (so "smt" holds exactly
  * the state's leaves), and one ordered pass over "smt" folds them into the
  * root (smt_fold). What grows with the state is the trip check's two
@@ -25,6 +27,7 @@
 typedef struct audit {
 	ledger *l;
 	MDB_txn *txn;
+	MDB_txn *ctxn;          /* the leaves' cache, at the same tip */
 	char *msg;
 	size_t msglen;
 	bool failed;
@@ -65,7 +68,7 @@ static int check_leaf(audit *au, uint8_t table, const void *key, size_t klen, co
 	smt_value(sv, val, vlen);
 	smt_leaf(lh, sk, sv);
 	MDB_val k = { CK_HASH_BYTES, sk }, v;
-	int mrc = mdb_get(au->txn, au->l->db_smt, &k, &v);
+	int mrc = mdb_get(au->ctxn, au->l->db_smt, &k, &v);
 	if (mrc == MDB_NOTFOUND)
 		return fail(au, "a state entry of table %u has no state-root leaf", table);
 	if (mrc != 0)
@@ -84,7 +87,7 @@ static int fold_leaves(audit *au, ck_hash root)
 	MDB_val k, v;
 	smt_fold f;
 	size_t n = 0;
-	int rc = 0, mrc = mdb_cursor_open(au->txn, au->l->db_smt, &c);
+	int rc = 0, mrc = mdb_cursor_open(au->ctxn, au->l->db_smt, &c);
 	if (mrc != 0)
 		return st_dberr(mrc, "audit state-root leaves");
 	smt_fold_init(&f);
@@ -328,7 +331,7 @@ int ledger_audit(ledger *l, char *msg, size_t msglen)
 	/* Under the lock, so the live map can be compared to the same
 	 * snapshot as well. */
 	pthread_mutex_lock(&l->mu);
-	if ((rc = st_rtxn(l, &au.txn)) != 0)
+	if ((rc = st_rtxn(l, &au.txn)) != 0 || (rc = st_cache_rtxn(l, &au.ctxn)) != 0)
 		goto done;
 	if ((rc = st_get_tip(l, au.txn, &tip)) != 0)
 		goto done;
@@ -366,6 +369,8 @@ int ledger_audit(ledger *l, char *msg, size_t msglen)
 done:
 	if (c != NULL)
 		mdb_cursor_close(c);
+	if (au.ctxn != NULL)
+		mdb_txn_abort(au.ctxn);
 	if (au.txn != NULL)
 		mdb_txn_abort(au.txn);
 	pthread_mutex_unlock(&l->mu);

@@ -12,7 +12,7 @@
 
 int ledger_prove_account(ledger *l, const ck_pubkey key, ledger_account_proof *out)
 {
-	MDB_txn *txn = NULL;
+	MDB_txn *txn = NULL, *ctxn = NULL;
 	st_account a;
 	st_tip tip;
 	MDB_val v;
@@ -20,7 +20,9 @@ int ledger_prove_account(ledger *l, const ck_pubkey key, ledger_account_proof *o
 
 	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&l->mu);
-	if ((rc = st_rtxn(l, &txn)) != 0)
+	/* Both snapshots under mu: the leaves are those of the main one's
+	 * tip (apply commits both before it lets go). */
+	if ((rc = st_rtxn(l, &txn)) != 0 || (rc = st_cache_rtxn(l, &ctxn)) != 0)
 		goto done;
 	if ((rc = st_get_tip(l, txn, &tip)) != 0)
 		goto done;
@@ -37,7 +39,7 @@ int ledger_prove_account(ledger *l, const ck_pubkey key, ledger_account_proof *o
 		rc = LEDGER_E_DB;
 		goto done;
 	}
-	if ((rc = smt_prove(l->tree, txn, sk, &out->nsiblings, out->bits, out->siblings)) != 0)
+	if ((rc = smt_prove(l->tree, ctxn, sk, &out->nsiblings, out->bits, out->siblings)) != 0)
 		goto done;
 	memcpy(out->account, key, CK_PUBKEY_BYTES);
 	out->height = tip.height;
@@ -45,6 +47,8 @@ int ledger_prove_account(ledger *l, const ck_pubkey key, ledger_account_proof *o
 	out->nonce = a.nonce;
 	memcpy(out->state_root, root, CK_HASH_BYTES);
 done:
+	if (ctxn != NULL)
+		mdb_txn_abort(ctxn);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	pthread_mutex_unlock(&l->mu);

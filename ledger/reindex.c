@@ -36,6 +36,10 @@ static int rm_scratch(const char *dir)
 {
 	static const char *const files[] = { "data.mdb", "lock.mdb" };
 	char p[PATH_MAX];
+	/* The scratch ledger's state-root leaves' cache first (its
+	 * subdirectory). */
+	if (st_cache_remove(dir) != 0)
+		return LEDGER_E_DB;
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
 		if (unlink(p) != 0 && errno != ENOENT) {

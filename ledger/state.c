@@ -1,6 +1,7 @@
 /*
  * The ledger's state on LMDB: opening a data directory (creating it from
- * genesis when new, rebuilding the state-root map when not), the codecs of
+ * genesis when new, loading or rebuilding the state-root map and its
+ * cache of leaves when not), the codecs of
  * the state values, and every read-only query. The rules that change the
  * state live in apply.c; the layout is described in state_internal.h.
  */
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ledger/state_internal.h"
 
@@ -23,11 +26,13 @@
 /* Version of the data directory's layout (docs/ARCHITECTURE.md, "Storage
  * layout"), kept in "chain": 2 since the credited trips moved from "state"
  * to "trips" and the history became a log; 3 since "valsets" keeps the
- * validators of every height; 4 since "smt" holds the state root's leaves.
+ * validators of every height; 4 since the state root's leaves are stored
+ * ("smt", now in the cache beside the environment, which a version 4
+ * directory without it rebuilds) and the query indexes are compact.
  * Another version is refused (LEDGER_E_LAYOUT): a directory without one
  * would hide its trips, a version 2 one would answer ledger_get_valset
- * wrongly for every height before it was opened, a version 3 one has no
- * leaves to rebuild the state root's top from. */
+ * wrongly for every height before it was opened, a version 3 one has
+ * indexes of another format. */
 #define ST_LAYOUT_VERSION 4u
 
 int st_dberr(int mdbrc, const char *ctx)
@@ -104,22 +109,32 @@ static int cmp_pending(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-void st_batch(ledger *l, MDB_txn *txn)
+void st_batch(ledger *l)
 {
 	assert(!l->batching);
 	assert(l->npend == 0);
 	l->batching = true;
-	l->btxn = txn;
+}
+
+/* A cache that could not be rebuilt after a failed commit is closed until
+ * the ledger is reopened. */
+static int cache_gone(void)
+{
+	fprintf(stderr, "ledger: the state-root leaves' cache is unusable: reopen the ledger to "
+		"rebuild it\n");
+	return LEDGER_E_DB;
 }
 
 int st_flush(ledger *l)
 {
 	assert(l->batching);
-	MDB_txn *txn = l->btxn;
+	assert(l->ctxn == NULL);
 	size_t n = l->npend, m = 0;
+	int rc;
 	l->batching = false;
-	l->btxn = NULL;
 	l->npend = 0;
+	if (l->cenv == NULL)
+		return cache_gone();
 	if (n > l->capchg) {
 		smt_change *c = realloc(l->chg, n * sizeof *c);
 		if (c == NULL)
@@ -139,14 +154,23 @@ int st_flush(ledger *l)
 			memcpy(c->value, l->pend[i].value, CK_HASH_BYTES);
 		c->del = l->pend[i].del;
 	}
-	return smt_update(l->tree, txn, l->chg, m);
+	/* Begun here, after the rules ran, so that the cache's write lock is
+	 * held only for the leaf writes; committed by st_cache_commit once
+	 * the block's own transaction has. */
+	if ((rc = mdb_txn_begin(l->cenv, NULL, 0, &l->ctxn)) != 0) {
+		l->ctxn = NULL;
+		return st_dberr(rc, "begin the state-root leaves' transaction");
+	}
+	return smt_update(l->tree, l->ctxn, l->chg, m);
 }
 
 void st_discard(ledger *l)
 {
 	l->batching = false;
-	l->btxn = NULL;
 	l->npend = 0;
+	if (l->ctxn != NULL)
+		mdb_txn_abort(l->ctxn);
+	l->ctxn = NULL;
 }
 
 int st_root_put(ledger *l, uint8_t table, const void *key, size_t klen, const void *val,
@@ -797,7 +821,7 @@ static int init_genesis(ledger *l, MDB_txn *txn, const ledger_genesis *g)
 	int rc;
 
 	assert(g->nmembers <= LIM_MEMBERS_MAX);   /* ledger_open checked */
-	st_batch(l, txn);
+	st_batch(l);
 	for (uint32_t i = 0; i < g->nmembers; i++) {
 		const ledger_member *m = &g->members[i];
 		uint8_t k[4];
@@ -906,25 +930,6 @@ static int check_layout(ledger *l, MDB_txn *txn, const char *dir)
 	return LEDGER_E_LAYOUT;
 }
 
-/* The state root's top from its leaves in "smt" (the database was written
- * with the state it commits to; ledger_open then checks the root against
- * the tip's). A directory of this layout without "smt" is not one this
- * build wrote: LEDGER_E_LAYOUT. */
-static int load_tree(ledger *l, MDB_txn *txn, const char *dir)
-{
-	int rc = mdb_dbi_open(txn, "smt", 0, &l->db_smt);
-	if (rc == MDB_NOTFOUND) {
-		fprintf(stderr, "ledger: %s has no state-root leaves (\"smt\"): sync a new data "
-			"directory from the network\n", dir);
-		return LEDGER_E_LAYOUT;
-	}
-	if (rc != 0)
-		return st_dberr(rc, "smt");
-	if ((rc = smt_new(&l->tree, l->db_smt)) != 0)
-		return rc;
-	return smt_load(l->tree, txn);
-}
-
 /* Rebuilds the in-memory trip index from "trips" (their state-root entries
  * are among the leaves in "smt"). */
 static int load_trips(ledger *l, MDB_txn *txn)
@@ -961,6 +966,445 @@ static int load_trips(ledger *l, MDB_txn *txn)
 	if (rc != MDB_NOTFOUND)
 		return st_dberr(rc, "scan trips");
 	return 0;
+}
+
+/* ---- the leaves' cache -------------------------------------------------- */
+
+/*
+ * The state root's leaves are a function of "state" and "trips", so they
+ * need not be durable with the block: they live in their own environment
+ * (ST_CACHE_DIR), opened MDB_NOSYNC | MDB_WRITEMAP, whose transaction is
+ * committed right after the block's synced one and never synced on the
+ * way. The kernel writes its pages back when it likes, merging pages that
+ * several blocks dirtied, and there is no malloc'd copy of a dirty page.
+ *
+ * What can go wrong is detected at open and answered with a rebuild from
+ * the state (cache_rebuild):
+ *   - a crash between the two commits leaves the cache a block behind:
+ *     its "height" record differs from the tip's;
+ *   - after an unclean stop an unsynced environment may be torn (the
+ *     kernel may have written its meta page before the pages it points
+ *     to): a file CACHE_DIRTY exists from the open until ledger_close
+ *     has synced the environment, and a cache found with it is not even
+ *     opened. A file rather than a record of the environment itself:
+ *     the record would be on a page of the very environment whose
+ *     write-back order cannot be trusted (a torn tree may show a freed
+ *     page holding an old "clean" record), while a directory entry
+ *     removed after mdb_env_sync is ordered by the two syncs;
+ *   - a missing or unreadable cache, or one whose root is not the tip's.
+ */
+#define CACHE_DIRTY "dirty"
+#define CACHE_HEIGHT "height"
+/* Leaves sorted and inserted per batch by a rebuild: 64 bytes each, so 64
+ * MiB of transient heap, and at 4 million leaves four sorted runs. */
+#define CACHE_BATCH_LEAVES ((size_t)1 << 20)
+
+static int cache_path(char *out, size_t len, const char *dir, const char *name)
+{
+	if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len) {
+		fprintf(stderr, "ledger: path too long: %s/%s\n", dir, name);
+		return LEDGER_E_DB;
+	}
+	return 0;
+}
+
+/* Removes the cache in directory cdir: its files, then the directory. */
+static int cache_remove_at(const char *cdir)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb", CACHE_DIRTY };
+	char p[4096];
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		if (cache_path(p, sizeof p, cdir, files[i]) != 0)
+			return LEDGER_E_DB;
+		if (unlink(p) != 0 && errno != ENOENT) {
+			fprintf(stderr, "ledger: unlink %s: %s\n", p, strerror(errno));
+			return LEDGER_E_DB;
+		}
+	}
+	if (rmdir(cdir) != 0 && errno != ENOENT) {
+		fprintf(stderr, "ledger: rmdir %s: %s\n", cdir, strerror(errno));
+		return LEDGER_E_DB;
+	}
+	return 0;
+}
+
+int st_cache_remove(const char *dir)
+{
+	char cdir[4096];
+	if (cache_path(cdir, sizeof cdir, dir, ST_CACHE_DIR) != 0)
+		return LEDGER_E_DB;
+	return cache_remove_at(cdir);
+}
+
+/* Makes the creation or removal of an entry of the cache's directory
+ * durable (skipped with nosync, like every sync of the ledger). */
+static int cache_sync_dir(ledger *l)
+{
+	if (l->nosync)
+		return 0;
+	int fd = open(l->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		fprintf(stderr, "ledger: sync %s: %s\n", l->cache_dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return LEDGER_E_DB;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Before any write to the cache: from here to a clean ledger_close, an
+ * open finds the cache dirty and rebuilds it. */
+static int cache_mark_dirty(ledger *l)
+{
+	char p[4096];
+	if (cache_path(p, sizeof p, l->cache_dir, CACHE_DIRTY) != 0)
+		return LEDGER_E_DB;
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "ledger: create %s: %s\n", p, strerror(errno));
+		return LEDGER_E_DB;
+	}
+	close(fd);
+	return cache_sync_dir(l);
+}
+
+/* Opens (creating) the cache's environment and its two databases. */
+static int cache_env_open(ledger *l, size_t map)
+{
+	MDB_txn *txn = NULL;
+	int rc;
+	assert(l->cenv == NULL);
+	if (mkdir(l->cache_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "ledger: mkdir %s: %s\n", l->cache_dir, strerror(errno));
+		return LEDGER_E_DB;
+	}
+	if ((rc = mdb_env_create(&l->cenv)) != 0) {
+		l->cenv = NULL;
+		return st_dberr(rc, l->cache_dir);
+	}
+	/* MDB_NOTLS as the main environment (readers on worker threads). */
+	if ((rc = mdb_env_set_maxdbs(l->cenv, 2)) != 0 ||
+	    (rc = mdb_env_set_mapsize(l->cenv, map)) != 0 ||
+	    (rc = mdb_env_open(l->cenv, l->cache_dir, MDB_NOSYNC | MDB_WRITEMAP | MDB_NOTLS,
+			       0600)) != 0 ||
+	    (rc = mdb_txn_begin(l->cenv, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, "smt", MDB_CREATE, &l->db_smt)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "cache", MDB_CREATE, &l->db_cmeta)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	return 0;
+fail:
+	mdb_env_close(l->cenv);
+	l->cenv = NULL;
+	return st_dberr(rc, l->cache_dir);
+}
+
+static void cache_env_close(ledger *l)
+{
+	if (l->ctxn != NULL)
+		mdb_txn_abort(l->ctxn);
+	l->ctxn = NULL;
+	if (l->cenv != NULL)
+		mdb_env_close(l->cenv);
+	l->cenv = NULL;
+}
+
+/* Records height in write transaction txn of the cache and commits it. */
+static int cache_put_height(ledger *l, MDB_txn *txn, uint64_t height)
+{
+	uint8_t hb[8];
+	st_be64(hb, height);
+	MDB_val k = { sizeof CACHE_HEIGHT - 1, CACHE_HEIGHT }, v = { sizeof hb, hb };
+	int rc = mdb_put(txn, l->db_cmeta, &k, &v, 0);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return st_dberr(rc, "write the state-root leaves' height");
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return st_dberr(rc, "commit the state-root leaves");
+	return 0;
+}
+
+/* A rebuild's batch of leaves. */
+typedef struct cache_leaf {
+	ck_hash key;
+	ck_hash leaf;
+} cache_leaf;
+
+typedef struct cache_fill {
+	ledger *l;
+	cache_leaf *b;
+	size_t n;
+	size_t total;
+} cache_fill;
+
+static int cmp_leaf(const void *a, const void *b) { return memcmp(a, b, CK_HASH_BYTES); }
+
+/* Sorts the batch and inserts it in one transaction: the first batch
+ * appends to the empty database, later ones insert in key order. */
+static int fill_flush(cache_fill *f)
+{
+	ledger *l = f->l;
+	MDB_txn *txn = NULL;
+	MDB_cursor *c = NULL;
+	int rc;
+	if (f->n == 0)
+		return 0;
+	qsort(f->b, f->n, sizeof *f->b, cmp_leaf);
+	if ((rc = mdb_txn_begin(l->cenv, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_cursor_open(txn, l->db_smt, &c)) != 0) {
+		if (txn != NULL)
+			mdb_txn_abort(txn);
+		return st_dberr(rc, "rebuild the state-root leaves");
+	}
+	unsigned flags = f->total == 0 ? MDB_APPEND : MDB_NOOVERWRITE;
+	for (size_t i = 0; i < f->n && rc == 0; i++) {
+		MDB_val k = { CK_HASH_BYTES, f->b[i].key }, v = { CK_HASH_BYTES, f->b[i].leaf };
+		rc = mdb_cursor_put(c, &k, &v, flags);
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_KEYEXIST) {
+		mdb_txn_abort(txn);
+		return corrupt("two state entries with one state-root key");
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return st_dberr(rc, "rebuild the state-root leaves");
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return st_dberr(rc, "rebuild the state-root leaves");
+	f->total += f->n;
+	f->n = 0;
+	return 0;
+}
+
+/* The leaf of state-root entry (table, key) -> value, as st_root_put. */
+static int fill_add(cache_fill *f, uint8_t table, const void *key, size_t klen, const void *val,
+		    size_t vlen)
+{
+	if (f->n == CACHE_BATCH_LEAVES) {
+		int rc = fill_flush(f);
+		if (rc != 0)
+			return rc;
+	}
+	cache_leaf *e = &f->b[f->n++];
+	ck_hash sv;
+	smt_key(e->key, table, key, klen);
+	smt_value(sv, val, vlen);
+	smt_leaf(e->leaf, e->key, sv);
+	return 0;
+}
+
+/* Every leaf of "state" and "trips" in txn into the empty cache: the
+ * leaves the audit recomputes. */
+static int cache_fill_from(ledger *l, MDB_txn *txn)
+{
+	cache_fill f = { .l = l };
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	int rc = 0, mrc;
+	if ((f.b = malloc(CACHE_BATCH_LEAVES * sizeof *f.b)) == NULL)
+		return LEDGER_E_NOMEM;
+	if ((mrc = mdb_cursor_open(txn, l->db_state, &c)) != 0) {
+		rc = st_dberr(mrc, "open cursor");
+		goto done;
+	}
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		if (k.mv_size < 1)
+			rc = corrupt("empty state key");
+		else
+			rc = fill_add(&f, kp[0], kp + 1, k.mv_size - 1, v.mv_data, v.mv_size);
+	}
+	mdb_cursor_close(c);
+	c = NULL;
+	if (rc != 0)
+		goto done;
+	if (mrc != MDB_NOTFOUND) {
+		rc = st_dberr(mrc, "scan state");
+		goto done;
+	}
+	if ((mrc = mdb_cursor_open(txn, l->db_trips, &c)) != 0) {
+		rc = st_dberr(mrc, "open cursor");
+		goto done;
+	}
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		uint8_t ik[CK_PUBKEY_BYTES + 8];
+		st_trip t;
+		if (k.mv_size != ST_TRIP_KEY_BYTES) {
+			rc = corrupt("trips key");
+			break;
+		}
+		if ((rc = st_dec_trip(&v, &t)) != 0 ||
+		    (rc = fill_add(&f, LEDGER_TABLE_TRIP, kp + 16, CK_HASH_BYTES, v.mv_data,
+				   v.mv_size)) != 0)
+			break;
+		memcpy(ik, t.citizen, CK_PUBKEY_BYTES);
+		st_be64(ik + CK_PUBKEY_BYTES, t.start_s);
+		cm_wr_reset(&l->iwr);
+		st_enc_interval(&l->iwr, t.end_s);
+		if (cm_wr_error(&l->iwr)) {
+			rc = LEDGER_E_NOMEM;
+			break;
+		}
+		rc = fill_add(&f, LEDGER_TABLE_INTERVAL, ik, sizeof ik, cm_wr_data(&l->iwr),
+			      cm_wr_len(&l->iwr));
+	}
+	mdb_cursor_close(c);
+	if (rc == 0 && mrc != MDB_NOTFOUND)
+		rc = st_dberr(mrc, "scan trips");
+	if (rc == 0)
+		rc = fill_flush(&f);
+done:
+	free(f.b);
+	return rc;
+}
+
+/* The top from the cache's leaves (a new tree: the database handle may
+ * differ from the last environment's). */
+static int cache_load_top(ledger *l)
+{
+	MDB_txn *txn = NULL;
+	smt_free(l->tree);
+	l->tree = NULL;
+	int rc = smt_new(&l->tree, l->db_smt);
+	if (rc != 0)
+		return rc;
+	if ((rc = mdb_txn_begin(l->cenv, NULL, MDB_RDONLY, &txn)) != 0)
+		return st_dberr(rc, "read the state-root leaves");
+	rc = smt_load(l->tree, txn);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* Replaces the cache by one rebuilt from the state in txn (of the main
+ * environment, at tip height) and the top by one loaded from it. */
+static int cache_rebuild(ledger *l, MDB_txn *txn, uint64_t height, size_t map)
+{
+	MDB_txn *ctxn = NULL;
+	int rc;
+	cache_env_close(l);
+	if ((rc = cache_remove_at(l->cache_dir)) != 0 || (rc = cache_env_open(l, map)) != 0 ||
+	    (rc = cache_mark_dirty(l)) != 0 || (rc = cache_fill_from(l, txn)) != 0 ||
+	    (rc = cache_load_top(l)) != 0)
+		return rc;
+	if ((rc = mdb_txn_begin(l->cenv, NULL, 0, &ctxn)) != 0)
+		return st_dberr(rc, "write the state-root leaves' height");
+	if ((rc = cache_put_height(l, ctxn, height)) != 0)
+		return rc;
+	l->cache_rebuilds++;
+	fprintf(stderr, "ledger: %s: state-root leaves rebuilt from the state at height %llu "
+		"(%zu leaves)\n", l->cache_dir, (unsigned long long)height, smt_count(l->tree));
+	return 0;
+}
+
+/* Why the cache of an existing directory cannot be used for tip, or NULL
+ * if it can: then it is open, marked dirty, and the top is loaded from it
+ * (with the tip's root). */
+static const char *cache_try(ledger *l, const st_tip *tip, size_t map, char *why, size_t len)
+{
+	struct stat sb;
+	char p[4096];
+	MDB_txn *txn = NULL;
+	MDB_val k = { sizeof CACHE_HEIGHT - 1, CACHE_HEIGHT }, v;
+	if (cache_path(p, sizeof p, l->cache_dir, CACHE_DIRTY) != 0 || stat(p, &sb) == 0)
+		return "was not closed cleanly";
+	if (cache_path(p, sizeof p, l->cache_dir, "data.mdb") != 0 || stat(p, &sb) != 0)
+		return "is missing";
+	if (cache_env_open(l, map) != 0)
+		return "cannot be opened";
+	if (mdb_txn_begin(l->cenv, NULL, MDB_RDONLY, &txn) != 0)
+		return "cannot be read";
+	int rc = mdb_get(txn, l->db_cmeta, &k, &v);
+	uint64_t height = rc == 0 && v.mv_size == 8 ? st_rd64(v.mv_data) : 0;
+	mdb_txn_abort(txn);
+	if (rc != 0 || v.mv_size != 8)
+		return "has no height";
+	if (height != tip->height) {
+		snprintf(why, len, "is at height %llu, the ledger at %llu", (unsigned long long)height,
+			 (unsigned long long)tip->height);
+		return why;
+	}
+	if (cache_load_top(l) != 0)
+		return "cannot be read";
+	ck_hash root;
+	smt_root(l->tree, root);
+	if (memcmp(root, tip->state_root, CK_HASH_BYTES) != 0)
+		return "gives another root than the tip's";
+	if (cache_mark_dirty(l) != 0)
+		return "cannot be marked in use";
+	return NULL;
+}
+
+/* The cache and the top for an existing directory at tip (state in txn):
+ * the cache as it is if it can be trusted, else rebuilt. */
+static int cache_open(ledger *l, MDB_txn *txn, const st_tip *tip, size_t map)
+{
+	char buf[96];
+	const char *why = cache_try(l, tip, map, buf, sizeof buf);
+	if (why == NULL)
+		return 0;
+	fprintf(stderr, "ledger: %s: the state-root leaves' cache %s: rebuilding it\n",
+		l->cache_dir, why);
+	return cache_rebuild(l, txn, tip->height, map);
+}
+
+void st_cache_commit(ledger *l, uint64_t height)
+{
+	assert(l->ctxn != NULL);
+	MDB_txn *ctxn = l->ctxn, *txn = NULL;
+	l->ctxn = NULL;
+	if (cache_put_height(l, ctxn, height) == 0)
+		return;
+	/* The block is committed and the top is its; only the leaves on
+	 * disk are behind. */
+	MDB_envinfo info;
+	int rc = mdb_env_info(l->cenv, &info);
+	if (rc == 0 && (rc = st_rtxn(l, &txn)) == 0) {
+		rc = cache_rebuild(l, txn, height, info.me_mapsize);
+		mdb_txn_abort(txn);
+	}
+	if (rc != 0) {
+		cache_env_close(l);
+		(void)cache_gone();
+	}
+}
+
+int st_cache_rtxn(ledger *l, MDB_txn **txn)
+{
+	if (l->cenv == NULL)
+		return cache_gone();
+	int rc = mdb_txn_begin(l->cenv, NULL, MDB_RDONLY, txn);
+	if (rc != 0)
+		return st_dberr(rc, "begin a read transaction of the state-root leaves");
+	return 0;
+}
+
+/* At a clean close: the cache synced, then no longer dirty. */
+static void cache_close(ledger *l)
+{
+	bool clean = l->cenv != NULL && l->cache_ok && l->ctxn == NULL;
+	int rc = 0;
+	if (clean && !l->nosync && (rc = mdb_env_sync(l->cenv, 1)) != 0)
+		st_dberr(rc, "sync the state-root leaves");
+	cache_env_close(l);
+	if (!clean || rc != 0)
+		return;
+	char p[4096];
+	if (cache_path(p, sizeof p, l->cache_dir, CACHE_DIRTY) != 0)
+		return;
+	if (unlink(p) != 0)
+		fprintf(stderr, "ledger: unlink %s: %s\n", p, strerror(errno));
+	else
+		(void)cache_sync_dir(l);
 }
 
 static int open_dbs(ledger *l, MDB_txn *txn)
@@ -1031,6 +1475,8 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 		goto fail;
 
 	size_t map = opt != NULL && opt->map_bytes ? opt->map_bytes : ST_MAP_BYTES_DEFAULT;
+	if ((rc = cache_path(l->cache_dir, sizeof l->cache_dir, dir, ST_CACHE_DIR)) != 0)
+		goto fail;
 	/* MDB_NOTLS: read transactions are not tied to a thread (queries run
 	 * from the node's worker threads). Commits are fully synced (data and
 	 * meta page) unless nosync: MDB_NOMETASYNC could lose the last block
@@ -1055,11 +1501,9 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 	MDB_val k = { sizeof CHAIN_GENESIS - 1, CHAIN_GENESIS }, v;
 	int grc = mdb_get(txn, l->db_chain, &k, &v);
 	if (grc == MDB_NOTFOUND) {
-		if ((rc = mdb_dbi_open(txn, "smt", MDB_CREATE, &l->db_smt)) != 0) {
-			rc = st_dberr(rc, "smt");
-			goto fail;
-		}
-		if ((rc = smt_new(&l->tree, l->db_smt)) != 0 ||
+		/* A new directory: whatever cache it has is not its own. */
+		if ((rc = cache_remove_at(l->cache_dir)) != 0 || (rc = cache_env_open(l, map)) != 0 ||
+		    (rc = cache_mark_dirty(l)) != 0 || (rc = smt_new(&l->tree, l->db_smt)) != 0 ||
 		    (rc = init_genesis(l, txn, genesis)) != 0)
 			goto fail;
 	} else if (grc != 0) {
@@ -1071,11 +1515,9 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 			rc = LEDGER_E_MISMATCH;
 			goto fail;
 		}
-		if ((rc = check_layout(l, txn, dir)) != 0 || (rc = load_tree(l, txn, dir)) != 0 ||
-		    (rc = load_trips(l, txn)) != 0)
-			goto fail;
 		st_tip tip;
-		if ((rc = st_get_tip(l, txn, &tip)) != 0)
+		if ((rc = check_layout(l, txn, dir)) != 0 || (rc = load_trips(l, txn)) != 0 ||
+		    (rc = st_get_tip(l, txn, &tip)) != 0 || (rc = cache_open(l, txn, &tip, map)) != 0)
 			goto fail;
 		ck_hash root;
 		smt_root(l->tree, root);
@@ -1091,6 +1533,15 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 		rc = st_dberr(rc, "commit open transaction");
 		goto fail;
 	}
+	txn = NULL;
+	/* The genesis's leaves, after its state (as st_cache_commit). */
+	if (l->ctxn != NULL) {
+		MDB_txn *ctxn = l->ctxn;
+		l->ctxn = NULL;
+		if ((rc = cache_put_height(l, ctxn, 0)) != 0)
+			goto fail;
+	}
+	l->cache_ok = true;
 	*out = l;
 	return 0;
 fail:
@@ -1104,6 +1555,7 @@ void ledger_close(ledger *l)
 {
 	if (l == NULL)
 		return;
+	cache_close(l);
 	if (l->env != NULL)
 		mdb_env_close(l->env);
 	smt_free(l->tree);

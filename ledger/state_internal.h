@@ -101,12 +101,11 @@ struct ledger {
 	cm_wr wr;                /* writer's scratch encoder (apply only) */
 	cm_wr iwr;               /* st_root_trip's, for the INTERVAL value (under mu) */
 	/* While a block (or genesis) applies, state-root changes are queued
-	 * and applied once per key, in key order, at its end, in its write
-	 * transaction btxn: a key written several times costs one leaf
-	 * write, a bucket changed several times one rehash, and the leaf
-	 * writes walk the "smt" database in order. */
+	 * and applied once per key, in key order, at its end (st_flush): a
+	 * key written several times costs one leaf write, a bucket changed
+	 * several times one rehash, and the leaf writes walk the "smt"
+	 * database in order. */
 	bool batching;
-	MDB_txn *btxn;
 	st_pending *pend;
 	size_t npend, cappend;
 	smt_change *chg;         /* st_flush's scratch: the last change of each key */
@@ -306,9 +305,9 @@ int st_root_put(ledger *l, uint8_t table, const void *key, size_t klen, const vo
 		size_t vlen);
 int st_root_del(ledger *l, uint8_t table, const void *key, size_t klen);
 
-/* Starts queueing state-root changes for write transaction txn (every
- * st_put, st_del and st_root_* until st_flush or st_discard). */
-void st_batch(ledger *l, MDB_txn *txn);
+/* Starts queueing state-root changes (every st_put, st_del and st_root_*
+ * until st_flush or st_discard). */
+void st_batch(ledger *l);
 /* Applies the queued state-root changes (the last one of each key wins) to
  * the leaves, in a write transaction of the leaves' cache it begins (kept
  * in l->ctxn for st_cache_commit), and to the top, and empties the queue;

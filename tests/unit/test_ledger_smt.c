@@ -1204,26 +1204,47 @@ Test(account_proof, decoder_rejects_malformed_input)
 
 /* ---- the leaves in a ledger's data directory ---------------------------- */
 
-/* Opens F's closed directory with LMDB alone, runs edit on "smt" (or on
- * "chain" when chain is set) in one write transaction. */
-static void raw_edit(fx *f, bool chain, void (*edit)(MDB_txn *txn, MDB_dbi dbi))
+/* Opens F's closed directory with LMDB alone, runs edit in one write
+ * transaction on database db: "smt" (the leaves) is in the leaves' cache,
+ * the others in the main environment. */
+static void raw_edit(fx *f, const char *db, void (*edit)(MDB_txn *txn, MDB_dbi dbi))
 {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
+	char cache[128];
+	bool leaves = strcmp(db, "smt") == 0;
+	snprintf(cache, sizeof cache, "%s/smt", f->dir);
 	cr_assert_eq(mdb_env_create(&env), 0);
 	cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
-	cr_assert_eq(mdb_env_open(env, f->dir, 0, 0600), 0);
+	cr_assert_eq(mdb_env_open(env, leaves ? cache : f->dir, 0, 0600), 0);
 	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	cr_assert_eq(mdb_dbi_open(txn, chain ? "chain" : "smt", 0, &dbi), 0);
+	cr_assert_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
 	edit(txn, dbi);
 	cr_assert_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 }
 
-static void drop_leaves(MDB_txn *txn, MDB_dbi dbi)
+static void empty_leaves(MDB_txn *txn, MDB_dbi dbi)
 {
-	cr_assert_eq(mdb_drop(txn, dbi, 1), 0);
+	cr_assert_eq(mdb_drop(txn, dbi, 0), 0);
+}
+
+/* Changes the first value of "state" (every state value is hashed into a
+ * leaf, so the root computed from the state changes). */
+static void tamper_first_state_value(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t buf[256];
+	cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
+	cr_assert_eq(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	cr_assert(v.mv_size > 0 && v.mv_size <= sizeof buf);
+	memcpy(buf, v.mv_data, v.mv_size);
+	buf[v.mv_size - 1] ^= 1;
+	v.mv_data = buf;
+	cr_assert_eq(mdb_cursor_put(c, &k, &v, MDB_CURRENT), 0);
+	mdb_cursor_close(c);
 }
 
 static void tamper_first_leaf(MDB_txn *txn, MDB_dbi dbi)
@@ -1255,8 +1276,8 @@ static void ledger_teardown(void) { fx_fini(&F); }
 
 TestSuite(smt_ledger, .init = ledger_setup, .fini = ledger_teardown);
 
-/* Genesis wrote its leaves in "smt"; reopening rebuilds the same root from
- * them alone (ledger_open compares it with the tip's). */
+/* Genesis wrote its leaves in "smt"; reopening rebuilds the same top from
+ * them alone (ledger_open compares its root with the tip's). */
 Test(smt_ledger, reopen_rebuilds_the_root_from_the_leaves)
 {
 	ledger_info before, after;
@@ -1269,21 +1290,32 @@ Test(smt_ledger, reopen_rebuilds_the_root_from_the_leaves)
 	fx_audit(&F);
 }
 
-Test(smt_ledger, directory_without_leaves_is_refused)
+/* The leaves are a cache: one that gives another root than the tip's is
+ * rebuilt from the state, and the ledger opens at the same root. */
+static void reopen_rebuilds(void (*edit)(MDB_txn *txn, MDB_dbi dbi))
 {
+	ledger_info before, after;
+	cr_assert_eq(ledger_get_info(F.l, &before), 0);
 	ledger_close(F.l);
 	F.l = NULL;
-	raw_edit(&F, false, drop_leaves);
-	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
-	cr_assert_eq(ledger_open(&F.l, F.dir, F.g, &opt), LEDGER_E_LAYOUT);
-	cr_assert_null(F.l);
+	raw_edit(&F, "smt", edit);
+	fx_open(&F);
+	cr_assert_eq(ledger_get_info(F.l, &after), 0);
+	cr_assert_arr_eq(after.state_root, before.state_root, 32);
+	fx_audit(&F);
 }
 
-Test(smt_ledger, a_tampered_leaf_is_found_at_open)
+Test(smt_ledger, emptied_leaves_are_rebuilt) { reopen_rebuilds(empty_leaves); }
+
+Test(smt_ledger, a_tampered_leaf_is_rebuilt) { reopen_rebuilds(tamper_first_leaf); }
+
+/* What the rebuild cannot mend: a state that is not the tip's. */
+Test(smt_ledger, a_tampered_state_is_found_when_the_leaves_are_rebuilt)
 {
 	ledger_close(F.l);
 	F.l = NULL;
-	raw_edit(&F, false, tamper_first_leaf);
+	raw_edit(&F, "state", tamper_first_state_value);
+	raw_edit(&F, "smt", empty_leaves);
 	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
 	cr_assert_eq(ledger_open(&F.l, F.dir, F.g, &opt), LEDGER_E_DB);
 	cr_assert_null(F.l);
@@ -1293,7 +1325,7 @@ Test(smt_ledger, layout_3_directory_is_refused)
 {
 	ledger_close(F.l);
 	F.l = NULL;
-	raw_edit(&F, true, layout_3);
+	raw_edit(&F, "chain", layout_3);
 	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
 	cr_assert_eq(ledger_open(&F.l, F.dir, F.g, &opt), LEDGER_E_LAYOUT);
 	cr_assert_null(F.l);

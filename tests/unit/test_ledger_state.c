@@ -9,13 +9,16 @@
  * ledger_reindex() rebuilds query indexes that answer exactly as before.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include <lmdb.h>
 
+#include "ledger/state_internal.h"
 #include "tests/unit/ledger_fixture.h"
 
 static uint64_t rng_state;
@@ -808,4 +811,320 @@ Test(ledger_state, indexes_see_through_shared_prefixes_and_tags, .init = setup, 
 	query_digest(acc, now);
 	cr_assert_eq(memcmp(before, now, CK_HASH_BYTES), 0);
 	free(acc);
+}
+
+/* ---- the state-root leaves' cache ---------------------------------------------------- */
+
+/* A few blocks of trips and transfers, so the cache has leaves of every
+ * kind (accounts, TRIP, INTERVAL, caps) and some were rewritten. */
+static void cache_blocks(int nblocks)
+{
+	sim s;
+	memset(&s, 0, sizeof s);
+	rng_state = 0xcac4e5ull;
+	for (int h = 0; h < nblocks; h++) {
+		fx_begin(&F);
+		for (int i = 0; i < 10; i++)
+			rand_issue(&s);
+		for (int i = 0; i < 20; i++)
+			fx_transfer(&F, &F.citizen[i % FX_CITIZENS],
+				    F.citizen[(i * 3 + 1) % FX_CITIZENS].pk, 1);
+		fx_commit(&F, NULL);
+	}
+}
+
+static bool cache_file_exists(const char *dir, const char *name)
+{
+	char p[256];
+	struct stat sb;
+	snprintf(p, sizeof p, "%s/" ST_CACHE_DIR "/%s", dir, name);
+	return stat(p, &sb) == 0;
+}
+
+/* Closes F's ledger, reopens it and says how many rebuilds the open did;
+ * the reopened ledger is at the same height and root (ledger_open itself
+ * refuses a cache whose root is not the tip's) and passes the audit. */
+static unsigned cache_reopen(void)
+{
+	ledger_info before, after;
+	cr_assert_eq(ledger_get_info(F.l, &before), 0);
+	ledger_close(F.l);
+	F.l = NULL;
+	fx_open(&F);
+	cr_assert_eq(ledger_get_info(F.l, &after), 0);
+	cr_assert_eq(after.height, before.height);
+	cr_assert_eq(memcmp(after.state_root, before.state_root, CK_HASH_BYTES), 0);
+	fx_audit(&F);
+	return F.l->cache_rebuilds;
+}
+
+Test(ledger_state, leaves_cache_is_reused_after_a_clean_close, .init = setup, .fini = teardown)
+{
+	cache_blocks(3);
+	/* Dirty while open, clean once closed. */
+	cr_assert(cache_file_exists(F.dir, "dirty"));
+	cr_assert_eq(cache_reopen(), 0);
+	cr_assert(cache_file_exists(F.dir, "dirty"));
+	ledger_close(F.l);
+	F.l = NULL;
+	cr_assert(!cache_file_exists(F.dir, "dirty"));
+	fx_open(&F);
+	cr_assert_eq(F.l->cache_rebuilds, 0);
+	/* And it keeps working: a block after the reuse. */
+	cache_blocks(1);
+	fx_audit(&F);
+}
+
+Test(ledger_state, leaves_cache_missing_is_rebuilt, .init = setup, .fini = teardown)
+{
+	cache_blocks(3);
+	ledger_close(F.l);
+	F.l = NULL;
+	char p[128];
+	snprintf(p, sizeof p, "%s/" ST_CACHE_DIR, F.dir);
+	fx_rmdir(p);
+	cr_assert(!cache_file_exists(F.dir, "data.mdb"));
+	fx_open(&F);
+	cr_assert_eq(F.l->cache_rebuilds, 1);
+	fx_audit(&F);
+	cache_blocks(1);
+	/* The rebuilt cache was then closed cleanly like any other. */
+	cr_assert_eq(cache_reopen(), 0);
+}
+
+/* Opens dir, applies b and exits without ledger_close: an unclean stop.
+ * Sends the state root it reached on fd. */
+static void child_apply_and_die(const char *dir, const ledger_genesis *g, const ledger_block *b,
+				int fd)
+{
+	ledger *l;
+	ledger_info info;
+	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
+	if (ledger_open(&l, dir, g, &opt) != 0 || ledger_apply_block(l, b, NULL, 0, NULL) != 0 ||
+	    ledger_get_info(l, &info) != 0)
+		_exit(2);
+	if (write(fd, info.state_root, CK_HASH_BYTES) != CK_HASH_BYTES)
+		_exit(3);
+	_exit(0);
+}
+
+Test(ledger_state, leaves_cache_after_an_unclean_stop_is_rebuilt, .init = setup, .fini = teardown)
+{
+	cache_blocks(2);
+	sim s;
+	memset(&s, 0, sizeof s);
+	rng_state = 0xd1e5ull;
+	fx_begin(&F);
+	for (int i = 0; i < 10; i++)
+		rand_issue(&s);
+	fx_header(&F);
+	cr_assert_eq(ledger_check_block(F.l, F.b, NULL), 0);
+	ledger_info before, after;
+	cr_assert_eq(ledger_get_info(F.l, &before), 0);
+	ledger_close(F.l);
+	F.l = NULL;
+
+	int pfd[2];
+	ck_hash child_root;
+	cr_assert_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		child_apply_and_die(F.dir, F.g, F.b, pfd[1]);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed: %d", st);
+	cr_assert_eq(read(pfd[0], child_root, CK_HASH_BYTES), CK_HASH_BYTES);
+	close(pfd[0]);
+	close(pfd[1]);
+	/* The child never closed the ledger: its cache is still marked. */
+	cr_assert(cache_file_exists(F.dir, "dirty"));
+
+	fx_open(&F);
+	cr_assert_eq(F.l->cache_rebuilds, 1);
+	cr_assert_eq(ledger_get_info(F.l, &after), 0);
+	cr_assert_eq(after.height, before.height + 1);
+	cr_assert_eq(memcmp(after.state_root, child_root, CK_HASH_BYTES), 0);
+	fx_audit(&F);
+	cache_blocks(1);
+	fx_audit(&F);
+}
+
+/* Copies the (closed) cache environment of dir to file `to`. */
+static void cache_copy(const char *dir, const char *to)
+{
+	MDB_env *env;
+	char p[128];
+	snprintf(p, sizeof p, "%s/" ST_CACHE_DIR, dir);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 2), 0);
+	cr_assert_eq(mdb_env_open(env, p, MDB_RDONLY, 0600), 0);
+	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(fd >= 0);
+	cr_assert_eq(mdb_env_copyfd2(env, fd, MDB_CP_COMPACT), 0);
+	close(fd);
+	mdb_env_close(env);
+}
+
+Test(ledger_state, leaves_cache_a_block_behind_is_rebuilt, .init = setup, .fini = teardown)
+{
+	cache_blocks(2);
+	ledger_close(F.l);
+	F.l = NULL;
+	char old[128], path[128];
+	snprintf(old, sizeof old, "%s/old-cache.mdb", F.dir);
+	cache_copy(F.dir, old);
+	fx_open(&F);
+	cr_assert_eq(F.l->cache_rebuilds, 0);
+	cache_blocks(1);
+	ledger_info info;
+	cr_assert_eq(ledger_get_info(F.l, &info), 0);
+	ledger_close(F.l);
+	F.l = NULL;
+	/* What a crash between the block's commit and the cache's would
+	 * leave, but closed cleanly: the leaves of the height before. */
+	snprintf(path, sizeof path, "%s/" ST_CACHE_DIR "/data.mdb", F.dir);
+	cr_assert_eq(rename(old, path), 0);
+	snprintf(path, sizeof path, "%s/" ST_CACHE_DIR "/lock.mdb", F.dir);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert(!cache_file_exists(F.dir, "dirty"));
+
+	fx_open(&F);
+	cr_assert_eq(F.l->cache_rebuilds, 1);
+	ledger_info got;
+	cr_assert_eq(ledger_get_info(F.l, &got), 0);
+	cr_assert_eq(got.height, info.height);
+	cr_assert_eq(memcmp(got.state_root, info.state_root, CK_HASH_BYTES), 0);
+	fx_audit(&F);
+}
+
+Test(ledger_state, failed_block_leaves_both_environments_as_they_were, .init = setup,
+     .fini = teardown)
+{
+	cache_blocks(2);
+	sim s;
+	memset(&s, 0, sizeof s);
+	rng_state = 0xfa11ull;
+	fx_begin(&F);
+	for (int i = 0; i < 10; i++)
+		rand_issue(&s);
+	for (int i = 0; i < 20; i++)
+		fx_transfer(&F, &F.citizen[i % FX_CITIZENS], F.citizen[(i + 5) % FX_CITIZENS].pk, 1);
+	fx_header(&F);
+	cr_assert_eq(ledger_check_block(F.l, F.b, NULL), 0);
+	ledger_info before, after;
+	cr_assert_eq(ledger_get_info(F.l, &before), 0);
+	/* A certificate larger than the map: the block fails storing it,
+	 * after its leaves were written to the cache's transaction. The
+	 * bytes are never read (LMDB runs out of pages first). */
+	size_t certlen = (size_t)3 << 29;
+	uint8_t *cert = mmap(NULL, certlen, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			     -1, 0);
+	cr_assert(cert != MAP_FAILED);
+	cr_assert_eq(ledger_apply_block(F.l, F.b, cert, certlen, NULL), LEDGER_E_MAP_FULL);
+	munmap(cert, certlen);
+	cr_assert_eq(ledger_get_info(F.l, &after), 0);
+	cr_assert_eq(after.height, before.height);
+	cr_assert_eq(memcmp(after.state_root, before.state_root, CK_HASH_BYTES), 0);
+	/* The cache holds exactly the leaves of the state (the audit folds
+	 * them all), and at its own height: reopened, it is reused. */
+	fx_audit(&F);
+	cr_assert_eq(cache_reopen(), 0);
+	/* The same block applies after all, to the same state. */
+	cr_assert_eq(ledger_apply_block(F.l, F.b, NULL, 0, NULL), 0);
+	fx_audit(&F);
+	cr_assert_eq(cache_reopen(), 0);
+}
+
+/* Proofs and audits taken while blocks apply: each proof verifies, against
+ * the root of the height it names, and each audit passes. With a small
+ * state a bucket of the top holds one key, so a proof read from leaves a
+ * block behind would still verify; the audit, which compares every leaf
+ * with its state entry, would not. */
+typedef struct prover {
+	volatile bool stop;
+	struct {
+		uint64_t height;
+		ck_hash root;
+	} *seen;
+	uint32_t n, cap, audits;
+	int bad;
+	char msg[256];
+} prover;
+
+static void *prove_loop(void *arg)
+{
+	prover *pv = arg;
+	ledger_account_proof *p = malloc(sizeof *p);
+	if (p == NULL) {
+		pv->bad++;
+		return NULL;
+	}
+	/* Every citizen in turn: some change in every block. */
+	for (uint32_t c = 0; !pv->stop && pv->n < pv->cap; c = (c + 1) % FX_CITIZENS) {
+		if (c == 0) {
+			if (ledger_audit(F.l, pv->msg, sizeof pv->msg) != 0)
+				pv->bad++;
+			pv->audits++;
+		}
+		int rc = ledger_prove_account(F.l, F.citizen[c].pk, p);
+		if (rc == LEDGER_E_NOTFOUND)
+			continue;
+		if (rc != 0 || ledger_verify_account_proof(p) != 0) {
+			pv->bad++;
+			continue;
+		}
+		pv->seen[pv->n].height = p->height;
+		memcpy(pv->seen[pv->n].root, p->state_root, CK_HASH_BYTES);
+		pv->n++;
+	}
+	free(p);
+	return NULL;
+}
+
+Test(ledger_state, proofs_match_the_header_while_blocks_apply, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	enum { BLOCKS = 12 };
+	cache_blocks(1);
+	ck_hash roots[BLOCKS + 8];
+	ledger_info info;
+	cr_assert_eq(ledger_get_info(F.l, &info), 0);
+	uint64_t h0 = info.height;
+	memcpy(roots[0], info.state_root, CK_HASH_BYTES);
+	prover pv = { .cap = 1u << 20 };
+	pv.seen = calloc(pv.cap, sizeof *pv.seen);
+	cr_assert(pv.seen != NULL);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, prove_loop, &pv), 0);
+	sim s;
+	memset(&s, 0, sizeof s);
+	rng_state = 0x9f00full;
+	for (int h = 1; h <= BLOCKS; h++) {
+		fx_begin(&F);
+		for (int i = 0; i < 5; i++)
+			rand_issue(&s);
+		for (int i = 0; i < 20; i++)
+			fx_transfer(&F, &F.citizen[i % FX_CITIZENS], F.citizen[(i + 1) % FX_CITIZENS].pk, 1);
+		fx_commit(&F, NULL);
+		cr_assert_eq(ledger_get_info(F.l, &info), 0);
+		cr_assert_eq(info.height, h0 + (uint64_t)h);
+		memcpy(roots[h], info.state_root, CK_HASH_BYTES);
+	}
+	pv.stop = true;
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(pv.bad, 0, "%d failed (last audit: %s)", pv.bad, pv.msg);
+	cr_assert_gt(pv.n, 0);
+	uint64_t heights = 0, last = 0;
+	for (uint32_t i = 0; i < pv.n; i++) {
+		uint64_t h = pv.seen[i].height;
+		cr_assert(h >= h0 && h <= h0 + BLOCKS);
+		cr_assert_eq(memcmp(pv.seen[i].root, roots[h - h0], CK_HASH_BYTES), 0,
+			     "proof %u at height %llu", i, (unsigned long long)h);
+		heights += i == 0 || h != last;
+		last = h;
+	}
+	cr_log_info("%u proofs at %llu heights and %u audits during %d blocks", pv.n,
+		    (unsigned long long)heights, pv.audits, BLOCKS);
+	free(pv.seen);
 }
