@@ -182,6 +182,10 @@ struct node {
 	int fatal;
 	struct event *sig_int, *sig_term;
 	uint64_t blocks_committed, txs_committed;
+	/* Transaction signature checks this node ran (admission and proposal
+	 * checks): compared with txs_committed, it says whether each
+	 * transaction is verified once per node. Loop thread. */
+	uint64_t sig_verifies;
 	uint64_t commit_latency_ms_sum, commit_latency_ms_last;
 	char data_path[4096];
 };
@@ -693,8 +697,10 @@ static void check_done(void *arg)
 		   (unsigned long long)(now_ms() - j->start_ms));
 	if (j->rc == 0) {
 		for (uint32_t i = 0; i < j->block->ntxs; i++)
-			if (!j->verified[i])
+			if (!j->verified[i]) {
 				node_mempool_sig_remember(n->mp, j->hashes[i]);
+				n->sig_verifies++;
+			}
 	} else {
 		NLOG_WARN("block_invalid", "height=%llu err=\"%s\"",
 			  (unsigned long long)j->height, ledger_strerror(j->rc));
@@ -1023,6 +1029,7 @@ static void verify_run(void *arg)
 static void verify_done(void *arg)
 {
 	verify_chunk *c = arg;
+	c->jobs[0]->n->sig_verifies += c->n;
 	for (uint32_t i = 0; i < c->n; i++)
 		admit_finish(c->jobs[i]);
 	free(c);
@@ -1305,7 +1312,7 @@ static struct {
 	uint64_t mempool_txs;
 	uint32_t evidence;
 	cons_evidence ev[LIM_CONS_EVIDENCE_MAX];
-	uint64_t blocks, txs;
+	uint64_t blocks, txs, sig_verifies;
 	uint64_t latency_sum, latency_last, applied, db_bytes;
 	node_mempool_stats mp;
 	node_net_stats net;
@@ -1325,6 +1332,7 @@ static void snapshot_status(node *n)
 			break;
 	status_snap.blocks = n->blocks_committed;
 	status_snap.txs = n->txs_committed;
+	status_snap.sig_verifies = n->sig_verifies;
 	status_snap.latency_sum = n->commit_latency_ms_sum;
 	status_snap.latency_last = n->commit_latency_ms_last;
 	status_snap.applied = n->applied_height;
@@ -1415,6 +1423,7 @@ static int http_metrics(void *ctx, struct evbuffer *out)
 		"# TYPE carbon_mempool_admitted_total counter\ncarbon_mempool_admitted_total %llu\n"
 		"# TYPE carbon_blocks_committed_total counter\ncarbon_blocks_committed_total %llu\n"
 		"# TYPE carbon_txs_committed_total counter\ncarbon_txs_committed_total %llu\n"
+		"# TYPE carbon_sig_verifies_total counter\ncarbon_sig_verifies_total %llu\n"
 		"# TYPE carbon_evidence gauge\ncarbon_evidence %u\n"
 		"# TYPE carbon_ledger_height gauge\ncarbon_ledger_height %llu\n"
 		"# TYPE carbon_commit_latency_ms_last gauge\ncarbon_commit_latency_ms_last %llu\n"
@@ -1430,7 +1439,7 @@ static int http_metrics(void *ctx, struct evbuffer *out)
 		(unsigned long long)status_snap.mempool_txs,
 		(unsigned long long)status_snap.mp.admitted,
 		(unsigned long long)status_snap.blocks, (unsigned long long)status_snap.txs,
-		status_snap.evidence, (unsigned long long)status_snap.applied,
+		(unsigned long long)status_snap.sig_verifies, status_snap.evidence, (unsigned long long)status_snap.applied,
 		(unsigned long long)status_snap.latency_last,
 		(unsigned long long)status_snap.latency_sum,
 		(unsigned long long)status_snap.db_bytes,
