@@ -267,7 +267,7 @@ bench-ledger: all $(BENCH_BINS)
 # by every BUILD (test-asan relinks it with sanitizers), and the bench must
 # measure the optimised build.
 BENCH_SECONDS ?= 30
-BENCH_NEEDS := $(filter $(addprefix $(BUILD)/bench/,bench_node_load bench_crypto bench_ledger),\
+BENCH_NEEDS := $(filter $(addprefix $(BUILD)/bench/,bench_node_load bench_crypto bench_ledger bench_ledger_codec bench_consensus),\
 	$(BENCH_BINS)) $(BUILD)/bench/carbon-node $(BUILD)/bench/carbon-genesis
 $(BUILD)/bench/carbon-node: $(BUILD)/node/main.o $(call libs_of,node)
 $(BUILD)/bench/carbon-genesis: $(BUILD)/genesis/main.o $(call libs_of,genesis)

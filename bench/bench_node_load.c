@@ -243,7 +243,7 @@ typedef struct reason_count {
 
 typedef struct poll_snap {
 	uint64_t t_ns;
-	uint64_t committed, blocks, height, mempool;
+	uint64_t committed, blocks, height, mempool, verifies;
 } poll_snap;
 
 typedef struct credit_snap {
@@ -1022,6 +1022,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 	B.last.blocks = metric(text, "carbon_blocks_committed_total");
 	B.last.height = metric(text, "carbon_consensus_height");
 	B.last.mempool = metric(text, "carbon_mempool_txs");
+	B.last.verifies = metric(text, "carbon_sig_verifies_total");
 	free(text);
 	dispatch();
 }
@@ -1170,6 +1171,7 @@ typedef struct window_figs {
 	double cpu_s[NODES_MAX];
 	double machine_busy;         /* fraction of all cores busy, any process */
 	uint64_t disk_delta, committed;
+	uint64_t verifies;           /* signature checks node 0 ran in the window */
 	bool exhausted;
 } window_figs;
 
@@ -1288,6 +1290,7 @@ static void drive(window_figs *f, bool measure_disk)
 
 	f->seconds = (double)(p1.t_ns - p0.t_ns) / 1e9;
 	f->committed = p1.committed - p0.committed;
+	f->verifies = p1.verifies - p0.verifies;
 	f->tx_per_s = (double)f->committed / f->seconds;
 	double dtc = (double)(c1.t_ns - c0.t_ns) / 1e9;
 	f->credits_per_s = dtc > 0 ? (double)(c1.trips - c0.trips) / dtc : 0;
@@ -1341,6 +1344,11 @@ static json_t *figs_json(const window_figs *f)
 	json_object_set_new(o, "cpu_bound_tx_per_s",
 			    json_real(us_per_tx > 0 ? (double)ncpu * 1e6 / (us_per_tx * B.nnodes) : 0));
 	json_object_set_new(o, "machine_busy", json_real(f->machine_busy));
+	/* Node 0's signature checks per transaction committed in the same
+	 * window: 1.0 when every transaction is verified exactly once per node
+	 * (the window's edges shift it by a block's worth either way). */
+	json_object_set_new(o, "sig_verifies_per_committed_tx",
+			    json_real(f->committed ? (double)f->verifies / (double)f->committed : 0));
 	return o;
 }
 
@@ -1356,10 +1364,11 @@ static void print_figs(const char *name, const window_figs *f)
 	for (unsigned i = 0; i < B.nnodes; i++)
 		cpu_all += f->cpu_s[i];
 	say("  %s: nodes used %.2f of %ld cores (%.0f us CPU per tx per node); the machine was "
-	    "%.0f%% busy\n",
+	    "%.0f%% busy; node 0 ran %.2f signature checks per committed tx\n",
 	    name, cpu_all / f->seconds, sysconf(_SC_NPROCESSORS_ONLN),
 	    f->committed ? cpu_all / B.nnodes / (double)f->committed * 1e6 : 0,
-	    f->machine_busy * 100);
+	    f->machine_busy * 100,
+	    f->committed ? (double)f->verifies / (double)f->committed : 0);
 	if (B.rejected)
 		say("  %s: %llu transactions rejected (see rejected_by_reason)\n", name,
 		    (unsigned long long)B.rejected);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/run.sh: the `make bench` harness. Measures this machine's own limits
 # first (Ed25519 verifications per second on one core and on all, a synced
-# LMDB commit, the ledger's apply rate), then runs real carbon-node
+# LMDB commit, the ledger's apply rate) and the micro benchmarks of the
+# transaction codec and the consensus core, then runs real carbon-node
 # processes on 127.0.0.1 with free ports in a temporary directory, a single
 # validator and then four, and drives them with build/bench/bench_node_load
 # (pre-signed load through the HTTP API). Writes bench/results/latest.json
@@ -12,7 +13,7 @@
 #   BENCH_SECONDS       measured window of each workload (default 30)
 #   BENCH_WARMUP        warm-up before each window (default 5)
 #   BENCH_ACCOUNTS      citizen accounts of the 4-validator run (default 100000)
-#   BENCH_ACCOUNTS_N1   citizen accounts of the single-node run (default 20000)
+#   BENCH_ACCOUNTS_N1   citizen accounts of the single-node run (default 100000)
 #   BENCH_SINGLE=0      skip the single-node run (no admission_per_s then)
 #   BENCH_LEDGER=0      skip bench_ledger (no ledger_apply_per_s then)
 #   BENCH_CONFIG        jq filter applied to every node's config.json
@@ -22,6 +23,8 @@
 #                       output dir (perf-transfers.txt)
 #   BENCH_WORKLOADS     of the 4-validator run (default: all of them)
 #   BENCH_LOG_LEVEL     of the nodes (default warn)
+#   TMPDIR              where the nodes' directories go (default /tmp; a
+#                       file system in memory is refused)
 #   BENCH_OUT           output directory (default bench/results)
 #   BENCH_KEEP=1        keep the temporary directory (logs, data) for a look
 set -eu
@@ -31,7 +34,7 @@ cd "$ROOT"
 W=${BENCH_SECONDS:-30}
 WARM=${BENCH_WARMUP:-5}
 ACCOUNTS=${BENCH_ACCOUNTS:-100000}
-ACCOUNTS_N1=${BENCH_ACCOUNTS_N1:-20000}
+ACCOUNTS_N1=${BENCH_ACCOUNTS_N1:-100000}
 SINGLE=${BENCH_SINGLE:-1}
 CONFIG_FILTER=${BENCH_CONFIG:-.}
 WORKLOADS=${BENCH_WORKLOADS:-transfers,issue,mixed,open50,open80}
@@ -43,7 +46,7 @@ NODE="$ROOT/$BUILD/bench/carbon-node"
 GENESIS="$ROOT/$BUILD/bench/carbon-genesis"
 export CARBON_PASSPHRASE="bench-passphrase"
 
-T=$(mktemp -d /tmp/carbon-bench.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/carbon-bench.XXXXXX")
 PIDS=""
 PERF_PID=""
 
@@ -103,7 +106,18 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 cores=$(nproc)
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 dirty=false
-git diff --quiet HEAD -- 2>/dev/null || dirty=true
+worktree=$commit
+# A dirty tree is identified by the commit object `git stash create` makes
+# of it (nothing is stashed; the object can be inspected with git show).
+if ! git diff --quiet HEAD -- 2>/dev/null; then
+	dirty=true
+	worktree=$(git stash create 2>/dev/null || echo unknown)
+fi
+# Synced commits are the point: a file system in memory would make them free.
+fstype=$(stat -f -c %T "$T")
+case "$fstype" in
+tmpfs | ramfs) fail "$T is on $fstype: synced commits would cost nothing; set TMPDIR to a directory on a disk" ;;
+esac
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # How busy the machine is before we start (every process, 2 s): the limits
 # below are wall-clock rates and drop when others share the cores.
@@ -111,7 +125,10 @@ busy_before=$({ head -n 1 /proc/stat; sleep 2; head -n 1 /proc/stat; } | awk '
 	{ idle = $5 + $6; tot = 0; for (i = 2; i <= 9; i++) tot += $i }
 	NR == 1 { i0 = idle; t0 = tot } NR == 2 { printf "%.2f", 1 - (idle - i0) / (tot - t0) }')
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-note "machine: $cpu_model, $cores cores; load average $load_before, $busy_before busy; commit $commit"
+note "machine: $cpu_model, $cores cores; load average $load_before, $busy_before busy; commit $commit; nodes' files on $fstype"
+if awk -v b="$busy_before" 'BEGIN { exit !(b > 0.2) }'; then
+	note "WARNING: the machine was $busy_before busy before the run: every wall-clock figure below is deflated"
+fi
 
 note "limits: Ed25519 verify (build/bench/bench_crypto --seconds 2)"
 "$ROOT/$BUILD/bench/bench_crypto" --seconds 2 > "$T/crypto.txt"
@@ -127,6 +144,16 @@ note "limits: synced LMDB commits, verify per CPU second (bench_node_load limits
 lmdb_sync=$(jq '.lmdb_synced_commits_per_s' "$T/limits.json")
 verify_cpu=$(jq '.verify_per_cpu_s' "$T/limits.json")
 note "  LMDB: $lmdb_sync synced commits/s; verify: $verify_cpu per CPU second"
+
+note "micro: transaction codec (build/bench/bench_ledger_codec), consensus core per block (build/bench/bench_consensus)"
+"$ROOT/$BUILD/bench/bench_ledger_codec" --seconds 1 > "$T/codec.txt"
+codec_json=$(tail -n 1 "$T/codec.txt")
+echo "$codec_json" | jq -e . > /dev/null || fail "cannot parse bench_ledger_codec's output"
+sed '$d' "$T/codec.txt" | sed 's/^/bench:   /' >&2
+"$ROOT/$BUILD/bench/bench_consensus" 20000 > "$T/consensus.txt"
+cons_us=$(sed -n 's/^ *core time per block, one core: *\([0-9.]*\) us.*/\1/p' "$T/consensus.txt")
+[ -n "$cons_us" ] || fail "cannot parse bench_consensus's output"
+note "  consensus core: $cons_us us of CPU per block (model ledger, 4 validators; see bench/bench_consensus.c)"
 
 ledger_apply=null
 ledger_credits=null
@@ -221,6 +248,12 @@ stop_net() {
 limit4=$((verify_all / 4))
 rate4=$((limit4 * 2 > 3000 ? limit4 * 2 : 3000))
 rate1=$((verify_all * 3 / 2 > 4000 ? verify_all * 3 / 2 : 4000))
+# Issuance is bounded by one core's apply (each node applies every credit):
+# twice that for one node, once for four sharing the machine's cores.
+credits_apply=${ledger_credits:-0}
+[ "$credits_apply" != null ] || credits_apply=0
+credits1=$((credits_apply * 2 > 60000 ? credits_apply * 2 : 60000))
+credits4=$((credits_apply > 40000 ? credits_apply : 40000))
 
 single_json="$T/single.json"
 echo '{}' > "$single_json"
@@ -230,7 +263,7 @@ if [ "$SINGLE" = 1 ]; then
 	start_net n1 1
 	"$LOAD" run --net "$T/n1" --api "$API" --pids "$NPIDS" --homes "$HOMES" \
 		--accounts "$ACCOUNTS_N1" --workloads admit,transfers,issue --seconds "$W" \
-		--warmup "$WARM" --rate-max "$rate1" --credits-max 60000 \
+		--warmup "$WARM" --rate-max "$rate1" --credits-max "$credits1" \
 		--out "$single_json" --series "$T/series1.tsv" &
 	run_load $!
 	stop_net
@@ -252,7 +285,7 @@ if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
 	PERF_PID=$!
 fi
 "$LOAD" run --net "$T/n4" --api "$API" --pids "$NPIDS" --homes "$HOMES" \
-	--accounts "$ACCOUNTS" --seconds "$W" --warmup "$WARM" --rate-max "$rate4" \
+	--accounts "$ACCOUNTS" --seconds "$W" --warmup "$WARM" --rate-max "$rate4" --credits-max "$credits4" \
 	--workloads "$WORKLOADS" --out "$T/cluster.json" --series "$T/series4.tsv" --mark "$T/mark" &
 run_load $!
 if [ -n "$PERF_PID" ]; then
@@ -261,6 +294,8 @@ if [ -n "$PERF_PID" ]; then
 	mkdir -p "$OUT"
 	# Self time by library, by function, then time including callees.
 	{
+		echo "# perf record -e cpu-clock -F 499 --call-graph dwarf of the first validator," \
+			"transfers window ($W s), run $stamp, commit $commit (worktree $worktree)"
 		perf report -i "$T/perf.data" --stdio --no-children --sort dso -g none 2> /dev/null |
 			grep -v '^#' | grep -v '^$' | head -n 12
 		echo
@@ -284,8 +319,10 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	--argjson vcpu "$verify_cpu" --argjson busy "$busy_before" \
 	--argjson apply "$ledger_apply" --argjson credits_apply "$ledger_credits" \
 	--arg apply_note "$ledger_note" --argjson seconds "$W" --argjson warmup "$WARM" \
-	--arg config "$CONFIG_FILTER" '
+	--arg config "$CONFIG_FILTER" --argjson codec "$codec_json" --argjson cons_us "$cons_us" \
+	--arg worktree "$worktree" --arg fstype "$fstype" '
 	($c[0]) as $c | ($s[0]) as $s | ($c.workloads) as $w |
+	(1e6 / $vcpu) as $verify_us |
 	($vall / 4) as $limit |
 	def mx(f): [$c.per_node[] | f] | max;
 	{
@@ -320,6 +357,13 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	  heap_mb_max: mx(.heap_mb_max),
 	  rss_mb_max: mx(.rss_mb_max),
 	  disk_bytes_per_tx: $w.transfers.disk_bytes_per_tx,
+	  sig_verifies_per_committed_tx: $w.transfers.sig_verifies_per_committed_tx,
+	  verify_us_per_transfer: $verify_us,
+	  beyond_verify_us_per_transfer_per_node: ($w.transfers.node_cpu_us_per_tx - $verify_us),
+	  libhotstuff_us_per_command_per_replica: ($cores * 1e6 / 25000 / 4),
+	  libhotstuff_note: "issue 6: libhotstuff commits about 25,000 unsigned no-op commands/s with 4 replicas on this machine; CPU per command per replica = cores / 25,000 / 4",
+	  micro: ($codec + { consensus_core_us_per_block: $cons_us,
+	    consensus_note: "bench_consensus: the pure core with a model ledger (256-byte blocks, always valid, no storage, SipHash stand-in signatures)" }),
 	  single_node: (if $s.workloads then {
 	    transfers_per_s: $s.workloads.transfers.committed_tx_per_s,
 	    ratio_to_verify_all_cores: ($s.workloads.transfers.committed_tx_per_s / $vall),
@@ -327,6 +371,7 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	    commit_p99_ms: $s.workloads.transfers.latency.p99_ms,
 	    admission_per_s: $s.workloads.admit.admission_per_s,
 	    admission_ratio_to_verify_all_cores: ($s.workloads.admit.admission_per_s / $vall),
+	    sig_verifies_per_committed_tx: $s.workloads.transfers.sig_verifies_per_committed_tx,
 	    accounts: $s.accounts
 	  } else null end),
 	  accounts: $c.accounts,
@@ -338,6 +383,8 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	  machine: { cpu_model: $cpu, cores: $cores, load_average_before: $load, busy_before: $busy },
 	  git_commit: $commit,
 	  git_dirty: $dirty,
+	  git_worktree: $worktree,
+	  nodes_fs: $fstype,
 	  date_utc: $stamp,
 	  cluster: $c,
 	  single: $s
@@ -362,12 +409,13 @@ jq -r '
 	"Carbon Ledger bench, \(.date_utc), \(.machine.cpu_model) x \(.machine.cores), commit \(.git_commit[0:10])",
 	"  machine: \(f(.machine.busy_before * 100))% busy before the run (load \(.machine.load_average_before)); Ed25519 verify \(.verify_per_s_one_core)/s (1 core), \(.verify_per_s_all_cores)/s (all), \(.verify_per_cpu_s) per CPU second; synced LMDB commits \(f(.lmdb_synced_commits_per_s))/s; ledger apply \(f(.ledger_apply_per_s)) transfers/s",
 	"  4 validators, \(.accounts) accounts, \(.seconds) s windows:",
-	"    transfers        \(f(.transfers_per_s)) tx/s = \(f(.ratio_to_limit * 100))% of the limit \(f(.limit_transfers_per_s)) (\(f(.ratio_to_idle_limit * 100))% of \(f(.limit_transfers_per_s_idle_estimate)) from CPU time); p50 \(f(.commit_p50_ms)) p99 \(f(.commit_p99_ms)) ms; \(f(.blocks_per_s)) blocks/s x \(f(.txs_per_block)) tx",
-	"    CPU              \(f(.node_cpu_us_per_transfer)) us per transfer per node: \(f(.cpu_bound_transfers_per_s)) transfers/s if CPU were the only limit; machine \(f(.machine_busy_during_transfers * 100))% busy (all processes)",
+	"    transfers        \(f(.transfers_per_s)) tx/s = \(f(.ratio_to_limit * 100))% of the limit \(f(.limit_transfers_per_s)) (\(f(.ratio_to_idle_limit * 100))% of \(f(.limit_transfers_per_s_idle_estimate)) from CPU time); closed loop p50 \(f(.commit_p50_ms)) p99 \(f(.commit_p99_ms)) ms; \(f(.blocks_per_s)) blocks/s x \(f(.txs_per_block)) tx",
+	"    CPU              \(f(.node_cpu_us_per_transfer)) us per transfer per node (\(f(.verify_us_per_transfer)) of it one signature check; \(f(.beyond_verify_us_per_transfer_per_node)) beyond, libhotstuff whole pipeline \(f(.libhotstuff_us_per_command_per_replica))); \(f(.cpu_bound_transfers_per_s)) transfers/s if CPU were the only limit; machine \(f(.machine_busy_during_transfers * 100))% busy; \(f(.sig_verifies_per_committed_tx)) signature checks per committed tx on node 0",
 	"    issuance         \(f(.credits_per_s)) trip credits/s",
 	"    mixed day        \(f(.mixed_tx_per_s)) tx/s, \(f(.mixed_credits_per_s)) credits/s",
 	"    open loop 50%    p99 \(f(.commit_p99_ms_at_50pct)) ms; 80%: p99 \(f(.commit_p99_ms_at_80pct)) ms",
 	"    per node max     heap \(f(.heap_mb_max)) MB, RSS \(f(.rss_mb_max)) MB; \(f(.disk_bytes_per_tx)) bytes on disk per transfer",
-	(if .single_node then "  1 validator: transfers \(f(.single_node.transfers_per_s)) tx/s (\(f(.single_node.ratio_to_verify_all_cores * 100))% of verify), credits \(f(.single_node.credits_per_s))/s, admission \(f(.single_node.admission_per_s)) tx/s (\(f(.single_node.admission_ratio_to_verify_all_cores * 100))%)" else empty end),
+	"  micro (one core, CPU time): transfer decode \(f(.micro.tx_decode_per_s))/s, id hash \(f(.micro.tx_hash_per_s))/s, signature check \(f(.micro.tx_verify_per_s))/s; 1,000-trip issue decode \(f(.micro.issue_decode_trips_per_s)) trips/s; consensus core \(f(.micro.consensus_core_us_per_block)) us/block",
+	(if .single_node then "  1 validator (\(.single_node.accounts) accounts): transfers \(f(.single_node.transfers_per_s)) tx/s (\(f(.single_node.ratio_to_verify_all_cores * 100))% of verify), credits \(f(.single_node.credits_per_s))/s, admission \(f(.single_node.admission_per_s)) tx/s (\(f(.single_node.admission_ratio_to_verify_all_cores * 100))%)" else empty end),
 	"  results: \($out)/latest.json"
 ' --arg out "$OUT" "$OUT/latest.json"
