@@ -1268,21 +1268,30 @@ done:
 	return rc;
 }
 
-/* The top from the cache's leaves (a new tree: the database handle may
- * differ from the last environment's). */
+/* The top from the cache's leaves, in a new tree (the database handle may
+ * differ from the last environment's) that replaces l->tree only once
+ * loaded: a failed rebuild after a block leaves that block's top in place
+ * for the rollbacks of later blocks. */
 static int cache_load_top(ledger *l)
 {
 	MDB_txn *txn = NULL;
-	smt_free(l->tree);
-	l->tree = NULL;
-	int rc = smt_new(&l->tree, l->db_smt);
+	smt *t = NULL;
+	int rc = smt_new(&t, l->db_smt);
 	if (rc != 0)
 		return rc;
-	if ((rc = mdb_txn_begin(l->cenv, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = mdb_txn_begin(l->cenv, NULL, MDB_RDONLY, &txn)) != 0) {
+		smt_free(t);
 		return st_dberr(rc, "read the state-root leaves");
-	rc = smt_load(l->tree, txn);
+	}
+	rc = smt_load(t, txn);
 	mdb_txn_abort(txn);
-	return rc;
+	if (rc != 0) {
+		smt_free(t);
+		return rc;
+	}
+	smt_free(l->tree);
+	l->tree = t;
+	return 0;
 }
 
 /* Replaces the cache by one rebuilt from the state in txn (of the main
