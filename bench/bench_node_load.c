@@ -1381,13 +1381,18 @@ static bool setup_sent(void)
 	return all_sent() && B.inflight_reqs == 0;
 }
 
-/* Submits a set-up load (funding, the offer) with no window and waits
- * until all of it has committed; not timed. */
+/* Submits a set-up load (funding, the offer) and waits until all of it has
+ * committed; not timed. The funding is a few operators' long runs of
+ * nonces spread over every node: a node holds at most
+ * LIM_MEMPOOL_HELD_PER_SENDER_MAX of a sender's transactions ahead of a gap
+ * (the earlier nonces are still on their way from another node), so the
+ * window keeps each operator's run in flight below that. */
+#define SETUP_WINDOW (LIM_MEMPOOL_HELD_PER_SENDER_MAX / 2u)
 static void submit_and_wait(load *l, const char *what)
 {
 	uint64_t t = now_ns();
 	B.open_loop = false;
-	B.window = UINT32_MAX;
+	B.window = SETUP_WINDOW;
 	B.wname = NULL;
 	start_load(l);
 	dispatch();
