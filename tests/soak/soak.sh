@@ -48,10 +48,10 @@ for m in $NODES4; do
 done
 for m in $NODES4; do start_node "$m"; done
 for m in $NODES4; do wait_height "$m" 2 30; done
-# Issue batches only fund the citizens: every credited trip is a new key
-# of the state, and the state-root map keeps each key in memory (108
-# bytes, ledger/smt.c), which is growth by design, not a leak; transfers
-# between existing accounts add no key.
+# Issue batches only fund the citizens: every credited trip inside the
+# claim window is an entry of the in-memory trip index (about 115 bytes,
+# ledger/tripset.c), which is growth by design, not a leak; transfers
+# between existing accounts add nothing to it.
 load_start --rate "$RATE" --citizens "$CITIZENS" --issue-ms 86400000
 
 t0=$(date +%s)
