@@ -526,8 +526,46 @@ static void fund_all(bench *b, cm_wr *w)
 		apply(b, issue_block(b, 10, 0, &next, base_s, w), NULL);
 }
 
+/* CPU time of what the query indexes answer, after the run: ledger_find_tx
+ * of each transaction of the last block (ids) and the history (pages of
+ * up to 100 entries, followed to the end) of the first n accounts. */
+static void time_queries(bench *b, const ck_hash *ids, uint32_t n)
+{
+	ledger_history_entry *e = malloc(100 * sizeof *e);
+	uint64_t entries = 0;
+	if (e == NULL)
+		die("alloc", LEDGER_E_NOMEM);
+	uint64_t c0 = cpu_ns();
+	for (uint32_t i = 0; i < n; i++) {
+		ledger_tx_location loc;
+		int rc = ledger_find_tx(b->l, ids[i], &loc);
+		if (rc != 0)
+			die("find_tx", rc);
+	}
+	uint64_t c1 = cpu_ns();
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t cursor = 0;
+		do {
+			uint32_t k;
+			int rc = ledger_history(b->l, b->acct[i], cursor, e, 100, &k, &cursor);
+			if (rc != 0)
+				die("history", rc);
+			entries += k;
+		} while (cursor != 0);
+	}
+	uint64_t c2 = cpu_ns();
+	printf("  queries (CPU): ledger_find_tx %.1f us each (%u); ledger_history %.2f us per entry "
+	       "(%llu entries of %u accounts)\n",
+	       (double)(c1 - c0) / 1e3 / n, n, entries ? (double)(c2 - c1) / 1e3 / (double)entries : 0,
+	       (unsigned long long)entries, n);
+	free(e);
+}
+
 static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t blocks, cm_wr *w)
 {
+	ck_hash *ids = malloc(per_block * sizeof *ids);
+	if (ids == NULL)
+		die("alloc", LEDGER_E_NOMEM);
 	bench_open(b, nosync);
 	b->trip_seq = 0;
 	b->time_ms += 7ull * 86400 * 1000;
@@ -536,8 +574,12 @@ static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t bl
 	disk_stats_take(b, nosync, &d0);
 	cost c = { 0, 0, 0 };
 	perf_say("enable\n");
-	for (uint32_t i = 0; i < blocks; i++)
-		apply(b, transfer_block(b, per_block, w), &c);
+	for (uint32_t i = 0; i < blocks; i++) {
+		ledger_block *blk = transfer_block(b, per_block, w);
+		for (uint32_t x = 0; i + 1 == blocks && x < blk->ntxs; x++)
+			ledger_tx_hash(ids[x], blk->txs[x], blk->tx_lens[x]);
+		apply(b, blk, &c);
+	}
 	perf_say("disable\n");
 	char what[160];
 	snprintf(what, sizeof what, "  %u blocks x %u transfers, %u accounts, %s", blocks, per_block,
@@ -546,6 +588,8 @@ static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t bl
 	print_root(b);
 	disk_stats_take(b, nosync, &d1);
 	disk_stats_report(&d0, &d1, (uint64_t)blocks * per_block, "transfer");
+	time_queries(b, ids, per_block);
+	free(ids);
 	bench_close(b);
 }
 

@@ -1634,6 +1634,9 @@ static int store_block(ax *a, const ledger_block *b, const uint8_t *cert, size_t
 	if (rc == 0)
 		rc = local_append(a, l->db_certs, hk, cert != NULL ? cert : (const uint8_t *)"",
 				  certlen, "write certificate");
+	if (rc == 0)
+		rc = local_append(a, l->db_txids, hk, a->ids, (size_t)b->ntxs * CK_HASH_BYTES,
+				  "write tx ids");
 	if (rc == 0) {
 		/* Packed in runs (st_results_pack), in place: measured, then
 		 * written into the space LMDB reserves. */

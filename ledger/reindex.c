@@ -26,6 +26,7 @@
 static const size_t index_dbs[] = {
 	offsetof(ledger, db_txidx),    offsetof(ledger, db_hist),     offsetof(ledger, db_histhead),
 	offsetof(ledger, db_itrips),   offsetof(ledger, db_receipts), offsetof(ledger, db_valsets),
+	offsetof(ledger, db_txids),
 };
 
 static MDB_dbi dbi_at(const ledger *l, size_t off) { return *(const MDB_dbi *)((const char *)l + off); }

@@ -1428,7 +1428,7 @@ static int open_dbs(ledger *l, MDB_txn *txn)
 		{ "txidx", offsetof(ledger, db_txidx) },   { "hist", offsetof(ledger, db_hist) },
 		{ "histhead", offsetof(ledger, db_histhead) },
 		{ "itrips", offsetof(ledger, db_itrips) }, { "receipts", offsetof(ledger, db_receipts) },
-		{ "valsets", offsetof(ledger, db_valsets) },
+		{ "valsets", offsetof(ledger, db_valsets) }, { "txids", offsetof(ledger, db_txids) },
 	};
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
 		MDB_dbi *dbi = (MDB_dbi *)((char *)l + dbs[i].off);
@@ -1980,8 +1980,7 @@ int ledger_get_results(ledger *l, uint64_t height, ledger_results *out)
 }
 
 /* The bytes of transaction index of the stored block at height, pointing
- * into the map (valid while txn lives): what the indexes name by
- * location instead of storing the tx id. */
+ * into the map (valid while txn lives). */
 static int block_tx(ledger *l, MDB_txn *txn, uint64_t height, uint32_t index, const uint8_t **p,
 		    uint32_t *len)
 {
@@ -2008,19 +2007,26 @@ static int block_tx(ledger *l, MDB_txn *txn, uint64_t height, uint32_t index, co
 	return 0;
 }
 
-/* The tx id of the transaction at loc. */
+/* The tx id of the transaction at loc ("txids"). */
 static int loc_txhash(ledger *l, MDB_txn *txn, uint64_t loc, ck_hash out)
 {
-	const uint8_t *p;
-	uint32_t len;
-	int rc = block_tx(l, txn, loc >> 16, (uint32_t)(loc & 0xffff), &p, &len);
-	if (rc == 0)
-		ledger_tx_hash(out, p, len);
-	return rc;
+	uint8_t kb[8];
+	MDB_val k = { sizeof kb, kb }, v;
+	size_t index = (size_t)(loc & 0xffff);
+	st_be64(kb, loc >> 16);
+	int mrc = mdb_get(txn, l->db_txids, &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return corrupt("an index names a block without tx ids");
+	if (mrc != 0)
+		return st_dberr(mrc, "read tx ids");
+	if (v.mv_size % CK_HASH_BYTES != 0 || index >= v.mv_size / CK_HASH_BYTES)
+		return corrupt("tx ids");
+	memcpy(out, (const uint8_t *)v.mv_data + index * CK_HASH_BYTES, CK_HASH_BYTES);
+	return 0;
 }
 
-/* Candidates share the id's first bytes; the one whose stored transaction
- * hashes to the id is the answer. */
+/* Candidates share the id's first bytes; the one whose location holds the
+ * id is the answer. */
 int ledger_find_tx(ledger *l, const ck_hash txhash, ledger_tx_location *out)
 {
 	MDB_txn *txn;

@@ -19,8 +19,8 @@
  *             layout version.
  *   "blocks", "certs", "results": height -> bytes (results packed, see
  *             st_results_pack).
- *   "txidx", "hist", "histhead", "itrips", "receipts", "valsets": query
- *             indexes, rebuildable from blocks.
+ *   "txidx", "hist", "histhead", "itrips", "receipts", "valsets", "txids":
+ *             query indexes, rebuildable from blocks.
  * The state root's leaves are derived data and live in another, unsynced
  * environment in the subdirectory ST_CACHE_DIR, a cache rebuilt from
  * "state" and "trips" when it cannot be trusted (state.c):
@@ -77,7 +77,7 @@ typedef struct st_pending {
 struct ledger {
 	MDB_env *env;
 	MDB_dbi db_state, db_trips, db_chain, db_blocks, db_certs, db_results;
-	MDB_dbi db_txidx, db_hist, db_histhead, db_itrips, db_receipts, db_valsets;
+	MDB_dbi db_txidx, db_hist, db_histhead, db_itrips, db_receipts, db_valsets, db_txids;
 	/* The state root's leaves (smt.h) in their own environment, a cache
 	 * of derived data in ST_CACHE_DIR (state.c, "The leaves' cache"):
 	 * unsynced, rebuilt at open when it cannot be trusted. */
@@ -212,11 +212,11 @@ static inline uint64_t st_loc(uint64_t height, uint32_t txi)
  * maps an account to u64be loc || u16be slot of its newest entry. A block
  * then dirties a few pages at the log's end and one head per account,
  * where a key of account || height would put every entry on a random page.
- * Neither the account nor the tx id is stored: the tx id is the hash of
- * the transaction at (height, index) of the stored block, and the account
- * is the one whose head the chain of links starts from; the tag (the
- * first bytes of H("hist-account", account)) only lets a cursor, which
- * names a loc, find the account's slot there. */
+ * Neither the account nor the tx id is stored: the tx id is the one at
+ * (height, index) in "txids", and the account is the one whose head the
+ * chain of links starts from; the tag (the first bytes of
+ * H("hist-account", account)) only lets a cursor, which names a loc, find
+ * the account's slot there. */
 #define ST_HIST_KEY_BYTES 10u
 #define ST_HIST_TAG_BYTES 8u
 #define ST_HIST_VAL_BYTES_MIN (ST_HIST_TAG_BYTES + 4u)
@@ -238,10 +238,15 @@ static inline void st_hist_tag(uint8_t tag[ST_HIST_TAG_BYTES], const ck_pubkey a
 	memcpy(tag, h, ST_HIST_TAG_BYTES);
 }
 
+/* The blocks' tx ids ("txids"): key u64be height, value the ids of its
+ * transactions in block order, 32 bytes each (empty for an empty block).
+ * What a location in the other indexes names is read here, not rehashed
+ * from the stored block: an issue batch is up to some 100 KB to hash. */
+
 /* Transaction index ("txidx"): key the first 8 bytes of the tx id || u64be
  * loc, value u8 code. A lookup walks the keys with the prefix and keeps
- * the one whose stored transaction hashes to the id (a shared prefix costs
- * a hash, never a wrong answer). */
+ * the one whose location holds the id in "txids" (a shared prefix costs a
+ * lookup, never a wrong answer). */
 #define ST_TXIDX_PREFIX_BYTES 8u
 #define ST_TXIDX_KEY_BYTES (ST_TXIDX_PREFIX_BYTES + 8u)
 
