@@ -122,7 +122,9 @@ typedef struct submit_job {
 
 /* Admissions whose signatures one verify job checks. */
 typedef struct verify_chunk {
-	uint32_t n;
+	node *n;
+	uint32_t n_jobs;
+	uint32_t verified;            /* checks actually run (the rest were cached) */
 	submit_job *jobs[VERIFY_CHUNK];
 } verify_chunk;
 
@@ -696,11 +698,13 @@ static void check_done(void *arg)
 		   (unsigned long long)j->height, j->block->ntxs, j->rc == 0,
 		   (unsigned long long)(now_ms() - j->start_ms));
 	if (j->rc == 0) {
+		pthread_mutex_lock(&n->mp_mu);
 		for (uint32_t i = 0; i < j->block->ntxs; i++)
 			if (!j->verified[i]) {
 				node_mempool_sig_remember(n->mp, j->hashes[i]);
 				n->sig_verifies++;
 			}
+		pthread_mutex_unlock(&n->mp_mu);
 	} else {
 		NLOG_WARN("block_invalid", "height=%llu err=\"%s\"",
 			  (unsigned long long)j->height, ledger_strerror(j->rc));
@@ -743,10 +747,12 @@ static void check_block(node *n, const cons_action *a)
 	if (rc == 0) {
 		/* Signatures this node already verified (mempool admission, an
 		 * earlier proposal) are not verified again. */
-		for (uint32_t i = 0; i < j->block->ntxs; i++) {
+		for (uint32_t i = 0; i < j->block->ntxs; i++)
 			ledger_tx_hash(j->hashes[i], j->block->txs[i], j->block->tx_lens[i]);
+		pthread_mutex_lock(&n->mp_mu);
+		for (uint32_t i = 0; i < j->block->ntxs; i++)
 			j->verified[i] = node_mempool_sig_known(n->mp, j->hashes[i]);
-		}
+		pthread_mutex_unlock(&n->mp_mu);
 		if (node_work_submit(n->w_check, check_run, check_done, j) == 0)
 			return;
 		rc = LEDGER_E_NOMEM;
@@ -1019,18 +1025,31 @@ static void admit_finish(submit_job *j)
 	job_answer(j);
 }
 
+/* Under load the pool has a backlog, and a proposal holding a queued
+ * transaction is checked (its signature verified, and remembered) before
+ * the chunk's turn comes, or the other way round: the cache is asked
+ * again here, so each transaction is verified once per node either way. */
 static void verify_run(void *arg)
 {
 	verify_chunk *c = arg;
-	for (uint32_t i = 0; i < c->n; i++)
+	bool known[VERIFY_CHUNK];
+	pthread_mutex_lock(&c->n->mp_mu);
+	for (uint32_t i = 0; i < c->n_jobs; i++)
+		known[i] = node_mempool_sig_known(c->n->mp, c->jobs[i]->hash);
+	pthread_mutex_unlock(&c->n->mp_mu);
+	for (uint32_t i = 0; i < c->n_jobs; i++) {
+		if (known[i])
+			continue;
 		c->jobs[i]->rc = ledger_tx_verify_sigs(c->jobs[i]->dec);
+		c->verified++;
+	}
 }
 
 static void verify_done(void *arg)
 {
 	verify_chunk *c = arg;
-	c->jobs[0]->n->sig_verifies += c->n;
-	for (uint32_t i = 0; i < c->n; i++)
+	c->n->sig_verifies += c->verified;
+	for (uint32_t i = 0; i < c->n_jobs; i++)
 		admit_finish(c->jobs[i]);
 	free(c);
 }
@@ -1045,7 +1064,7 @@ static void admit_flush(node *n)
 	n->vchunk = NULL;
 	if (!n->stopping && node_work_submit(n->w_verify, verify_run, verify_done, c) == 0)
 		return;
-	for (uint32_t i = 0; i < c->n; i++) {
+	for (uint32_t i = 0; i < c->n_jobs; i++) {
 		c->jobs[i]->rc = NODE_E_MEMPOOL_FULL;
 		job_answer(c->jobs[i]);
 	}
@@ -1067,8 +1086,9 @@ static void admit(node *n, submit_job *j)
 			job_answer(j);
 			return;
 		}
-		n->vchunk->jobs[n->vchunk->n++] = j;
-		if (n->vchunk->n == VERIFY_CHUNK)
+		n->vchunk->n = n;
+		n->vchunk->jobs[n->vchunk->n_jobs++] = j;
+		if (n->vchunk->n_jobs == VERIFY_CHUNK)
 			admit_flush(n);
 		return;
 	}
