@@ -376,7 +376,7 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	  } else null end),
 	  accounts: $c.accounts,
 	  accounts_note: (if $c.accounts < 100000 then "scaled down from 100,000 (BENCH_ACCOUNTS)" else null end),
-	  durability: "production: every commit and safety-state change synced",
+	  durability: "production: every block commit and safety-state change synced; the state-root leaf cache (data/smt, derived data) is not synced and is rebuilt from the state after an unclean stop",
 	  node_config_filter: $config,
 	  seconds: $seconds,
 	  warmup_s: $warmup,
