@@ -18,6 +18,7 @@ void node_config_defaults(node_config *c)
 	c->log_level = NODE_LOG_INFO;
 	c->block_interval_ms = 100;
 	c->block_txs_max = 5000;
+	c->block_trips_max = 10000;
 	c->empty_block_ms = 1000;
 	c->timeout_propose_ms = 3000;
 	c->timeout_vote_ms = 500;
@@ -127,6 +128,9 @@ int node_config_load(const char *path, node_config *c, char *err, size_t errlen)
 			if (get_u32(v, key, 1, 600000, &c->empty_block_ms, err, errlen)) goto out;
 		} else if (strcmp(key, "block_txs_max") == 0) {
 			if (get_u32(v, key, 1, LIM_BLOCK_TXS_MAX, &c->block_txs_max, err, errlen)) goto out;
+		} else if (strcmp(key, "block_trips_max") == 0) {
+			if (get_u32(v, key, LIM_TRIPS_PER_TX_MAX, LIM_BLOCK_TXS_MAX * LIM_TRIPS_PER_TX_MAX,
+				    &c->block_trips_max, err, errlen)) goto out;
 		} else if (strcmp(key, "timeout_propose_ms") == 0) {
 			if (get_u32(v, key, 10, 600000, &c->timeout_propose_ms, err, errlen)) goto out;
 		} else if (strcmp(key, "timeout_vote_ms") == 0) {
@@ -192,6 +196,7 @@ int node_config_save(const char *path, const node_config *c)
 	json_object_set_new(root, "validator", json_boolean(c->validator));
 	json_object_set_new(root, "block_interval_ms", json_integer(c->block_interval_ms));
 	json_object_set_new(root, "block_txs_max", json_integer(c->block_txs_max));
+	json_object_set_new(root, "block_trips_max", json_integer(c->block_trips_max));
 	json_object_set_new(root, "empty_block_ms", json_integer(c->empty_block_ms));
 	json_object_set_new(root, "timeout_propose_ms", json_integer(c->timeout_propose_ms));
 	json_object_set_new(root, "timeout_vote_ms", json_integer(c->timeout_vote_ms));

@@ -31,6 +31,10 @@ typedef struct node_config {
 	int log_level;                /* enum node_log_level */
 	uint32_t block_interval_ms;   /* proposer closes a block after this */
 	uint32_t block_txs_max;
+	/* Credited trips per block this node proposes: bounds a block's
+	 * apply time (the next height waits for it) and the pages its
+	 * write transaction dirties, which LMDB keeps allocated after. */
+	uint32_t block_trips_max;
 	uint32_t empty_block_ms;      /* ... or this long with nothing to do */
 	uint32_t timeout_propose_ms;
 	uint32_t timeout_vote_ms;

@@ -881,7 +881,8 @@ uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
 /* ---- reap -------------------------------------------------------------- */
 
 int node_mempool_reap(node_mempool *mp, const node_mempool_view *view, uint32_t max_txs,
-                      uint64_t max_bytes, node_mempool_txref *out, uint32_t *n)
+                      uint64_t max_bytes, uint64_t max_trips, node_mempool_txref *out,
+                      uint32_t *n)
 {
 	*n = 0;
 	if (mp->scratch_cap < mp->st.senders) {
@@ -910,7 +911,7 @@ int node_mempool_reap(node_mempool *mp, const node_mempool_view *view, uint32_t 
 	/* Round robin: one transaction per sender per pass, in arrival
 	 * order; exhausted senders are compacted out so the cost stays
 	 * linear in senders plus output. */
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, trips = 0;
 	while (nc > 0 && *n < max_txs) {
 		size_t keep = 0;
 		for (size_t c = 0; c < nc; c++) {
@@ -918,18 +919,19 @@ int node_mempool_reap(node_mempool *mp, const node_mempool_view *view, uint32_t 
 			if (*n == max_txs)
 				break;
 			const mp_entry *e = cur.s->e[cur.i];
-			if (e->len > max_bytes - bytes)
+			if (e->len > max_bytes - bytes || e->ntrips > max_trips - trips)
 				continue; /* cannot take it, so none after it */
 			out[*n] = (node_mempool_txref){e->tx, e->len, e->hash};
 			(*n)++;
 			bytes += e->len;
+			trips += e->ntrips;
 			cur.i++;
 			if (cur.i < cur.end)
 				mp->scratch[keep++] = cur;
 		}
 		nc = keep;
 	}
-	assert(bytes <= max_bytes);
+	assert(bytes <= max_bytes && trips <= max_trips);
 	return 0;
 }
 

@@ -223,18 +223,21 @@ typedef struct node_mempool_txref {
 } node_mempool_txref;
 
 /* Fills out[0..*n) with up to max_txs transactions of at most max_bytes
- * canonical bytes in total, ready for the next block: for each sender the
+ * canonical bytes and max_trips credited trips in total, ready for the
+ * next block: for each sender the
  * consecutive nonces starting at its committed next nonce (view), never one
  * after a gap, in that order; senders take turns one transaction at a time
  * in the order they first entered the pool (round robin), so one busy
  * sender cannot fill a block. A sender with only held transactions (as of
  * the last add, update or recheck) is skipped without reading the view:
- * the commit that could make them ready also updates the pool. A sender whose next transaction does not fit
- * max_bytes drops out of the block. Deterministic for the same pool and
+ * the commit that could make them ready also updates the pool. A sender
+ * whose next transaction does not fit max_bytes or max_trips drops out of
+ * the block. Deterministic for the same pool and
  * view. Leaves the pool unchanged. Returns 0 or a view error. Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_reap(node_mempool *mp, const node_mempool_view *view,
                                        uint32_t max_txs, uint64_t max_bytes,
-                                       node_mempool_txref *out, uint32_t *n);
+                                       uint64_t max_trips, node_mempool_txref *out,
+                                       uint32_t *n);
 
 /* After a block commits (view already shows the state after it): removes
  * the block's transactions (txs[i], lens[i]) that are pending; drops the

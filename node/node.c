@@ -565,7 +565,7 @@ static void build_now(node *n)
 	if (!refs)
 		return;
 	rc = node_mempool_reap(n->mp, &n->view, n->cfg.block_txs_max,
-			       LIM_BLOCK_BYTES_MAX - 64u * 1024u, refs, &cnt);
+			       LIM_BLOCK_BYTES_MAX - 64u * 1024u, n->cfg.block_trips_max, refs, &cnt);
 	if (rc)
 		cnt = 0;
 	if ((rc = ledger_next_header(n->led, &b.header)) != 0) {
@@ -1268,7 +1268,8 @@ static void gossip_pending_to(node *n, size_t peer)
 	if (!refs)
 		return;
 	pthread_mutex_lock(&n->mp_mu);
-	if (node_mempool_reap(n->mp, &n->view, NODE_REGOSSIP_TXS_MAX, LIM_MEMPOOL_BYTES_MAX, refs,
+	if (node_mempool_reap(n->mp, &n->view, NODE_REGOSSIP_TXS_MAX, LIM_MEMPOOL_BYTES_MAX,
+			      UINT64_MAX, refs,
 			      &cnt) != 0)
 		cnt = 0;
 	while (i < cnt) {

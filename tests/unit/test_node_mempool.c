@@ -211,7 +211,7 @@ static node_mempool_stats stats(void)
 static uint32_t reap(node_mempool_txref *out, uint32_t max_txs, uint64_t max_bytes)
 {
 	uint32_t n;
-	cr_assert_eq(node_mempool_reap(mp, &view, max_txs, max_bytes, out, &n), 0);
+	cr_assert_eq(node_mempool_reap(mp, &view, max_txs, max_bytes, UINT64_MAX, out, &n), 0);
 	return n;
 }
 
@@ -896,4 +896,29 @@ Test(mempool, held_limits_default_and_bound)
 	cr_assert(node_mempool_contains(mp, g.hash));
 	node_mempool_set_height(mp, LIM_MEMPOOL_HELD_BLOCKS);
 	cr_assert_not(node_mempool_contains(mp, g.hash));
+}
+
+Test(mempool, reap_stops_a_sender_at_the_trip_budget)
+{
+	static const char *const a[] = {"t1", "t2"}, *const b[] = {"t3", "t4"};
+	txb i0 = issue(1, 0, a, 2), i1 = issue(1, 1, b, 2), t0 = transfer(0, 0);
+	cr_assert_eq(add(&i0), 0);
+	cr_assert_eq(add(&i1), 0);
+	cr_assert_eq(add(&t0), 0);
+	node_mempool_txref out[8];
+	uint32_t n;
+	/* Room for 3 trips: the first batch (2) goes in, the second (2 more)
+	 * would not fit, so the issuer stops there; the transfer (no trips)
+	 * still goes in. */
+	cr_assert_eq(node_mempool_reap(mp, &view, 8, UINT64_MAX, 3, out, &n), 0);
+	cr_assert_eq(n, 2);
+	bool saw_i0 = false, saw_t0 = false;
+	for (uint32_t k = 0; k < n; k++) {
+		saw_i0 |= memcmp(out[k].hash, i0.hash, sizeof(ck_hash)) == 0;
+		saw_t0 |= memcmp(out[k].hash, t0.hash, sizeof(ck_hash)) == 0;
+	}
+	cr_assert(saw_i0 && saw_t0);
+	/* With room for 4, both batches. */
+	cr_assert_eq(node_mempool_reap(mp, &view, 8, UINT64_MAX, 4, out, &n), 0);
+	cr_assert_eq(n, 3);
 }
