@@ -18,7 +18,7 @@ void node_config_defaults(node_config *c)
 	c->log_level = NODE_LOG_INFO;
 	c->block_interval_ms = 100;
 	c->block_txs_max = 5000;
-	c->block_trips_max = 10000;
+	c->block_trips_max = 20000;
 	c->empty_block_ms = 1000;
 	c->timeout_propose_ms = 3000;
 	c->timeout_vote_ms = 500;
