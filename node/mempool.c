@@ -837,7 +837,7 @@ int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, size_t len,
                           const node_mempool_view *view, ck_hash txhash_out, bool *need_verify,
                           ledger_tx **decoded)
 {
-	ck_hash hash;
+	ck_hash hash = {0}; /* stays zero when the size check refuses the bytes */
 	*need_verify = true;
 	*decoded = NULL;
 	int rc = admit(mp, tx, len, view, hash, MP_PRECHECK, need_verify, NULL, decoded);

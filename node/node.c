@@ -53,7 +53,9 @@
  * and one hand-back per chunk instead of per transaction. Small enough
  * that both threads get work from a batch of a few hundred. */
 #define VERIFY_CHUNK 32u
-#define WORK_QUEUE_MAX (65536u / VERIFY_CHUNK)
+/* Transactions waiting for or in a signature check, whatever the chunks
+ * they travel in (a flush after a small request sends a short one). */
+#define VERIFY_QUEUED_TXS_MAX 65536u
 /* Niceness of the verify threads: admission is throughput work, while
  * the loop, the proposal check, the safety writer and the storage thread
  * are on the path of every commit, so they win the cores when both
@@ -166,6 +168,7 @@ struct node {
 	uint64_t last_commit_ms;
 
 	verify_chunk *vchunk;         /* admissions waiting for a verify job */
+	uint32_t verify_queued;       /* transactions in submitted verify jobs */
 	/* tx gossip batch */
 	cm_wr gossip;
 	uint32_t gossip_n;
@@ -1049,6 +1052,7 @@ static void verify_done(void *arg)
 {
 	verify_chunk *c = arg;
 	c->n->sig_verifies += c->verified;
+	c->n->verify_queued -= c->n_jobs;
 	for (uint32_t i = 0; i < c->n_jobs; i++)
 		admit_finish(c->jobs[i]);
 	free(c);
@@ -1062,8 +1066,11 @@ static void admit_flush(node *n)
 	if (c == NULL)
 		return;
 	n->vchunk = NULL;
-	if (!n->stopping && node_work_submit(n->w_verify, verify_run, verify_done, c) == 0)
+	if (!n->stopping && n->verify_queued + c->n_jobs <= VERIFY_QUEUED_TXS_MAX &&
+	    node_work_submit(n->w_verify, verify_run, verify_done, c) == 0) {
+		n->verify_queued += c->n_jobs;
 		return;
+	}
 	for (uint32_t i = 0; i < c->n_jobs; i++) {
 		c->jobs[i]->rc = NODE_E_MEMPOOL_FULL;
 		job_answer(c->jobs[i]);
@@ -1880,7 +1887,7 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 
 	if (node_work_new(&n->w_safety, n->base, "safety", 1, 1u << 20, 0) ||
 	    node_work_new(&n->w_store, n->base, "storage", 1, 1024, 0) ||
-	    node_work_new(&n->w_verify, n->base, "verify", VERIFY_THREADS, WORK_QUEUE_MAX,
+	    node_work_new(&n->w_verify, n->base, "verify", VERIFY_THREADS, VERIFY_QUEUED_TXS_MAX,
 			  VERIFY_NICE) ||
 	    node_work_new(&n->w_check, n->base, "check", 1, LIM_CONS_ROUND_SLOTS, 0))
 		goto out;

@@ -1,4 +1,5 @@
 /* Worker pools with completion on the loop thread (see work.h). */
+#include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -62,9 +63,14 @@ static void *worker_main(void *arg)
 	node_work *w = arg;
 	/* Linux schedules each thread on its own: the niceness of this one
 	 * only. Failing to lower our own priority is harmless: log and go on. */
-	if (w->nice != 0 &&
-	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice) != 0)
-		NLOG_WARN("work_nice", "pool=%s nice=%d err=\"setpriority failed\"", w->name, w->nice);
+	if (w->nice != 0) {
+		id_t tid = (id_t)syscall(SYS_gettid);
+		errno = 0;
+		int cur = getpriority(PRIO_PROCESS, tid);
+		if ((cur == -1 && errno != 0) || setpriority(PRIO_PROCESS, tid, cur + w->nice) != 0)
+			NLOG_WARN("work_nice", "pool=%s nice=+%d err=\"setpriority failed\"", w->name,
+				  w->nice);
+	}
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (!w->todo.head && !w->stopping)
