@@ -846,12 +846,6 @@ int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, size_t len,
 	return rc;
 }
 
-int node_mempool_add_verified(node_mempool *mp, const uint8_t *tx, size_t len,
-                              const node_mempool_view *view, ck_hash txhash_out)
-{
-	return admit(mp, tx, len, view, txhash_out, MP_VERIFIED, NULL, NULL, NULL);
-}
-
 int node_mempool_add_decoded(node_mempool *mp, const uint8_t *tx, size_t len,
                              const ledger_tx *decoded, const ck_hash txhash,
                              const node_mempool_view *view)

@@ -180,22 +180,17 @@ NODE_MEMPOOL_WUR int node_mempool_precheck(node_mempool *mp, const uint8_t *tx, 
                                            const node_mempool_view *view, ck_hash txhash_out,
                                            bool *need_verify, ledger_tx **decoded);
 
-/* node_mempool_add_verified for bytes that precheck decoded (decoded) and
- * hashed (txhash): the checks run again on the state as it is now, without
- * decoding or hashing again. Loop thread. */
+/* Admits tx, which precheck decoded (decoded) and hashed (txhash), once the
+ * caller has verified its signatures (or precheck found them cached): the
+ * checks run again on the state as it is now, without decoding or hashing
+ * again. The hash goes into the verified-signature cache even if admission
+ * then fails on state that changed meanwhile. Same returns as
+ * node_mempool_add minus the signature codes. Loop thread. */
 NODE_MEMPOOL_WUR int node_mempool_add_decoded(node_mempool *mp, const uint8_t *tx, size_t len,
                                               const ledger_tx *decoded, const ck_hash txhash,
                                               const node_mempool_view *view);
 
-/* Admits tx whose signatures the caller verified (node_mempool_verify
- * returned 0 for exactly these bytes, or precheck found them cached). The
- * hash goes into the verified-signature cache even if admission then fails
- * on state that changed meanwhile. Same returns as node_mempool_add minus
- * the signature codes. Loop thread. */
-NODE_MEMPOOL_WUR int node_mempool_add_verified(node_mempool *mp, const uint8_t *tx, size_t len,
-                                               const node_mempool_view *view, ck_hash txhash_out);
-
-/* Counts a rejection found outside the pool (e.g. node_mempool_verify
+/* Counts a rejection found outside the pool (e.g. a signature check
  * failing on a worker after precheck), so the metrics see it. */
 void node_mempool_note_reject(node_mempool *mp, int rc);
 
@@ -214,7 +209,7 @@ uint64_t node_mempool_pending_nonce(const node_mempool *mp, const ck_pubkey key,
                                     uint64_t committed_nonce);
 
 /* A pending transaction handed out by reap. Pointers stay valid until the
- * next call that changes the pool (add, add_verified, update, set_height,
+ * next call that changes the pool (add, add_decoded, update, set_height,
  * recheck, free). */
 typedef struct node_mempool_txref {
 	const uint8_t *tx;

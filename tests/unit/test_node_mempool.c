@@ -156,7 +156,14 @@ static void outsider_transfer(const outsider *o, uint64_t nonce, txb *out)
  * are about the pool's bounds, not about verification cost. */
 static int add_checked(const txb *t)
 {
-	return node_mempool_add_verified(mp, t->b, t->len, &view, NULL);
+	ck_hash h;
+	bool need;
+	ledger_tx *dec = NULL;
+	int rc = node_mempool_precheck(mp, t->b, t->len, &view, h, &need, &dec);
+	if (rc == 0)
+		rc = node_mempool_add_decoded(mp, t->b, t->len, dec, h, &view);
+	ledger_tx_free(dec);
+	return rc;
 }
 
 static txb issue(unsigned who, uint64_t nonce, const char *const *refs, unsigned n)
