@@ -42,6 +42,15 @@ for m in city metro bus bank; do
 done
 ok "an issue via one node and a transfer via another commit on all four"
 
+# Every validator checked both signatures (admission or the proposal
+# check), and not once per path: carbon_sig_verifies_total counts them.
+for m in city metro bus bank; do
+	v=$(curl -s --max-time 5 "$(api "$m")/metrics" | awk '$1 == "carbon_sig_verifies_total" {print $2}')
+	[ -n "$v" ] && [ "$v" -ge 2 ] && [ "$v" -le 3 ] ||
+		fail "$m: $v signature checks for 2 transactions"
+done
+ok "each validator verified the two signatures, once each (carbon_sig_verifies_total)"
+
 kill_node city
 h=$(height metro)
 wait_height metro $((h + 3)) 20

@@ -74,3 +74,18 @@ Test(config, refuses_duplicates_out_of_range_and_trailing_data)
 	cr_assert_eq(node_config_load(path, &c, err, sizeof err), -1);
 	cr_assert(strlen(err) > 0);
 }
+
+Test(config, trip_budget_holds_at_least_one_full_batch)
+{
+	node_config c;
+	char err[256];
+	write_file("{\"block_trips_max\": 999}", 0);
+	cr_assert_eq(node_config_load(path, &c, err, sizeof err), -1);
+	cr_assert(strstr(err, "block_trips_max") != NULL, "%s", err);
+	write_file("{\"block_trips_max\": 1000}", 0);
+	cr_assert_eq(node_config_load(path, &c, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(c.block_trips_max, LIM_TRIPS_PER_TX_MAX);
+	node_config d;
+	node_config_defaults(&d);
+	cr_assert_eq(d.block_trips_max, 20000);
+}
