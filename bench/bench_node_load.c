@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,6 +271,7 @@ typedef struct bench {
 	/* options */
 	unsigned warmup_s, seconds;
 	double rate_max, credits_max;
+	double transfers_max_given; /* --transfers-max: open50/80 without transfers */
 	uint32_t window_transfers, window_issue, window_mixed;
 	uint32_t sample_every;
 	FILE *series;
@@ -458,6 +460,35 @@ static double proc_cpu_s(pid_t pid)
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return 0;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Bytes written to the block device that holds node 0's home since boot,
+ * from /proc/diskstats (sectors of 512 bytes); 0 when unknown. The disk's
+ * own count: a process's write_bytes in /proc/PID/io counts a page each
+ * time it is dirtied, several times what reaches the disk for LMDB's
+ * pages, and the file's growth hides that LMDB rewrites every page a block
+ * touches. Machine-wide: the nodes are the only heavy writers in a run. */
+static uint64_t dev_written_bytes(void)
+{
+	struct stat st;
+	if (B.nnodes == 0 || stat(B.node[0].home, &st) != 0)
+		return 0;
+	FILE *f = fopen("/proc/diskstats", "r");
+	if (f == NULL)
+		return 0;
+	char line[512];
+	uint64_t bytes = 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		unsigned ma, mi;
+		unsigned long long sectors;
+		if (sscanf(line, "%u %u %*s %*u %*u %*u %*u %*u %*u %llu", &ma, &mi, &sectors) == 3 &&
+		    ma == major(st.st_dev) && mi == minor(st.st_dev)) {
+			bytes = (uint64_t)sectors * 512u;
+			break;
+		}
+	}
+	fclose(f);
+	return bytes;
 }
 
 /* Jiffies of the whole machine since boot: busy (everything but idle and
@@ -1169,6 +1200,7 @@ typedef struct window_figs {
 	double seconds;
 	double tx_per_s, credits_per_s, blocks_per_s, txs_per_block;
 	double cpu_s[NODES_MAX];
+	uint64_t written;            /* bytes the nodes' disk wrote */
 	double machine_busy;         /* fraction of all cores busy, any process */
 	uint64_t disk_delta, committed;
 	uint64_t verifies;           /* signature checks node 0 ran in the window */
@@ -1253,6 +1285,7 @@ static void drive(window_figs *f, bool measure_disk)
 	double cpu0[NODES_MAX];
 	for (unsigned i = 0; i < B.nnodes; i++)
 		cpu0[i] = proc_cpu_s(B.node[i].pid);
+	uint64_t written0 = dev_written_bytes();
 	uint64_t busy0, total0, busy1, total1;
 	machine_jiffies(&busy0, &total0);
 	B.in_window = true;
@@ -1282,6 +1315,8 @@ static void drive(window_figs *f, bool measure_disk)
 	credit_snap c1 = B.last_credit;
 	for (unsigned i = 0; i < B.nnodes; i++)
 		f->cpu_s[i] = proc_cpu_s(B.node[i].pid) - cpu0[i];
+	uint64_t written1 = dev_written_bytes();
+	f->written = written1 > written0 ? written1 - written0 : 0;
 	machine_jiffies(&busy1, &total1);
 	f->machine_busy = total1 > total0 ? (double)(busy1 - busy0) / (double)(total1 - total0) : 0;
 	B.closed = true;
@@ -1305,6 +1340,15 @@ static void drive(window_figs *f, bool measure_disk)
 		uint64_t disk1 = home_bytes(&B.node[0]);
 		f->disk_delta = disk1 > disk0 ? disk1 - disk0 : 0;
 	}
+}
+
+/* Bytes the disk wrote per transaction committed in the window, per node
+ * (the disk's count divided among the nodes): LMDB's rewritten pages, the
+ * syncs of the safety state, the leaf cache's write-back. */
+static double written_per_tx(const window_figs *f)
+{
+	return f->committed && B.nnodes ? (double)f->written / (double)f->committed / B.nnodes
+					: 0;
 }
 
 static json_t *figs_json(const window_figs *f)
@@ -1344,6 +1388,9 @@ static json_t *figs_json(const window_figs *f)
 	json_object_set_new(o, "cpu_bound_tx_per_s",
 			    json_real(us_per_tx > 0 ? (double)ncpu * 1e6 / (us_per_tx * B.nnodes) : 0));
 	json_object_set_new(o, "machine_busy", json_real(f->machine_busy));
+	json_object_set_new(o, "disk_write_bytes_per_tx_per_node", json_real(written_per_tx(f)));
+	json_object_set_new(o, "disk_write_mb_per_s",
+			    json_real(f->seconds > 0 ? (double)f->written / f->seconds / 1e6 : 0));
 	/* Node 0's signature checks per transaction committed in the same
 	 * window: 1.0 when every transaction is verified exactly once per node
 	 * (the window's edges shift it by a block's worth either way). */
@@ -1369,6 +1416,8 @@ static void print_figs(const char *name, const window_figs *f)
 	    f->committed ? cpu_all / B.nnodes / (double)f->committed * 1e6 : 0,
 	    f->machine_busy * 100,
 	    f->committed ? (double)f->verifies / (double)f->committed : 0);
+	say("  %s: the disk wrote %.1f MB/s, %.0f bytes per committed tx per node\n", name,
+	    f->seconds > 0 ? (double)f->written / f->seconds / 1e6 : 0, written_per_tx(f));
 	if (B.rejected)
 		say("  %s: %llu transactions rejected (see rejected_by_reason)\n", name,
 		    (unsigned long long)B.rejected);
@@ -1690,6 +1739,8 @@ static void usage(FILE *f)
 		"  --seconds S         measured window of each workload (default 30)\n"
 		"  --warmup S          before each window (default 5)\n"
 		"  --rate-max R        transfers/s to pre-sign for (default 10000)\n"
+		"  --transfers-max R   the maximum open50/open80 take half and 80%% of, when\n"
+		"                      the transfers workload does not run first\n"
 		"  --credits-max R     trip credits/s to pre-sign for (default 40000)\n"
 		"  --window N          transfers in flight, closed loop (default 10000, two\n"
 		"                      full blocks; issuance keeps 80 batches, mixed 4000)\n"
@@ -1824,6 +1875,7 @@ static int cmd_run(int argc, char **argv)
 		else if (strcmp(a, "--seconds") == 0) B.seconds = (unsigned)atoi(v);
 		else if (strcmp(a, "--warmup") == 0) B.warmup_s = (unsigned)atoi(v);
 		else if (strcmp(a, "--rate-max") == 0) B.rate_max = atof(v);
+		else if (strcmp(a, "--transfers-max") == 0) B.transfers_max_given = atof(v);
 		else if (strcmp(a, "--credits-max") == 0) B.credits_max = atof(v);
 		else if (strcmp(a, "--window") == 0) B.window_transfers = (uint32_t)atoi(v);
 		else if (strcmp(a, "--admit") == 0) admit_n = (size_t)atol(v);
@@ -1890,7 +1942,7 @@ static int cmd_run(int argc, char **argv)
 
 	json_t *res = json_object();
 	json_t *wl = json_object();
-	double transfers_max = 0, credits_found = 0;
+	double transfers_max = B.transfers_max_given, credits_found = 0;
 	const char *p = workloads;
 	while (*p) {
 		size_t n = strcspn(p, ",");
@@ -1912,7 +1964,7 @@ static int cmd_run(int argc, char **argv)
 			o = wl_mixed(1.5 * 100.0 / (99.0 / tr + 1000.0 / cr));
 		} else if (strcmp(name, "open50") == 0 || strcmp(name, "open80") == 0) {
 			if (transfers_max <= 0)
-				die("%s needs the transfers workload first", name);
+				die("%s needs the transfers workload first (or --transfers-max)", name);
 			o = wl_open(name, transfers_max * (name[4] == '5' ? 0.5 : 0.8));
 		} else if (strcmp(name, "admit") == 0) {
 			o = wl_admit(admit_n);

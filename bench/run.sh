@@ -22,6 +22,9 @@
 #                       validator during the transfers window; report in the
 #                       output dir (perf-transfers.txt)
 #   BENCH_WORKLOADS     of the 4-validator run (default: all of them)
+#   BENCH_TRANSFERS_MAX the transfers/s open50 and open80 take half and 80% of
+#                       when the workloads leave transfers out (to compare
+#                       latency at one fixed rate across builds or configs)
 #   BENCH_LOG_LEVEL     of the nodes (default warn)
 #   TMPDIR              where the nodes' directories go (default /tmp; a
 #                       file system in memory is refused)
@@ -286,7 +289,7 @@ if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
 fi
 "$LOAD" run --net "$T/n4" --api "$API" --pids "$NPIDS" --homes "$HOMES" \
 	--accounts "$ACCOUNTS" --seconds "$W" --warmup "$WARM" --rate-max "$rate4" --credits-max "$credits4" \
-	--workloads "$WORKLOADS" --out "$T/cluster.json" --series "$T/series4.tsv" --mark "$T/mark" &
+	--workloads "$WORKLOADS" --transfers-max "${BENCH_TRANSFERS_MAX:-0}" --out "$T/cluster.json" --series "$T/series4.tsv" --mark "$T/mark" &
 run_load $!
 if [ -n "$PERF_PID" ]; then
 	wait "$PERF_PID" || true
@@ -357,6 +360,10 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	  heap_mb_max: mx(.heap_mb_max),
 	  rss_mb_max: mx(.rss_mb_max),
 	  disk_bytes_per_tx: $w.transfers.disk_bytes_per_tx,
+	  disk_write_bytes_per_tx_per_node: $w.transfers.disk_write_bytes_per_tx_per_node,
+	  disk_write_bytes_per_tx_per_node_at_50pct: $w.open50.disk_write_bytes_per_tx_per_node,
+	  disk_write_mb_per_s_at_50pct: $w.open50.disk_write_mb_per_s,
+	  disk_write_note: "bytes written by the block device holding the nodes (/proc/diskstats, machine-wide) per committed transaction, divided among the nodes: LMDB rewrites every 4 KB page a block touches",
 	  sig_verifies_per_committed_tx: $w.transfers.sig_verifies_per_committed_tx,
 	  verify_us_per_transfer: $verify_us,
 	  beyond_verify_us_per_transfer_per_node: ($w.transfers.node_cpu_us_per_tx - $verify_us),
@@ -415,6 +422,7 @@ jq -r '
 	"    mixed day        \(f(.mixed_tx_per_s)) tx/s, \(f(.mixed_credits_per_s)) credits/s",
 	"    open loop 50%    p99 \(f(.commit_p99_ms_at_50pct)) ms; 80%: p99 \(f(.commit_p99_ms_at_80pct)) ms",
 	"    per node max     heap \(f(.heap_mb_max)) MB, RSS \(f(.rss_mb_max)) MB; \(f(.disk_bytes_per_tx)) bytes on disk per transfer",
+	"    disk writes      \(f(.disk_write_bytes_per_tx_per_node)) bytes per transfer per node at the maximum, \(f(.disk_write_bytes_per_tx_per_node_at_50pct)) at 50% (\(f(.disk_write_mb_per_s_at_50pct)) MB/s for the four)",
 	"  micro (one core, CPU time): transfer decode \(f(.micro.tx_decode_per_s))/s, id hash \(f(.micro.tx_hash_per_s))/s, signature check \(f(.micro.tx_verify_per_s))/s; 1,000-trip issue decode \(f(.micro.issue_decode_trips_per_s)) trips/s; consensus core \(f(.micro.consensus_core_us_per_block)) us/block",
 	(if .single_node then "  1 validator (\(.single_node.accounts) accounts): transfers \(f(.single_node.transfers_per_s)) tx/s (\(f(.single_node.ratio_to_verify_all_cores * 100))% of verify), credits \(f(.single_node.credits_per_s))/s, admission \(f(.single_node.admission_per_s)) tx/s (\(f(.single_node.admission_ratio_to_verify_all_cores * 100))%)" else empty end),
 	"  results: \($out)/latest.json"
