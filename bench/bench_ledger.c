@@ -245,25 +245,93 @@ static uint64_t fsync_probe_us(const char *dir)
 
 /* ---- bytes on disk ------------------------------------------------------------ */
 
+static void mdb_die(const char *what, int rc)
+{
+	fprintf(stderr, "bench_ledger: %s: %s\n", what, mdb_strerror(rc));
+	exit(1);
+}
+
 /* What the data directory holds, read with LMDB itself while the ledger is
  * closed (an environment must not be open twice in one process): the file
  * size, the pages below LMDB's high-water mark and how many of those are on
  * the freelist, and the pages (branch, leaf, overflow) and entries of each
  * named database. The difference of two readings, divided by the
  * transactions committed in between, is what a transaction costs on disk
- * and which database it goes to. */
+ * and which database it goes to.
+ *
+ * Also the numbers of each database's leaf pages (the page a key lies on:
+ * keys are always inline). LMDB copies every page a write transaction
+ * changes to a new page number, so the leaf pages of the second reading
+ * that the first lacks are the ones the blocks in between rewrote: the
+ * random pages a commit writes and syncs. Over several blocks a page
+ * rewritten twice counts once and a freed page number taken again by the
+ * same database is missed (the figure is not additive), so it is printed
+ * for the whole run: --blocks 1 gives one block's, exactly. */
 #define STATS_DBS_MAX 24
 typedef struct disk_stats {
 	uint64_t file_bytes, psize, last_pgno, free_pages;
 	uint32_t ndbs;
 	char name[STATS_DBS_MAX][16];
 	uint64_t pages[STATS_DBS_MAX], entries[STATS_DBS_MAX];
+	uint64_t *leaf[STATS_DBS_MAX];   /* sorted leaf page numbers (malloc'd) */
+	size_t nleaf[STATS_DBS_MAX];
 } disk_stats;
 
-static void mdb_die(const char *what, int rc)
+static int cmp_u64(const void *a, const void *b)
 {
-	fprintf(stderr, "bench_ledger: %s: %s\n", what, mdb_strerror(rc));
-	exit(1);
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The sorted, distinct leaf page numbers of dbi into s's slot i. */
+static void leaf_pages_read(disk_stats *s, uint32_t i, MDB_txn *txn, MDB_dbi dbi,
+			    const MDB_envinfo *info, uint64_t entries)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t n = 0, cap = entries ? entries : 1;
+	uint64_t *p = malloc(cap * sizeof *p);
+	int rc;
+	if (p == NULL)
+		die("alloc", LEDGER_E_NOMEM);
+	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+		mdb_die(s->name[i], rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0 && n < cap) {
+		uint64_t pg = (uint64_t)((const char *)k.mv_data - (const char *)info->me_mapaddr) /
+			      s->psize;
+		if (n == 0 || p[n - 1] != pg)
+			p[n++] = pg;
+	}
+	mdb_cursor_close(c);
+	qsort(p, n, sizeof *p, cmp_u64);
+	s->leaf[i] = p;
+	s->nleaf[i] = n;
+}
+
+/* How many of z's leaf pages of database i are not among a's. */
+static size_t leaf_pages_new(const disk_stats *a, const disk_stats *z, uint32_t i)
+{
+	const uint64_t *pa = NULL;
+	size_t na = 0, j = 0, out = 0;
+	for (uint32_t x = 0; x < a->ndbs; x++)
+		if (strcmp(a->name[x], z->name[i]) == 0) {
+			pa = a->leaf[x];
+			na = a->nleaf[x];
+		}
+	for (size_t m = 0; m < z->nleaf[i]; m++) {
+		while (j < na && pa[j] < z->leaf[i][m])
+			j++;
+		if (j == na || pa[j] != z->leaf[i][m])
+			out++;
+	}
+	return out;
+}
+
+static void disk_stats_free(disk_stats *s)
+{
+	for (uint32_t i = 0; i < s->ndbs; i++)
+		free(s->leaf[i]);
+	s->ndbs = 0;
 }
 
 static void disk_stats_read(const char *dir, disk_stats *s)
@@ -321,6 +389,7 @@ static void disk_stats_read(const char *dir, disk_stats *s)
 			mdb_die(name, drc);
 		s->pages[s->ndbs] = ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
 		s->entries[s->ndbs] = ms.ms_entries;
+		leaf_pages_read(s, s->ndbs, txn, dbi, &info, ms.ms_entries);
 		s->ndbs++;
 	}
 	mdb_cursor_close(c);
@@ -332,7 +401,7 @@ static void disk_stats_read(const char *dir, disk_stats *s)
  * pages in use (high-water mark minus freelist), and the used pages of
  * each database that changed (with its entries per transaction). */
 static void disk_stats_report(const disk_stats *a, const disk_stats *z, uint64_t ntx,
-			      const char *unit)
+			      const char *unit, uint32_t blocks)
 {
 	double per = (double)ntx, psize = (double)z->psize;
 	double used_a = (double)(a->last_pgno + 1 - a->free_pages);
@@ -348,11 +417,21 @@ static void disk_stats_report(const disk_stats *a, const disk_stats *z, uint64_t
 				pa = a->pages[j];
 				ea = a->entries[j];
 			}
-		if (z->pages[i] == pa && z->entries[i] == ea)
+		/* "state" always: its rows are rewritten in place, so its
+		 * count rarely changes while its pages are what a block
+		 * mostly writes. */
+		if (z->pages[i] == pa && z->entries[i] == ea && strcmp(z->name[i], "state") != 0)
 			continue;
 		printf(" %s %+.1f B (%+.2f entries)", z->name[i],
 		       ((double)z->pages[i] - (double)pa) * psize / per,
 		       ((double)z->entries[i] - (double)ea) / per);
+	}
+	printf("\n");
+	printf("  leaf pages rewritten by the %u block%s, by database:", blocks, blocks == 1 ? "" : "s");
+	for (uint32_t i = 0; i < z->ndbs; i++) {
+		size_t n = leaf_pages_new(a, z, i);
+		if (n > 0)
+			printf(" %s %zu", z->name[i], n);
 	}
 	printf("\n");
 }
@@ -587,7 +666,9 @@ static void run_transfers(bench *b, bool nosync, uint32_t per_block, uint32_t bl
 	report(what, &c, (uint64_t)blocks * per_block, "transfers", blocks);
 	print_root(b);
 	disk_stats_take(b, nosync, &d1);
-	disk_stats_report(&d0, &d1, (uint64_t)blocks * per_block, "transfer");
+	disk_stats_report(&d0, &d1, (uint64_t)blocks * per_block, "transfer", blocks);
+	disk_stats_free(&d0);
+	disk_stats_free(&d1);
 	time_queries(b, ids, per_block);
 	free(ids);
 	bench_close(b);
@@ -634,7 +715,9 @@ static void run_trips(bench *b, uint32_t preload, uint32_t blocks, bool audit, c
 	report(what, &c, (uint64_t)blocks * 10 * TRIPS_PER_TX, "trip credits", blocks);
 	print_root(b);
 	disk_stats_take(b, false, &d1);
-	disk_stats_report(&d0, &d1, (uint64_t)blocks * 10 * TRIPS_PER_TX, "trip credit");
+	disk_stats_report(&d0, &d1, (uint64_t)blocks * 10 * TRIPS_PER_TX, "trip credit", blocks);
+	disk_stats_free(&d0);
+	disk_stats_free(&d1);
 	if (!audit) {
 		bench_close(b);
 		return;
