@@ -181,17 +181,8 @@ static int bc_head(bcache *c, ledger *l, MDB_txn *txn, const ck_pubkey key, bc_e
 		*out = e;
 		return 0;
 	}
-	MDB_val hk = { CK_PUBKEY_BYTES, (void *)key }, hv;
-	rc = mdb_get(txn, l->db_histhead, &hk, &hv);
-	if (rc == 0 && hv.mv_size == ST_HIST_HEAD_BYTES) {
-		const uint8_t *hp = hv.mv_data;
-		e->head_loc = st_rd64(hp);
-		e->head_slot = (uint16_t)(hp[8] << 8 | hp[9]);
-	} else if (rc == 0) {
-		return st_dberr(MDB_CORRUPTED, "read history head");
-	} else if (rc != MDB_NOTFOUND) {
-		return st_dberr(rc, "read history head");
-	}
+	if ((rc = st_head_get(l, txn, key, &e->head_loc, &e->head_slot)) != 0)
+		return rc;
 	e->head_known = true;
 	*out = e;
 	return 0;
@@ -203,8 +194,9 @@ static int cmp_bc_ent(const void *x, const void *y)
 	return memcmp(a->key, b->key, CK_PUBKEY_BYTES);
 }
 
-/* Writes the changed accounts, then the changed history heads, each in key
- * order. */
+/* Writes the changed accounts and history heads in key order, each head
+ * right after its account's row: it is the next key of "state"
+ * (st_head_key), so mostly on the page the row's write dirtied. */
 static int bc_write_back(bcache *c, ledger *l, MDB_txn *txn)
 {
 	bc_ent **d = malloc((c->n ? c->n : 1) * sizeof *d);
@@ -217,22 +209,16 @@ static int bc_write_back(bcache *c, ledger *l, MDB_txn *txn)
 			d[nd++] = &c->e[i];
 	qsort(d, nd, sizeof *d, cmp_bc_ent);
 	for (size_t i = 0; i < nd && rc == 0; i++) {
-		if (!d[i]->acct_dirty)
-			continue;
-		cm_wr_reset(&l->wr);
-		st_enc_account(&l->wr, &d[i]->acct);
-		rc = cm_wr_error(&l->wr) ? LEDGER_E_NOMEM
-					 : st_put(l, txn, LEDGER_TABLE_ACCOUNT, d[i]->key, CK_PUBKEY_BYTES,
-						  cm_wr_data(&l->wr), cm_wr_len(&l->wr));
-	}
-	for (size_t i = 0; i < nd && rc == 0; i++) {
-		if (!d[i]->head_dirty)
-			continue;
-		uint8_t head[ST_HIST_HEAD_BYTES];
-		st_hist_key(head, d[i]->head_loc, d[i]->head_slot);
-		MDB_val mk = { CK_PUBKEY_BYTES, d[i]->key }, mv = { sizeof head, head };
-		if ((rc = mdb_put(txn, l->db_histhead, &mk, &mv, 0)) != 0)
-			rc = st_dberr(rc, "write history head");
+		if (d[i]->acct_dirty) {
+			cm_wr_reset(&l->wr);
+			st_enc_account(&l->wr, &d[i]->acct);
+			rc = cm_wr_error(&l->wr)
+				     ? LEDGER_E_NOMEM
+				     : st_put(l, txn, LEDGER_TABLE_ACCOUNT, d[i]->key, CK_PUBKEY_BYTES,
+					      cm_wr_data(&l->wr), cm_wr_len(&l->wr));
+		}
+		if (rc == 0 && d[i]->head_dirty)
+			rc = st_head_put(l, txn, d[i]->key, d[i]->head_loc, d[i]->head_slot);
 	}
 	free(d);
 	return rc;

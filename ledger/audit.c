@@ -16,6 +16,10 @@
  * the state's leaves), and one ordered pass over "smt" folds them into the
  * root (smt_fold). What grows with the state is the trip check's two
  * arrays (80 bytes per credited trip).
+ *
+ * The local rows of "state" (the history heads, st_head_key) are not
+ * state-root entries: each is checked to name an existing history entry of
+ * its account, and counts for no leaf.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -222,6 +226,32 @@ done:
 	return rc;
 }
 
+/* A local row of "state" is a history head: its key is st_head_key's, its
+ * value a nonzero loc || slot, and the "hist" entry there carries its
+ * account's tag. */
+static int check_head(audit *au, const MDB_val *k, const MDB_val *v)
+{
+	const uint8_t *kp = k->mv_data, *vp = v->mv_data;
+	uint8_t tag[ST_HIST_TAG_BYTES];
+	assert(st_state_local(k));
+	if (kp[ST_HEAD_KEY_BYTES - 1] != ST_HEAD_KEY_SUFFIX)
+		return fail(au, "a local state row that is not a history head");
+	if (v->mv_size != ST_HIST_HEAD_BYTES)
+		return fail(au, "a history head of %zu bytes", v->mv_size);
+	if (st_rd64(vp) == 0)
+		return fail(au, "a history head names no entry");
+	MDB_val hk = { ST_HIST_HEAD_BYTES, (void *)vp }, hv;
+	int mrc = mdb_get(au->txn, au->l->db_hist, &hk, &hv);
+	if (mrc == MDB_NOTFOUND)
+		return fail(au, "a history head names a missing entry");
+	if (mrc != 0)
+		return st_dberr(mrc, "audit history heads");
+	st_hist_tag(tag, kp + 1);
+	if (hv.mv_size < ST_HIST_TAG_BYTES || memcmp(hv.mv_data, tag, ST_HIST_TAG_BYTES) != 0)
+		return fail(au, "a history head names an entry of another account");
+	return 0;
+}
+
 static int check_entry(audit *au, const MDB_val *k, const MDB_val *v)
 {
 	const uint8_t *kp = k->mv_data;
@@ -346,6 +376,11 @@ int ledger_audit(ledger *l, char *msg, size_t msglen)
 			goto done;
 		}
 		const uint8_t *kp = k.mv_data;
+		if (st_state_local(&k)) {
+			if ((rc = check_head(&au, &k, &v)) != 0)
+				goto done;
+			continue;
+		}
 		if ((rc = check_leaf(&au, kp[0], kp + 1, k.mv_size - 1, v.mv_data, v.mv_size)) != 0)
 			goto done;
 		if ((rc = check_entry(&au, &k, &v)) != 0)

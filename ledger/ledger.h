@@ -606,8 +606,9 @@ LEDGER_WUR int ledger_account_proof_decode(const uint8_t *buf, size_t len,
 /* Checks every invariant against the data directory: sum of balances =
  * issued - redeemed + refunded - clawed back = circulating; no trip credited
  * twice; no two credited trips of one citizen overlap; the state root
- * recomputed from scratch equals the stored one. LEDGER_E_AUDIT with the
- * first violation described in msg. */
+ * recomputed from scratch equals the stored one; each account's history
+ * head names an entry of that account. LEDGER_E_AUDIT with the first
+ * violation described in msg. */
 LEDGER_WUR int ledger_audit(ledger *l, char *msg, size_t msglen);
 
 /* Day number of a Unix time in the city's time zone (the cap and

@@ -7,8 +7,9 @@
  * to a scratch ledger in a subdirectory of the data directory, each
  * block's results are compared with the stored ones, the final state root
  * with the tip's, and the scratch ledger's indexes then replace the live
- * ones in one write transaction. Separate from apply.c because it only
- * drives ledger_apply_block() and copies databases.
+ * ones in one write transaction (the history heads, local rows of
+ * "state", row by row). Separate from apply.c because it only drives
+ * ledger_apply_block() and copies databases.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,11 +23,11 @@
 
 #define REINDEX_DIR "reindex.tmp"
 
-/* The query indexes (docs/ARCHITECTURE.md, "Storage layout"). */
+/* The query indexes with databases of their own (docs/ARCHITECTURE.md,
+ * "Storage layout"); the history heads are in "state" (copy_heads). */
 static const size_t index_dbs[] = {
-	offsetof(ledger, db_txidx),    offsetof(ledger, db_hist),     offsetof(ledger, db_histhead),
-	offsetof(ledger, db_itrips),   offsetof(ledger, db_receipts), offsetof(ledger, db_valsets),
-	offsetof(ledger, db_txids),
+	offsetof(ledger, db_txidx),    offsetof(ledger, db_hist),    offsetof(ledger, db_itrips),
+	offsetof(ledger, db_receipts), offsetof(ledger, db_valsets), offsetof(ledger, db_txids),
 };
 
 static MDB_dbi dbi_at(const ledger *l, size_t off) { return *(const MDB_dbi *)((const char *)l + off); }
@@ -142,6 +143,45 @@ static int copy_db(MDB_txn *from, MDB_dbi src, MDB_txn *to, MDB_dbi dst)
 	return 0;
 }
 
+/* Replaces the history heads of "state" in to (dst) with those of from
+ * (src): deletes every local row of dst's account range, then puts src's.
+ * The consensus rows are not touched (the replay ended at the same root). */
+static int copy_heads(MDB_txn *from, MDB_dbi src, MDB_txn *to, MDB_dbi dst)
+{
+	uint8_t first = LEDGER_TABLE_ACCOUNT;
+	MDB_cursor *c;
+	MDB_val k = { 1, &first }, v;
+	int rc = mdb_cursor_open(to, dst, &c);
+	if (rc != 0)
+		return st_dberr(rc, "reindex: copy the history heads");
+	/* After mdb_cursor_del the cursor stands on the next row, which
+	 * MDB_NEXT then returns. */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (((const uint8_t *)k.mv_data)[0] != LEDGER_TABLE_ACCOUNT)
+			break;
+		if (st_state_local(&k) && (rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return st_dberr(rc, "reindex: drop the history heads");
+	k = (MDB_val){ 1, &first };
+	if ((rc = mdb_cursor_open(from, src, &c)) != 0)
+		return st_dberr(rc, "reindex: copy the history heads");
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (((const uint8_t *)k.mv_data)[0] != LEDGER_TABLE_ACCOUNT)
+			break;
+		if (st_state_local(&k) && (rc = mdb_put(to, dst, &k, &v, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return st_dberr(rc, "reindex: copy the history heads");
+	return 0;
+}
+
 int ledger_reindex(ledger *l)
 {
 	const char *path;
@@ -198,6 +238,8 @@ int ledger_reindex(ledger *l)
 	for (size_t i = 0; i < sizeof index_dbs / sizeof index_dbs[0]; i++)
 		if ((rc = copy_db(from, dbi_at(s, index_dbs[i]), to, dbi_at(l, index_dbs[i]))) != 0)
 			goto done;
+	if ((rc = copy_heads(from, s->db_state, to, l->db_state)) != 0)
+		goto done;
 	rc = mdb_txn_commit(to);
 	to = NULL;
 	if (rc != 0)

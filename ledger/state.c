@@ -28,12 +28,16 @@
  * to "trips" and the history became a log; 3 since "valsets" keeps the
  * validators of every height; 4 since the state root's leaves are stored
  * ("smt", now in the cache beside the environment, which a version 4
- * directory without it rebuilds) and the query indexes are compact.
+ * directory without it rebuilds) and the query indexes are compact; 5
+ * since the history heads are local rows of "state" (st_head_key), not the
+ * database "histhead".
  * Another version is refused (LEDGER_E_LAYOUT): a directory without one
  * would hide its trips, a version 2 one would answer ledger_get_valset
  * wrongly for every height before it was opened, a version 3 one has
- * indexes of another format. */
-#define ST_LAYOUT_VERSION 4u
+ * indexes of another format, a version 4 one would answer every history
+ * as empty (and its blocks would restart each account's chain of
+ * entries). */
+#define ST_LAYOUT_VERSION 5u
 
 int st_dberr(int mdbrc, const char *ctx)
 {
@@ -213,6 +217,39 @@ int st_del(ledger *l, MDB_txn *txn, uint8_t table, const void *key, size_t klen)
 	if (rc != 0)
 		return st_dberr(rc, "delete state");
 	return st_root_del(l, table, key, klen);
+}
+
+int st_head_get(ledger *l, MDB_txn *txn, const ck_pubkey account, uint64_t *loc, uint16_t *slot)
+{
+	uint8_t kb[ST_HEAD_KEY_BYTES];
+	MDB_val k = { sizeof kb, kb }, v;
+	st_head_key(kb, account);
+	int mrc = mdb_get(txn, l->db_state, &k, &v);
+	*loc = 0;
+	*slot = 0;
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc != 0)
+		return st_dberr(mrc, "read history head");
+	const uint8_t *p = v.mv_data;
+	if (v.mv_size != ST_HIST_HEAD_BYTES || st_rd64(p) == 0)
+		return corrupt("history head");
+	*loc = st_rd64(p);
+	*slot = (uint16_t)(p[8] << 8 | p[9]);
+	return 0;
+}
+
+int st_head_put(ledger *l, MDB_txn *txn, const ck_pubkey account, uint64_t loc, uint16_t slot)
+{
+	uint8_t kb[ST_HEAD_KEY_BYTES], vb[ST_HIST_HEAD_BYTES];
+	assert(loc != 0);
+	st_head_key(kb, account);
+	st_hist_key(vb, loc, slot);
+	MDB_val k = { sizeof kb, kb }, v = { sizeof vb, vb };
+	int mrc = mdb_put(txn, l->db_state, &k, &v, 0);
+	if (mrc != 0)
+		return st_dberr(mrc, "write history head");
+	return 0;
 }
 
 int st_root_trip(ledger *l, const ck_hash id, const st_trip *t, const MDB_val *rec)
@@ -1200,8 +1237,8 @@ static int fill_add(cache_fill *f, uint8_t table, const void *key, size_t klen, 
 	return 0;
 }
 
-/* Every leaf of "state" and "trips" in txn into the empty cache: the
- * leaves the audit recomputes. */
+/* Every leaf of "state" (but its local rows) and "trips" in txn into the
+ * empty cache: the leaves the audit recomputes. */
 static int cache_fill_from(ledger *l, MDB_txn *txn)
 {
 	cache_fill f = { .l = l };
@@ -1219,7 +1256,7 @@ static int cache_fill_from(ledger *l, MDB_txn *txn)
 		const uint8_t *kp = k.mv_data;
 		if (k.mv_size < 1)
 			rc = corrupt("empty state key");
-		else
+		else if (!st_state_local(&k))
 			rc = fill_add(&f, kp[0], kp + 1, k.mv_size - 1, v.mv_data, v.mv_size);
 	}
 	mdb_cursor_close(c);
@@ -1426,7 +1463,6 @@ static int open_dbs(ledger *l, MDB_txn *txn)
 		{ "chain", offsetof(ledger, db_chain) },   { "blocks", offsetof(ledger, db_blocks) },
 		{ "certs", offsetof(ledger, db_certs) },   { "results", offsetof(ledger, db_results) },
 		{ "txidx", offsetof(ledger, db_txidx) },   { "hist", offsetof(ledger, db_hist) },
-		{ "histhead", offsetof(ledger, db_histhead) },
 		{ "itrips", offsetof(ledger, db_itrips) }, { "receipts", offsetof(ledger, db_receipts) },
 		{ "valsets", offsetof(ledger, db_valsets) }, { "txids", offsetof(ledger, db_txids) },
 	};
@@ -2127,25 +2163,6 @@ static int hist_get(ledger *l, MDB_txn *txn, uint64_t loc, uint16_t slot, hist_v
 	return hist_decode(&v, loc, h);
 }
 
-/* The account's newest entry; *loc 0 if it has none. */
-static int hist_head(ledger *l, MDB_txn *txn, const ck_pubkey key, uint64_t *loc, uint16_t *slot)
-{
-	MDB_val k = { CK_PUBKEY_BYTES, (void *)key }, v;
-	int mrc = mdb_get(txn, l->db_histhead, &k, &v);
-	*loc = 0;
-	*slot = 0;
-	if (mrc == MDB_NOTFOUND)
-		return 0;
-	if (mrc != 0)
-		return st_dberr(mrc, "read history head");
-	const uint8_t *p = v.mv_data;
-	if (v.mv_size != ST_HIST_HEAD_BYTES || st_rd64(p) == 0)
-		return corrupt("history head");
-	*loc = st_rd64(p);
-	*slot = (uint16_t)(p[8] << 8 | p[9]);
-	return 0;
-}
-
 /* The slot of the account's entry at loc (a cursor): the one entry there
  * with its tag or, if accounts of that transaction share the tag, the one
  * its chain of links passes through. LEDGER_E_NOTFOUND if it has none. */
@@ -2186,7 +2203,7 @@ static int hist_slot_at(ledger *l, MDB_txn *txn, const ck_pubkey key, const uint
 		return LEDGER_E_NOTFOUND;
 	uint64_t at;
 	uint16_t s;
-	if ((rc = hist_head(l, txn, key, &at, &s)) != 0)
+	if ((rc = st_head_get(l, txn, key, &at, &s)) != 0)
 		return rc;
 	while (at > loc) {
 		hist_val h;
@@ -2221,7 +2238,7 @@ int ledger_history(ledger *l, const ck_pubkey key, uint64_t cursor, ledger_histo
 	if ((rc = st_rtxn(l, &txn)) != 0)
 		return rc;
 	if (loc == 0) {
-		rc = hist_head(l, txn, key, &loc, &slot);
+		rc = st_head_get(l, txn, key, &loc, &slot);
 	} else if ((rc = hist_slot_at(l, txn, key, tag, loc, &slot)) == LEDGER_E_NOTFOUND) {
 		loc = 0;
 		rc = 0;

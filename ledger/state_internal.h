@@ -7,7 +7,8 @@
  *   "state"   the consensus state but the credited trips, key = u8 table ||
  *             key bytes, value = canonical msgpack. Every entry is in the
  *             state root under smt_key(table, key bytes) -> smt_value(value
- *             bytes).
+ *             bytes), but the local rows (st_state_local): the accounts'
+ *             history heads, kept beside the account rows.
  *   "trips"   the credited trips of the claim window (tables TRIP and
  *             INTERVAL of the state root), key = st_day_key(end day) ||
  *             height || trip id, value = the TRIP entry's canonical bytes.
@@ -19,8 +20,9 @@
  *             layout version.
  *   "blocks", "certs", "results": height -> bytes (results packed, see
  *             st_results_pack).
- *   "txidx", "hist", "histhead", "itrips", "receipts", "valsets", "txids":
- *             query indexes, rebuildable from blocks.
+ *   "txidx", "hist", "itrips", "receipts", "valsets", "txids", and the
+ *             history heads in "state": query indexes, rebuildable from
+ *             blocks.
  * The state root's leaves are derived data and live in another, unsynced
  * environment in the subdirectory ST_CACHE_DIR, a cache rebuilt from
  * "state" and "trips" when it cannot be trusted (state.c):
@@ -77,7 +79,7 @@ typedef struct st_pending {
 struct ledger {
 	MDB_env *env;
 	MDB_dbi db_state, db_trips, db_chain, db_blocks, db_certs, db_results;
-	MDB_dbi db_txidx, db_hist, db_histhead, db_itrips, db_receipts, db_valsets, db_txids;
+	MDB_dbi db_txidx, db_hist, db_itrips, db_receipts, db_valsets, db_txids;
 	/* The state root's leaves (smt.h) in their own environment, a cache
 	 * of derived data in ST_CACHE_DIR (state.c, "The leaves' cache"):
 	 * unsynced, rebuilt at open when it cannot be trusted. */
@@ -208,10 +210,11 @@ static inline uint64_t st_loc(uint64_t height, uint32_t txi)
  * by each block (slot numbers the accounts of one transaction in key
  * order); value tag(8) || kind || code || uvarint zigzag(delta) ||
  * uvarint back || (if back != 0) uvarint prev slot, where the account's
- * previous entry is at loc - back, prev slot (back 0: none). "histhead"
- * maps an account to u64be loc || u16be slot of its newest entry. A block
- * then dirties a few pages at the log's end and one head per account,
- * where a key of account || height would put every entry on a random page.
+ * previous entry is at loc - back, prev slot (back 0: none). The account's
+ * head, u64be loc || u16be slot of its newest entry, is a local row of
+ * "state" (st_head_key). A block then dirties a few pages at the log's end
+ * and one head per account, where a key of account || height would put
+ * every entry on a random page.
  * Neither the account nor the tx id is stored: the tx id is the one at
  * (height, index) in "txids", and the account is the one whose head the
  * chain of links starts from; the tag (the first bytes of
@@ -222,6 +225,38 @@ static inline uint64_t st_loc(uint64_t height, uint32_t txi)
 #define ST_HIST_VAL_BYTES_MIN (ST_HIST_TAG_BYTES + 4u)
 #define ST_HIST_VAL_BYTES_MAX (ST_HIST_TAG_BYTES + 2u + 3u * ST_UVARINT_BYTES_MAX)
 #define ST_HIST_HEAD_BYTES 10u
+/* The head's key in "state": the account row's key (u8 table || account)
+ * and one more byte, so it sorts right after that row and lands on the
+ * page the block rewrites for the balance anyway. In its own database
+ * ("histhead", layout 4) it cost a second random page per account a block
+ * touched. It is a local row: not in the state root (a head moves with
+ * every transaction, the rules never read it), so it is written and read
+ * with plain mdb_put/mdb_get, never st_put, and every cursor over "state"
+ * skips it (st_state_local). A head is read and written by its own key
+ * only, so it does not depend on the account's row being there. */
+#define ST_HEAD_KEY_BYTES (1u + CK_PUBKEY_BYTES + 1u)
+#define ST_HEAD_KEY_SUFFIX 0x00u
+static inline void st_head_key(uint8_t k[ST_HEAD_KEY_BYTES], const ck_pubkey account)
+{
+	k[0] = LEDGER_TABLE_ACCOUNT;
+	memcpy(k + 1, account, CK_PUBKEY_BYTES);
+	k[1 + CK_PUBKEY_BYTES] = ST_HEAD_KEY_SUFFIX;
+}
+/* Whether a key of "state" is a local row: one of table ACCOUNT of the
+ * head key's length (consensus keys of that table are accounts, 32 bytes).
+ * The walks of all of "state" (the leaves' rebuild, the audit) skip these;
+ * a walk of one other table never meets them. The audit checks that every
+ * such row is a well-formed head. */
+static inline bool st_state_local(const MDB_val *k)
+{
+	return k->mv_size == ST_HEAD_KEY_BYTES &&
+	       ((const uint8_t *)k->mv_data)[0] == LEDGER_TABLE_ACCOUNT;
+}
+/* The account's history head: *loc 0 (and *slot 0) if it has none;
+ * LEDGER_E_DB if the row is not a head. */
+int st_head_get(ledger *l, MDB_txn *txn, const ck_pubkey account, uint64_t *loc, uint16_t *slot);
+/* Sets the account's head to (loc, slot), loc != 0. */
+int st_head_put(ledger *l, MDB_txn *txn, const ck_pubkey account, uint64_t loc, uint16_t slot);
 /* A transaction touches at most its sender, two accounts of a recovery
  * or the citizens of its trips: slots fit 16 bits. */
 _Static_assert(LIM_TRIPS_PER_TX_MAX + 2u <= 0xffffu, "history slot fits 16 bits");

@@ -446,6 +446,38 @@ Test(ledger_state, directory_of_another_layout_is_refused, .init = setup, .fini 
 	cr_assert_null(F.l);
 }
 
+/* Closes F's ledger and marks its directory as of layout version. */
+static void set_layout(uint8_t version)
+{
+	ledger_close(F.l);
+	F.l = NULL;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 6, "layout" }, v = { 1, &version };
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
+	cr_assert_eq(mdb_env_open(env, F.dir, 0, 0600), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "chain", 0, &dbi), 0);
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Version 4 kept the history heads in "histhead": opened by this build its
+ * histories would all look empty. */
+Test(ledger_state, layout_4_directory_with_histhead_is_refused, .init = setup, .fini = teardown)
+{
+	set_layout(4);
+	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
+	cr_assert_eq(ledger_open(&F.l, F.dir, F.g, &opt), LEDGER_E_LAYOUT);
+	cr_assert_null(F.l);
+	/* The same directory at this build's version opens. */
+	set_layout(5);
+	cr_assert_eq(ledger_open(&F.l, F.dir, F.g, &opt), 0);
+}
+
 Test(ledger_state, layout_2_directory_without_valset_history_is_refused, .init = setup,
      .fini = teardown)
 {
@@ -603,14 +635,35 @@ static void with_raw_env(void (*fn)(MDB_txn *txn))
 	fx_open(&F);
 }
 
+/* Deletes the history heads, the local rows of "state"; their number. */
+static size_t drop_heads(MDB_txn *txn)
+{
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc;
+	cr_assert_eq(mdb_dbi_open(txn, "state", 0, &dbi), 0);
+	cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		if (st_state_local(&k)) {
+			cr_assert_eq(mdb_cursor_del(c, 0), 0);
+			n++;
+		}
+	cr_assert_eq(rc, MDB_NOTFOUND);
+	mdb_cursor_close(c);
+	return n;
+}
+
 static void drop_indexes(MDB_txn *txn)
 {
-	static const char *const names[] = { "txidx", "hist", "histhead", "itrips", "receipts" };
+	static const char *const names[] = { "txidx", "hist", "itrips", "receipts" };
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		MDB_dbi dbi;
 		cr_assert_eq(mdb_dbi_open(txn, names[i], 0, &dbi), 0);
 		cr_assert_eq(mdb_drop(txn, dbi, 0), 0);
 	}
+	cr_assert_gt(drop_heads(txn), 0);
 }
 
 static uint8_t saved_results[1 << 16];
@@ -1139,4 +1192,203 @@ Test(ledger_state, proofs_match_the_header_while_blocks_apply, .init = setup, .f
 	cr_log_info("%u proofs at %llu heights and %u audits during %d blocks", pv.n,
 		    (unsigned long long)heights, pv.audits, BLOCKS);
 	free(pv.seen);
+}
+
+/* ---- the history heads beside the account rows ------------------------------------- */
+
+/* What a walk of "state" sees of the history heads (local rows). */
+typedef struct head_walk {
+	size_t heads;      /* local rows */
+	size_t with_row;   /* heads whose account has a row */
+	size_t adjacent;   /* ... that row being the key right before the head */
+	size_t consensus;  /* all other rows */
+} head_walk;
+static head_walk walked;
+
+static void walk_heads(MDB_txn *txn)
+{
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t prev[ST_KEY_BYTES_MAX];
+	size_t prevlen = 0;
+	int rc;
+	memset(&walked, 0, sizeof walked);
+	cr_assert_eq(mdb_dbi_open(txn, "state", 0, &dbi), 0);
+	cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		cr_assert(k.mv_size <= sizeof prev);
+		if (!st_state_local(&k)) {
+			walked.consensus++;
+		} else {
+			MDB_val rk = { 1 + CK_PUBKEY_BYTES, (void *)kp }, rv;
+			walked.heads++;
+			cr_assert_eq(kp[ST_HEAD_KEY_BYTES - 1], ST_HEAD_KEY_SUFFIX);
+			cr_assert_eq(v.mv_size, ST_HIST_HEAD_BYTES);
+			if (mdb_get(txn, dbi, &rk, &rv) == 0) {
+				walked.with_row++;
+				if (prevlen == rk.mv_size && memcmp(prev, kp, prevlen) == 0)
+					walked.adjacent++;
+			}
+		}
+		memcpy(prev, k.mv_data, k.mv_size);
+		prevlen = k.mv_size;
+	}
+	cr_assert_eq(rc, MDB_NOTFOUND);
+	mdb_cursor_close(c);
+}
+static void drop_all_heads(MDB_txn *txn) { cr_assert_gt(drop_heads(txn), 0); }
+
+/* The heads are rows of "state" right after their accounts' rows, and the
+ * state root does not see them: the leaves rebuilt by a walk of "state"
+ * give the tip's root with the heads and without them, and the audit
+ * counts one leaf per consensus row either way. */
+Test(ledger_state, history_heads_beside_accounts_are_not_in_the_root, .init = setup,
+     .fini = teardown)
+{
+	cache_blocks(3);
+	ledger_info before, after;
+	cr_assert_eq(ledger_get_info(F.l, &before), 0);
+	with_raw_env(walk_heads);
+	head_walk with = walked;
+	cr_assert_gt(with.heads, 20, "the blocks gave accounts a history");
+	cr_assert_gt(with.with_row, 0);
+	cr_assert_eq(with.adjacent, with.with_row, "each head follows its account's row");
+
+	/* Rebuilt from "state" with its heads (ledger_open compares the
+	 * rebuilt root with the tip's and refuses another). */
+	char p[128];
+	snprintf(p, sizeof p, "%s/" ST_CACHE_DIR, F.dir);
+	ledger_close(F.l);
+	F.l = NULL;
+	fx_rmdir(p);
+	fx_open(&F);
+	cr_assert_eq(F.l->cache_rebuilds, 1);
+	cr_assert_eq(ledger_get_info(F.l, &after), 0);
+	cr_assert_eq(memcmp(after.state_root, before.state_root, CK_HASH_BYTES), 0);
+	fx_audit(&F);
+
+	/* And without them: the same root, the same consensus rows. */
+	with_raw_env(drop_all_heads);
+	ledger_close(F.l);
+	F.l = NULL;
+	fx_rmdir(p);
+	fx_open(&F);
+	cr_assert_eq(F.l->cache_rebuilds, 1);
+	cr_assert_eq(ledger_get_info(F.l, &after), 0);
+	cr_assert_eq(memcmp(after.state_root, before.state_root, CK_HASH_BYTES), 0);
+	with_raw_env(walk_heads);
+	cr_assert_eq(walked.heads, 0);
+	cr_assert_eq(walked.consensus, with.consensus);
+	fx_audit(&F);
+	ledger_history_entry e[2];
+	uint32_t n;
+	uint64_t next;
+	cr_assert_eq(ledger_history(F.l, F.citizen[0].pk, 0, e, 2, &n, &next), 0);
+	cr_assert_eq(n, 0, "no head, no history");
+
+	/* The reindex puts them back; blocks go on from there. */
+	cr_assert_eq(ledger_reindex(F.l), 0);
+	with_raw_env(walk_heads);
+	cr_assert_eq(walked.heads, with.heads);
+	cr_assert_eq(ledger_history(F.l, F.citizen[0].pk, 0, e, 2, &n, &next), 0);
+	cr_assert_gt(n, 0);
+	cache_blocks(1);
+	fx_audit(&F);
+}
+
+/* One corruption of the first history head ("state") at a time, and its
+ * undoing: the saved row, and a second head's value. */
+enum { BAD_SIZE, BAD_ZERO, BAD_MISSING, BAD_OTHER_ACCOUNT, BAD_SUFFIX, BAD_KINDS };
+static int bad_kind;
+static uint8_t head_k[ST_HEAD_KEY_BYTES], head_v[ST_HIST_HEAD_BYTES], other_v[ST_HIST_HEAD_BYTES];
+
+static void first_two_heads(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int found = 0, rc;
+	cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && found < 2;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (!st_state_local(&k))
+			continue;
+		cr_assert_eq(v.mv_size, ST_HIST_HEAD_BYTES);
+		if (found++ == 0) {
+			memcpy(head_k, k.mv_data, sizeof head_k);
+			memcpy(head_v, v.mv_data, sizeof head_v);
+		} else {
+			memcpy(other_v, v.mv_data, sizeof other_v);
+		}
+	}
+	mdb_cursor_close(c);
+	cr_assert_eq(found, 2);
+}
+
+static void corrupt_head(MDB_txn *txn)
+{
+	MDB_dbi dbi;
+	uint8_t bad[ST_HIST_HEAD_BYTES], badk[ST_HEAD_KEY_BYTES];
+	MDB_val k = { sizeof head_k, head_k }, v = { sizeof bad, bad };
+	cr_assert_eq(mdb_dbi_open(txn, "state", 0, &dbi), 0);
+	first_two_heads(txn, dbi);
+	memcpy(bad, head_v, sizeof bad);
+	switch (bad_kind) {
+	case BAD_SIZE:
+		v.mv_size--;
+		break;
+	case BAD_ZERO:
+		memset(bad, 0, sizeof bad);
+		break;
+	case BAD_MISSING:
+		st_hist_key(bad, st_loc(1u << 20, 0), 0);
+		break;
+	case BAD_OTHER_ACCOUNT:
+		memcpy(bad, other_v, sizeof bad);
+		break;
+	case BAD_SUFFIX:
+		/* A valid head under a key that is not a head's. */
+		memcpy(badk, head_k, sizeof badk);
+		badk[ST_HEAD_KEY_BYTES - 1] = ST_HEAD_KEY_SUFFIX + 1;
+		k.mv_data = badk;
+		break;
+	}
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+}
+
+static void restore_head(MDB_txn *txn)
+{
+	MDB_dbi dbi;
+	uint8_t badk[ST_HEAD_KEY_BYTES];
+	MDB_val k = { sizeof head_k, head_k }, v = { sizeof head_v, head_v };
+	cr_assert_eq(mdb_dbi_open(txn, "state", 0, &dbi), 0);
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	memcpy(badk, head_k, sizeof badk);
+	badk[ST_HEAD_KEY_BYTES - 1] = ST_HEAD_KEY_SUFFIX + 1;
+	k.mv_data = badk;
+	int rc = mdb_del(txn, dbi, &k, NULL);
+	cr_assert(rc == 0 || rc == MDB_NOTFOUND);
+}
+
+Test(ledger_state, audit_catches_a_corrupt_history_head, .init = setup, .fini = teardown)
+{
+	static const char *const expect[BAD_KINDS] = {
+		[BAD_SIZE] = "a history head of 9 bytes",
+		[BAD_ZERO] = "a history head names no entry",
+		[BAD_MISSING] = "a history head names a missing entry",
+		[BAD_OTHER_ACCOUNT] = "a history head names an entry of another account",
+		[BAD_SUFFIX] = "a local state row that is not a history head",
+	};
+	cache_blocks(2);
+	fx_audit(&F);
+	for (bad_kind = 0; bad_kind < BAD_KINDS; bad_kind++) {
+		char msg[256];
+		with_raw_env(corrupt_head);
+		cr_assert_eq(ledger_audit(F.l, msg, sizeof msg), LEDGER_E_AUDIT, "kind %d", bad_kind);
+		cr_assert_str_eq(msg, expect[bad_kind]);
+		with_raw_env(restore_head);
+		fx_audit(&F);
+	}
 }
