@@ -192,7 +192,9 @@ struct node {
 	 * transaction is verified once per node. Loop thread. */
 	uint64_t sig_verifies;
 	uint64_t commit_latency_ms_sum, commit_latency_ms_last;
+	uint64_t apply_us_sum, apply_cpu_us_sum; /* storage thread, all blocks */
 	char data_path[4096];
+	char cache_path[4096]; /* the state root's leaf cache (ledger/state.c) */
 };
 
 static void pump(node *n);
@@ -833,6 +835,8 @@ static void commit_done(void *arg)
 		n->commit_latency_ms_last = now > t ? now - t : 0;
 		n->commit_latency_ms_sum += n->commit_latency_ms_last;
 	}
+	n->apply_us_sum += j->apply_us;
+	n->apply_cpu_us_sum += j->apply_cpu_us;
 	NLOG_INFO("commit", "height=%llu txs=%u decided_ms_ago=%llu apply_us=%llu apply_cpu_us=%llu",
 		  (unsigned long long)j->info.height, j->block->ntxs,
 		  (unsigned long long)(n->last_commit_ms - j->decided_ms),
@@ -1341,7 +1345,8 @@ static struct {
 	uint32_t evidence;
 	cons_evidence ev[LIM_CONS_EVIDENCE_MAX];
 	uint64_t blocks, txs, sig_verifies;
-	uint64_t latency_sum, latency_last, applied, db_bytes;
+	uint64_t latency_sum, latency_last, applied, db_bytes, cache_bytes;
+	uint64_t apply_us, apply_cpu_us;
 	node_mempool_stats mp;
 	node_net_stats net;
 } status_snap;
@@ -1364,10 +1369,14 @@ static void snapshot_status(node *n)
 	status_snap.latency_sum = n->commit_latency_ms_sum;
 	status_snap.latency_last = n->commit_latency_ms_last;
 	status_snap.applied = n->applied_height;
+	status_snap.apply_us = n->apply_us_sum;
+	status_snap.apply_cpu_us = n->apply_cpu_us_sum;
 	node_net_stats_get(n->net, &status_snap.net);
 	{
 		struct stat st;
 		status_snap.db_bytes = stat(n->data_path, &st) == 0 ? (uint64_t)st.st_blocks * 512u : 0;
+		status_snap.cache_bytes =
+			stat(n->cache_path, &st) == 0 ? (uint64_t)st.st_blocks * 512u : 0;
 	}
 	pthread_mutex_unlock(&status_mu);
 }
@@ -1457,6 +1466,9 @@ static int http_metrics(void *ctx, struct evbuffer *out)
 		"# TYPE carbon_commit_latency_ms_last gauge\ncarbon_commit_latency_ms_last %llu\n"
 		"# TYPE carbon_commit_latency_ms_sum counter\ncarbon_commit_latency_ms_sum %llu\n"
 		"# TYPE carbon_ledger_db_bytes gauge\ncarbon_ledger_db_bytes %llu\n"
+		"# TYPE carbon_ledger_cache_bytes gauge\ncarbon_ledger_cache_bytes %llu\n"
+		"# TYPE carbon_block_apply_us_total counter\ncarbon_block_apply_us_total %llu\n"
+		"# TYPE carbon_block_apply_cpu_us_total counter\ncarbon_block_apply_cpu_us_total %llu\n"
 		"# TYPE carbon_mempool_bytes gauge\ncarbon_mempool_bytes %llu\n"
 		"# TYPE carbon_mempool_rejected_badsig_total counter\ncarbon_mempool_rejected_badsig_total %llu\n"
 		"# TYPE carbon_mempool_rejected_malformed_total counter\ncarbon_mempool_rejected_malformed_total %llu\n"
@@ -1471,6 +1483,9 @@ static int http_metrics(void *ctx, struct evbuffer *out)
 		(unsigned long long)status_snap.latency_last,
 		(unsigned long long)status_snap.latency_sum,
 		(unsigned long long)status_snap.db_bytes,
+		(unsigned long long)status_snap.cache_bytes,
+		(unsigned long long)status_snap.apply_us,
+		(unsigned long long)status_snap.apply_cpu_us,
 		(unsigned long long)status_snap.mp.bytes,
 		(unsigned long long)status_snap.mp.rejected_badsig,
 		(unsigned long long)status_snap.mp.rejected_malformed,
@@ -1837,6 +1852,7 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 	memset(&lopt, 0, sizeof lopt);
 	lopt.map_bytes = (size_t)n->cfg.map_mb * 1024u * 1024u;
 	snprintf(n->data_path, sizeof n->data_path, "%s/data/data.mdb", home);
+	snprintf(n->cache_path, sizeof n->cache_path, "%s/data/smt/data.mdb", home);
 	if (path_join(path, sizeof path, home, "data") ||
 	    (rc = ledger_open(&n->led, path, n->genesis, &lopt)) != 0) {
 		NLOG_ERROR("ledger_open", "path=%s err=\"%s\"", path, ledger_strerror(rc));

@@ -51,6 +51,16 @@ for m in city metro bus bank; do
 done
 ok "each validator verified the two signatures, once each (carbon_sig_verifies_total)"
 
+# The storage gauges and the apply time counters are there and move: the
+# leaf cache has pages, and applying the blocks so far took some time.
+m=$(curl -s --max-time 5 "$(api metro)/metrics")
+for k in carbon_ledger_db_bytes carbon_ledger_cache_bytes carbon_block_apply_us_total \
+	carbon_block_apply_cpu_us_total; do
+	v=$(printf '%s\n' "$m" | awk -v k="$k" '$1 == k {print $2}')
+	[ -n "$v" ] && [ "$v" -gt 0 ] || fail "metro: metric $k is '$v'"
+done
+ok "storage and apply-time metrics are reported"
+
 kill_node city
 h=$(height metro)
 wait_height metro $((h + 3)) 20
