@@ -569,8 +569,12 @@ static void build_now(node *n)
 	refs = calloc(n->cfg.block_txs_max, sizeof *refs);
 	if (!refs)
 		return;
+	/* The refs stay valid after the lock is released: only the loop
+	 * changes the pool, and it is here. */
+	pthread_mutex_lock(&n->mp_mu);
 	rc = node_mempool_reap(n->mp, &n->view, n->cfg.block_txs_max,
 			       LIM_BLOCK_BYTES_MAX - 64u * 1024u, n->cfg.block_trips_max, refs, &cnt);
+	pthread_mutex_unlock(&n->mp_mu);
 	if (rc)
 		cnt = 0;
 	if ((rc = ledger_next_header(n->led, &b.header)) != 0) {
