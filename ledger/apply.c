@@ -241,12 +241,15 @@ static int txs_root_ids(const ledger_block *b, ck_hash *ids, ck_hash root)
 	return 0;
 }
 
-/* Everything that makes a block invalid, against the state in txn. On
+/* Everything that makes a block invalid, against the state in txn, or,
+ * with next (the caller holds exec_mu) and an executed block one past
+ * txn's tip, against the state after that block (ledger/executed.c). On
  * success *txs_out holds the decoded transactions (caller frees) and, if
  * ids is not NULL, ids the b->ntxs transaction ids. The senders' accounts
- * are read through bc, so that apply finds them there. */
-static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_sigs,
-		    const bool *sigs_verified, ledger_tx ***txs_out, ck_hash *ids, bcache *bc)
+ * are read through bc, so that apply finds them there. Signatures are
+ * not checked here: ledger_check_block does it after, outside exec_mu. */
+static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, ledger_tx ***txs_out,
+		    ck_hash *ids, bcache *bc, bool next)
 {
 	const ledger_header *h = &b->header;
 	ledger_tx **txs = NULL;
@@ -256,10 +259,23 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_s
 	int rc;
 
 	*txs_out = NULL;
-	if ((rc = st_get_tip(l, txn, &tip)) != 0 ||
-	    (rc = st_get_valset(l, txn, ST_META_VALSET1, &vs1)) != 0 ||
-	    (rc = st_get_valset(l, txn, ST_META_VALSET2, &vs2)) != 0)
+	bool after_exec = false;
+	if ((rc = st_get_tip(l, txn, &tip)) != 0)
 		return rc;
+	if (next && l->exec_valid && l->exec_info.height == tip.height + 1) {
+		const ledger_info *e = &l->exec_info;
+		after_exec = true;
+		tip.height = e->height;
+		tip.time_ms = e->time_ms;
+		memcpy(tip.last_hash, e->last_block_hash, CK_HASH_BYTES);
+		memcpy(tip.state_root, e->state_root, CK_HASH_BYTES);
+		memcpy(tip.results_root, e->results_root, CK_HASH_BYTES);
+		vs1 = e->valset;
+		vs2 = e->next_valset;
+	} else if ((rc = st_get_valset(l, txn, ST_META_VALSET1, &vs1)) != 0 ||
+		   (rc = st_get_valset(l, txn, ST_META_VALSET2, &vs2)) != 0) {
+		return rc;
+	}
 	if (h->version != LEDGER_HEADER_VERSION)
 		return LEDGER_E_VERSION;
 	if (strcmp(h->chain_id, l->chain_id) != 0)
@@ -300,11 +316,6 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_s
 	for (uint32_t i = 0; i < b->ntxs; i++) {
 		if ((rc = ledger_tx_decode(b->txs[i], b->tx_lens[i], l->chain_id, &txs[i])) != 0)
 			goto fail;
-		if (check_sigs && (sigs_verified == NULL || !sigs_verified[i]) &&
-		    (rc = ledger_tx_verify_sigs(txs[i])) != 0) {
-			rc = LEDGER_E_BADSIG;
-			goto fail;
-		}
 	}
 	/* Each sender's transactions, in block order, carry consecutive
 	 * nonces from its account's next nonce. */
@@ -319,6 +330,8 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, bool check_s
 		}
 		if (!e->nonce_known) {
 			e->next_nonce = e->acct.nonce;
+			if (after_exec)
+				(void)st_exec_nonce(l, txs[i]->sender, &e->next_nonce);
 			e->nonce_known = true;
 		}
 		if (txs[i]->nonce != e->next_nonce || e->next_nonce == UINT64_MAX) {
@@ -342,12 +355,20 @@ int ledger_check_block(ledger *l, const ledger_block *b, const bool *sigs_verifi
 	int rc = bc_init(&bc, b->ntxs);
 	if (rc != 0)
 		return rc;
+	/* The snapshot is opened under exec_mu, so the executed block is
+	 * either one past it or already in it (see ledger/executed.c). */
+	pthread_mutex_lock(&l->exec_mu);
 	if ((rc = st_rtxn(l, &txn)) != 0) {
+		pthread_mutex_unlock(&l->exec_mu);
 		bc_free(&bc);
 		return rc;
 	}
-	rc = validate(l, txn, b, true, sigs_verified, &txs, NULL, &bc);
+	rc = validate(l, txn, b, &txs, NULL, &bc, true);
+	pthread_mutex_unlock(&l->exec_mu);
 	mdb_txn_abort(txn);
+	for (uint32_t i = 0; rc == 0 && i < b->ntxs; i++)
+		if ((sigs_verified == NULL || !sigs_verified[i]) && ledger_tx_verify_sigs(txs[i]) != 0)
+			rc = LEDGER_E_BADSIG;
 	bc_free(&bc);
 	free_txs(txs, b->ntxs);
 	return rc;
@@ -1656,6 +1677,42 @@ static int store_block(ax *a, const ledger_block *b, const uint8_t *cert, size_t
 	return st_put_tip(l, a->txn, tip);
 }
 
+/* The state after the block, for the next height while the commit syncs
+ * (ledger/executed.c): the tip and validator sets from the write
+ * transaction, and the nonce of every account the block read or wrote.
+ * Only a missing allocation fails, and the block then fails with it. */
+static int publish_executed(ax *a, const st_tip *tip)
+{
+	ledger *l = a->l;
+	ledger_info info;
+	st_nonce *nonces = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(&info, 0, sizeof info);
+	if ((rc = st_get_valset(l, a->txn, ST_META_VALSET1, &info.valset)) != 0 ||
+	    (rc = st_get_valset(l, a->txn, ST_META_VALSET2, &info.next_valset)) != 0)
+		return rc;
+	info.height = tip->height;
+	info.time_ms = tip->time_ms;
+	memcpy(info.last_block_hash, tip->last_hash, CK_HASH_BYTES);
+	memcpy(info.state_root, tip->state_root, CK_HASH_BYTES);
+	memcpy(info.results_root, tip->results_root, CK_HASH_BYTES);
+	if (a->bc.n > 0 && (nonces = malloc(a->bc.n * sizeof *nonces)) == NULL)
+		return LEDGER_E_NOMEM;
+	for (size_t i = 0; i < ((size_t)1 << a->bc.bits); i++) {
+		const bc_ent *e = &a->bc.e[i];
+		if (!e->used || !e->acct_known)
+			continue;
+		memcpy(nonces[n].key, e->key, CK_PUBKEY_BYTES);
+		nonces[n].nonce = e->acct.nonce;
+		n++;
+	}
+	st_exec_publish(l, &info, nonces, n);
+	free(nonces);
+	return 0;
+}
+
 int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, size_t certlen,
 		       ledger_results *results)
 {
@@ -1682,7 +1739,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 		goto fail;
 	}
 	if ((rc = bc_init(&a.bc, 2 * (size_t)b->ntxs)) != 0 ||
-	    (rc = validate(l, txn, b, false, NULL, &txs, ids, &a.bc)) != 0)
+	    (rc = validate(l, txn, b, &txs, ids, &a.bc, false)) != 0)
 		goto fail;
 	if ((rc = smt_begin(l->tree)) != 0)
 		goto fail;
@@ -1712,10 +1769,12 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 	for (uint32_t i = 0; i < b->ntxs; i++)
 		if ((rc = apply_tx(&a, txs[i], i, &res.r[i])) != 0)
 			goto fail;
-	if ((rc = end_block(&a)) != 0 || (rc = store_block(&a, b, cert, certlen, &res, &tip)) != 0)
+	if ((rc = end_block(&a)) != 0 || (rc = store_block(&a, b, cert, certlen, &res, &tip)) != 0 ||
+	    (rc = publish_executed(&a, &tip)) != 0)
 		goto fail;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
+	st_exec_drop(l); /* landed (or failed): readers see it or never will */
 	if (rc != 0) {
 		rc = st_dberr(rc, "commit block");
 		goto fail;

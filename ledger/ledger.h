@@ -436,6 +436,8 @@ LEDGER_WUR int ledger_next_header(ledger *l, ledger_header *h);
  * ntxs bools or NULL), nonces inside the window. Returns 0 or the first
  * LEDGER_E_* found. */
 LEDGER_WUR int ledger_check_block(ledger *l, const ledger_block *b, const bool *sigs_verified);
+/* (ledger_check_block and ledger_next_header read the state after the
+ * executed block while its commit syncs: see ledger_set_executed_hook.) */
 
 /* Applies block height+1 in one LMDB write transaction (all or nothing),
  * durably unless opt.nosync: the consensus state, the state root, the block
@@ -459,6 +461,30 @@ typedef struct ledger_account {
 } ledger_account;
 /* An unknown account reads as zero balance and nonce (not an error). */
 LEDGER_WUR int ledger_get_account(ledger *l, const ck_pubkey key, ledger_account *out);
+
+/* ---- the next height while a commit syncs -------------------------------- */
+
+/* Once ledger_apply_block has executed block h, and before its synced
+ * commit returns, everything height h+1 needs is final: the header fields
+ * and validator sets after h (the roots included) and the next nonce of
+ * every account h touched. The ledger keeps that, and calls fn(ctx, after)
+ * on the applying thread, so that a node can start height h+1 (propose,
+ * check proposals, vote) while the disk syncs h. fn must not block; after
+ * is valid during the call only. Until the commit lands the queries below
+ * read the state after h through it; if the commit fails it is dropped
+ * (the block is then not applied, and the caller of ledger_apply_block
+ * learns it). Set before the first apply; fn NULL to stop. */
+typedef void (*ledger_executed_fn)(void *ctx, const ledger_info *after);
+void ledger_set_executed_hook(ledger *l, ledger_executed_fn fn, void *ctx);
+
+/* ledger_get_info, but of the executed block while its commit syncs. */
+LEDGER_WUR int ledger_get_info_next(ledger *l, ledger_info *out);
+
+/* ledger_get_account, with the nonce after the executed block while its
+ * commit syncs (the balance stays the committed one): what a mempool
+ * needs to know which transactions the next block can take. */
+LEDGER_WUR int ledger_get_account_next(ledger *l, const ck_pubkey key, ledger_account *out);
+
 LEDGER_WUR int ledger_get_member(ledger *l, uint32_t id, ledger_member *out);
 
 typedef struct ledger_supply {

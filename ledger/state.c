@@ -1495,6 +1495,7 @@ int ledger_open(ledger **out, const char *dir, const ledger_genesis *genesis,
 	cm_wr_init(&l->wr);
 	cm_wr_init(&l->iwr);
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->exec_mu, NULL);
 	l->nosync = opt != NULL && opt->nosync;
 	memcpy(l->chain_id, genesis->chain_id, strlen(genesis->chain_id) + 1);
 	l->tz_offset_s = genesis->tz_offset_s;
@@ -1611,6 +1612,8 @@ void ledger_close(ledger *l)
 	cm_wr_free(&l->wr);
 	cm_wr_free(&l->iwr);
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->exec_mu);
+	free(l->exec_nonces);
 	free(l);
 }
 
@@ -1690,7 +1693,7 @@ done:
 int ledger_next_header(ledger *l, ledger_header *h)
 {
 	ledger_info info;
-	int rc = ledger_get_info(l, &info);
+	int rc = ledger_get_info_next(l, &info);
 	if (rc != 0)
 		return rc;
 	memset(h, 0, sizeof *h);

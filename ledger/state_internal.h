@@ -68,6 +68,12 @@ typedef struct st_tip {
 	ck_hash results_root;
 } st_tip;
 
+/* An account's next nonce after the executed block (ledger/executed.c). */
+typedef struct st_nonce {
+	ck_pubkey key;
+	uint64_t nonce;
+} st_nonce;
+
 /* A state-root change waiting for the end of the block (see st_flush). */
 typedef struct st_pending {
 	ck_hash key;
@@ -112,11 +118,36 @@ struct ledger {
 	size_t npend, cappend;
 	smt_change *chg;         /* st_flush's scratch: the last change of each key */
 	size_t capchg;
+	/* The block executed and not yet committed (ledger/executed.c): set
+	 * by ledger_apply_block just before its synced commit, read by the
+	 * next height's checks and header while the commit syncs. Entries of
+	 * exec_nonces are sorted by key. Guarded by exec_mu. */
+	pthread_mutex_t exec_mu;
+	bool exec_valid;
+	ledger_info exec_info;
+	st_nonce *exec_nonces;
+	size_t exec_n, exec_cap;
+	ledger_executed_fn exec_fn;
+	void *exec_ctx;
 };
 
 /* Maps an LMDB code to LEDGER_E_MAP_FULL / LEDGER_E_DB, logging it once
  * with its context. */
 int st_dberr(int mdbrc, const char *ctx);
+
+/* The executed block (ledger/executed.c). st_exec_publish keeps after and
+ * the n nonces (any order; copied) and calls the hook; on no memory it
+ * keeps nothing and does not call it (the next height then waits for the
+ * commit). st_exec_drop forgets it, once its commit landed or failed.
+ * st_exec_lock takes exec_mu (held while a reader opens its snapshot and
+ * uses the executed block, so that it cannot be dropped in between) and
+ * says whether the executed block is the one after committed_height;
+ * st_exec_nonce (under the lock) looks an account up. */
+void st_exec_publish(ledger *l, const ledger_info *after, const st_nonce *nonces, size_t n);
+void st_exec_drop(ledger *l);
+bool st_exec_lock(ledger *l, uint64_t committed_height);
+void st_exec_unlock(ledger *l);
+bool st_exec_nonce(const ledger *l, const ck_pubkey key, uint64_t *nonce);
 
 /* Big-endian fixed-width helpers for keys (so LMDB's byte order is the
  * numeric order). Days are signed: stored with the sign bit flipped. */
