@@ -265,6 +265,18 @@ void node_mempool_view_ledger(node_mempool_view *v, ledger *l)
 	v->trip_credited = view_trip_credited;
 }
 
+static int view_get_account_next(void *ctx, const ck_pubkey key, ledger_account *out)
+{
+	return ledger_get_account_next((ledger *)ctx, key, out);
+}
+
+void node_mempool_view_ledger_next(node_mempool_view *v, ledger *l)
+{
+	v->ctx = l;
+	v->get_account = view_get_account_next;
+	v->trip_credited = view_trip_credited;
+}
+
 int node_mempool_new(node_mempool **out, const node_mempool_config *cfg)
 {
 	*out = NULL;

@@ -132,6 +132,13 @@ typedef struct node_mempool_view {
 /* A view reading a ledger's committed state (ledger_get_account,
  * ledger_get_trip). l must outlive the view. */
 void node_mempool_view_ledger(node_mempool_view *v, ledger *l);
+/* The same, but with the nonces after the block the ledger executed and
+ * is still committing (ledger_get_account_next): for reaping the next
+ * block while that commit syncs. The pool's own bookkeeping (admission,
+ * update) keeps the committed view, so the block's transactions stay
+ * pending until their commit lands; this view only makes reap skip
+ * them. */
+void node_mempool_view_ledger_next(node_mempool_view *v, ledger *l);
 
 /* Limits; 0 takes the default in brackets. Above the default is
  * NODE_E_MP_CONFIG (the defaults are the resource limits of limits.h). */

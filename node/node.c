@@ -142,6 +142,7 @@ struct node {
 	node_net *net;
 	node_mempool *mp;
 	node_mempool_view view;
+	node_mempool_view view_next; /* reap's: nonces after the executed block */
 	node_http *http;
 	node_work *w_safety, *w_store, *w_verify;
 	/* Proposal checks have their own lane: a burst of admissions in the
@@ -181,6 +182,10 @@ struct node {
 	struct event *sub_wake;
 
 	uint64_t applied_height;
+	/* The last block executed (>= applied_height): its commit may still
+	 * be syncing, and the next height already runs (ledger/executed.c). */
+	uint64_t exec_height;
+	struct commit_job *storing;   /* the job commit_run applies (storage thread) */
 	cons_valset valset;           /* validators of the height being decided */
 	int lock_fd;                  /* flock on home/LOCK: one process per home */
 	bool stopping;
@@ -572,7 +577,7 @@ static void build_now(node *n)
 	/* The refs stay valid after the lock is released: only the loop
 	 * changes the pool, and it is here. */
 	pthread_mutex_lock(&n->mp_mu);
-	rc = node_mempool_reap(n->mp, &n->view, n->cfg.block_txs_max,
+	rc = node_mempool_reap(n->mp, &n->view_next, n->cfg.block_txs_max,
 			       LIM_BLOCK_BYTES_MAX - 64u * 1024u, n->cfg.block_trips_max, refs, &cnt);
 	pthread_mutex_unlock(&n->mp_mu);
 	if (rc)
@@ -594,7 +599,7 @@ static void build_now(node *n)
 	b.header.time_ms = now_ms();
 	{
 		ledger_info info;
-		if (ledger_get_info(n->led, &info) == 0 && b.header.time_ms <= info.time_ms)
+		if (ledger_get_info_next(n->led, &info) == 0 && b.header.time_ms <= info.time_ms)
 			b.header.time_ms = info.time_ms + 1;
 	}
 	memcpy(b.header.proposer, n->pk, CK_PUBKEY_BYTES);
@@ -634,7 +639,7 @@ static void build_timer_cb(evutil_socket_t fd, short what, void *arg)
 	node *n = arg;
 	(void)fd;
 	(void)what;
-	if (n->build_wanted && n->build_height == n->applied_height + 1)
+	if (n->build_wanted && n->build_height == n->exec_height + 1)
 		build_now(n);
 }
 
@@ -650,7 +655,7 @@ static void arm_build(node *n)
 	uint64_t now = now_ms(), due, ready;
 	struct timeval tv;
 
-	if (n->build_height != n->applied_height + 1) {
+	if (n->build_height != n->exec_height + 1) {
 		n->build_wanted = false; /* stale: that height is decided */
 		return;
 	}
@@ -792,6 +797,11 @@ typedef struct commit_job {
 	cm_wr cert;
 	ledger_block *block;
 	ledger_info info;
+	/* Set by the ledger's hook once the block executed, before its
+	 * commit syncs; ev_exec then starts the next height on the loop. */
+	ledger_info exec_info;
+	struct event *ev_exec;
+	bool next_started;            /* START_HEIGHT height+1 posted (loop) */
 	uint64_t decided_ms;
 	uint64_t apply_us, apply_cpu_us; /* wall and thread CPU time of the apply */
 	int rc;
@@ -804,9 +814,11 @@ static void commit_run(void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &w0);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	j->rc = ledger_block_decode(j->bytes, j->len, j->n->genesis->chain_id, &j->block);
+	j->n->storing = j;
 	if (j->rc == 0)
 		j->rc = ledger_apply_block(j->n->led, j->block, cm_wr_data(&j->cert),
 					   cm_wr_len(&j->cert), NULL);
+	j->n->storing = NULL;
 	if (j->rc == 0)
 		j->rc = ledger_get_info(j->n->led, &j->info);
 	clock_gettime(CLOCK_MONOTONIC, &w1);
@@ -815,11 +827,55 @@ static void commit_run(void *arg)
 	j->apply_cpu_us = ts_diff_us(&c0, &c1);
 }
 
+/* The ledger's hook, on the storage thread inside ledger_apply_block:
+ * the block executed and its commit is about to sync. */
+static void on_executed(void *ctx, const ledger_info *after)
+{
+	node *n = ctx;
+	commit_job *j = n->storing;
+	assert(j != NULL && after->height == j->height);
+	j->exec_info = *after;
+	event_active(j->ev_exec, 0, 0);
+}
+
+/* Height info->height + 1 starts: the core gets its validators, and the
+ * proposer may build on the executed block. Once per job, from the
+ * executed hook's event or, if that never came, from the commit. */
+static void start_next(node *n, commit_job *j, const ledger_info *info)
+{
+	qevent *q;
+	if (j->next_started || n->stopping)
+		return;
+	j->next_started = true;
+	if (info->height > n->exec_height)
+		n->exec_height = info->height;
+	/* The block interval counts from here: the block is final, and the
+	 * next one can be proposed on it. */
+	n->last_commit_ms = now_ms();
+	q = qevent_new(CONS_EV_START_HEIGHT, NULL, 0);
+	if (!q) {
+		fatal(n, "out of memory starting the next height");
+		return;
+	}
+	valset_of(&info->valset, &q->valset);
+	n->valset = q->valset;
+	q->ev.u.start.height = info->height + 1;
+	q->ev.u.start.valset = &q->valset;
+	post(n, q);
+}
+
+static void exec_cb(evutil_socket_t fd, short what, void *arg)
+{
+	commit_job *j = arg;
+	(void)fd;
+	(void)what;
+	start_next(j->n, j, &j->exec_info);
+}
+
 static void commit_done(void *arg)
 {
 	commit_job *j = arg;
 	node *n = j->n;
-	qevent *q;
 	if (j->rc) {
 		char why[160];
 		snprintf(why, sizeof why, "applying block %llu failed: %s",
@@ -828,7 +884,6 @@ static void commit_done(void *arg)
 		goto out;
 	}
 	n->applied_height = j->info.height;
-	n->last_commit_ms = now_ms();
 	n->blocks_committed++;
 	n->txs_committed += j->block->ntxs;
 	{
@@ -862,19 +917,10 @@ static void commit_done(void *arg)
 	}
 	if (n->http)
 		node_http_notify_commit(n->http, j->info.height);
-	if (n->stopping)
-		goto out;
-	q = qevent_new(CONS_EV_START_HEIGHT, NULL, 0);
-	if (!q) {
-		fatal(n, "out of memory starting the next height");
-		goto out;
-	}
-	valset_of(&j->info.valset, &q->valset);
-	n->valset = q->valset;
-	q->ev.u.start.height = j->info.height + 1;
-	q->ev.u.start.valset = &q->valset;
-	post(n, q);
+	/* Usually started already, by the executed hook's event. */
+	start_next(n, j, &j->info);
 out:
+	event_free(j->ev_exec);
 	ledger_block_free(j->block);
 	cm_wr_free(&j->cert);
 	free(j->bytes);
@@ -903,8 +949,11 @@ static void commit_block(node *n, const cons_action *a)
 		return;
 	}
 	memcpy(j->bytes, a->u.commit.block, j->len);
-	if (node_work_submit(n->w_store, commit_run, commit_done, j) != 0) {
+	j->ev_exec = event_new(n->base, -1, 0, exec_cb, j);
+	if (j->ev_exec == NULL || node_work_submit(n->w_store, commit_run, commit_done, j) != 0) {
 		fatal(n, "cannot queue block application");
+		if (j->ev_exec)
+			event_free(j->ev_exec);
 		cm_wr_free(&j->cert);
 		free(j->bytes);
 		free(j);
@@ -1866,7 +1915,11 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 	if (ledger_get_info(n->led, &info) != 0)
 		goto out;
 	n->applied_height = info.height;
+	n->exec_height = info.height;
 	n->last_commit_ms = now_ms();
+	/* The next height starts once a block executed, while its commit
+	 * syncs (on_executed; ledger/executed.c). */
+	ledger_set_executed_hook(n->led, on_executed, n);
 
 	if (path_join(path, sizeof path, home, "safety") || node_safety_open(&n->safety, path))
 		goto out;
@@ -1902,6 +1955,7 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 		if (node_mempool_new(&n->mp, &mc) != 0)
 			goto out;
 		node_mempool_view_ledger(&n->view, n->led);
+		node_mempool_view_ledger_next(&n->view_next, n->led);
 		node_mempool_set_height(n->mp, info.height);
 	}
 
