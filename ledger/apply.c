@@ -241,25 +241,62 @@ static int txs_root_ids(const ledger_block *b, ck_hash *ids, ck_hash root)
 	return 0;
 }
 
-/* Everything that makes a block invalid, against the state in txn, or,
- * with next (the caller holds exec_mu) and an executed block one past
- * txn's tip, against the state after that block (ledger/executed.c). On
- * success *txs_out holds the decoded transactions (caller frees) and, if
- * ids is not NULL, ids the b->ntxs transaction ids. The senders' accounts
- * are read through bc, so that apply finds them there. Signatures are
- * not checked here: ledger_check_block does it after, outside exec_mu. */
-static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, ledger_tx ***txs_out,
-		    ck_hash *ids, bcache *bc, bool next)
+/* What makes a block invalid whatever the state: header version and
+ * chain, the transaction count and root, transactions that do not decode.
+ * On success *txs_out holds the decoded transactions (caller frees; NULL
+ * for an empty block) and, if ids is not NULL, ids the b->ntxs
+ * transaction ids. Reads no state, so a check does it before it takes
+ * exec_mu. */
+static int decode_block(ledger *l, const ledger_block *b, ledger_tx ***txs_out, ck_hash *ids)
 {
 	const ledger_header *h = &b->header;
 	ledger_tx **txs = NULL;
-	st_tip tip;
-	ledger_valset vs1, vs2;
 	ck_hash x;
 	int rc;
 
 	*txs_out = NULL;
+	if (h->version != LEDGER_HEADER_VERSION)
+		return LEDGER_E_VERSION;
+	if (strcmp(h->chain_id, l->chain_id) != 0)
+		return LEDGER_E_CHAIN_ID;
+	if (b->ntxs > LIM_BLOCK_TXS_MAX)
+		return LEDGER_E_BLOCK;
+	if (ids == NULL)
+		ledger_block_txs_root(b, x);
+	else if ((rc = txs_root_ids(b, ids, x)) != 0)
+		return rc;
+	if (memcmp(h->txs_root, x, CK_HASH_BYTES) != 0)
+		return LEDGER_E_TXS_ROOT;
+	if (b->ntxs == 0)
+		return 0;
+	if ((txs = calloc(b->ntxs, sizeof *txs)) == NULL)
+		return LEDGER_E_NOMEM;
+	for (uint32_t i = 0; i < b->ntxs; i++) {
+		if ((rc = ledger_tx_decode(b->txs[i], b->tx_lens[i], l->chain_id, &txs[i])) != 0) {
+			free_txs(txs, b->ntxs);
+			return rc;
+		}
+	}
+	*txs_out = txs;
+	return 0;
+}
+
+/* What makes the decoded block invalid against the state in txn, or, with
+ * next (the caller holds exec_mu) and an executed block one past txn's
+ * tip, against the state after that block (ledger/executed.c): height,
+ * parent, roots, validator sets, time, proposer, and each sender's nonces.
+ * The senders' accounts are read through bc, so that apply finds them
+ * there. Signatures are not checked here. */
+static int validate_state(ledger *l, MDB_txn *txn, const ledger_block *b, ledger_tx **txs,
+			  bcache *bc, bool next)
+{
+	const ledger_header *h = &b->header;
+	st_tip tip;
+	ledger_valset vs1, vs2;
+	ck_hash x;
 	bool after_exec = false;
+	int rc;
+
 	if ((rc = st_get_tip(l, txn, &tip)) != 0)
 		return rc;
 	if (next && l->exec_valid && l->exec_info.height == tip.height + 1) {
@@ -276,10 +313,6 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, ledger_tx **
 		   (rc = st_get_valset(l, txn, ST_META_VALSET2, &vs2)) != 0) {
 		return rc;
 	}
-	if (h->version != LEDGER_HEADER_VERSION)
-		return LEDGER_E_VERSION;
-	if (strcmp(h->chain_id, l->chain_id) != 0)
-		return LEDGER_E_CHAIN_ID;
 	if (h->height != tip.height + 1)
 		return LEDGER_E_HEIGHT;
 	if (memcmp(h->parent_hash, tip.last_hash, CK_HASH_BYTES) != 0)
@@ -297,35 +330,15 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, ledger_tx **
 		return LEDGER_E_TIME;
 	if (!valset_has(&vs1, h->proposer))
 		return LEDGER_E_BLOCK;
-	if (b->ntxs > LIM_BLOCK_TXS_MAX)
-		return LEDGER_E_BLOCK;
-	if (ids == NULL)
-		ledger_block_txs_root(b, x);
-	else if ((rc = txs_root_ids(b, ids, x)) != 0)
-		return rc;
-	if (memcmp(h->txs_root, x, CK_HASH_BYTES) != 0)
-		return LEDGER_E_TXS_ROOT;
-
-	if (b->ntxs == 0)
-		return 0;
-	txs = calloc(b->ntxs, sizeof *txs);
-	if (txs == NULL) {
-		rc = LEDGER_E_NOMEM;
-		goto fail;
-	}
-	for (uint32_t i = 0; i < b->ntxs; i++) {
-		if ((rc = ledger_tx_decode(b->txs[i], b->tx_lens[i], l->chain_id, &txs[i])) != 0)
-			goto fail;
-	}
 	/* Each sender's transactions, in block order, carry consecutive
 	 * nonces from its account's next nonce. */
 	for (uint32_t i = 0; i < b->ntxs; i++) {
 		bc_ent *e = NULL;
 		if ((rc = bc_entry(bc, txs[i]->sender, &e)) != 0)
-			goto fail;
+			return rc;
 		if (!e->acct_known) {
 			if ((rc = st_get_account(l, txn, txs[i]->sender, &e->acct)) != 0)
-				goto fail;
+				return rc;
 			e->acct_known = true;
 		}
 		if (!e->nonce_known) {
@@ -334,16 +347,24 @@ static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, ledger_tx **
 				(void)st_exec_nonce(l, txs[i]->sender, &e->next_nonce);
 			e->nonce_known = true;
 		}
-		if (txs[i]->nonce != e->next_nonce || e->next_nonce == UINT64_MAX) {
-			rc = LEDGER_E_NONCE;
-			goto fail;
-		}
+		if (txs[i]->nonce != e->next_nonce || e->next_nonce == UINT64_MAX)
+			return LEDGER_E_NONCE;
 		e->next_nonce++;
 	}
-	*txs_out = txs;
 	return 0;
-fail:
-	free_txs(txs, b->ntxs);
+}
+
+/* Everything that makes a block invalid, against the state in txn (apply:
+ * the write transaction). On success *txs_out holds the decoded
+ * transactions (caller frees) and, if ids is not NULL, ids their ids. */
+static int validate(ledger *l, MDB_txn *txn, const ledger_block *b, ledger_tx ***txs_out,
+		    ck_hash *ids, bcache *bc)
+{
+	int rc = decode_block(l, b, txs_out, ids);
+	if (rc == 0 && (rc = validate_state(l, txn, b, *txs_out, bc, false)) != 0) {
+		free_txs(*txs_out, b->ntxs);
+		*txs_out = NULL;
+	}
 	return rc;
 }
 
@@ -352,20 +373,22 @@ int ledger_check_block(ledger *l, const ledger_block *b, const bool *sigs_verifi
 	MDB_txn *txn;
 	ledger_tx **txs = NULL;
 	bcache bc;
-	int rc = bc_init(&bc, b->ntxs);
+	int rc = decode_block(l, b, &txs, NULL);
 	if (rc != 0)
 		return rc;
-	/* The snapshot is opened under exec_mu, so the executed block is
-	 * either one past it or already in it (see ledger/executed.c). */
-	pthread_mutex_lock(&l->exec_mu);
-	if ((rc = st_rtxn(l, &txn)) != 0) {
-		pthread_mutex_unlock(&l->exec_mu);
-		bc_free(&bc);
+	if ((rc = bc_init(&bc, b->ntxs)) != 0) {
+		free_txs(txs, b->ntxs);
 		return rc;
 	}
-	rc = validate(l, txn, b, &txs, NULL, &bc, true);
+	/* The snapshot is opened under exec_mu, so the executed block is
+	 * either one past it or already in it (see ledger/executed.c); only
+	 * the state reads happen under it. */
+	pthread_mutex_lock(&l->exec_mu);
+	if ((rc = st_rtxn(l, &txn)) == 0) {
+		rc = validate_state(l, txn, b, txs, &bc, true);
+		mdb_txn_abort(txn);
+	}
 	pthread_mutex_unlock(&l->exec_mu);
-	mdb_txn_abort(txn);
 	for (uint32_t i = 0; rc == 0 && i < b->ntxs; i++)
 		if ((sigs_verified == NULL || !sigs_verified[i]) && ledger_tx_verify_sigs(txs[i]) != 0)
 			rc = LEDGER_E_BADSIG;
@@ -1680,7 +1703,9 @@ static int store_block(ax *a, const ledger_block *b, const uint8_t *cert, size_t
 /* The state after the block, for the next height while the commit syncs
  * (ledger/executed.c): the tip and validator sets from the write
  * transaction, and the nonce of every account the block read or wrote.
- * Only a missing allocation fails, and the block then fails with it. */
+ * Nothing without a hook (tests, reindex). Without memory for the nonces
+ * nothing is published either: the next height then waits for the
+ * commit, and the block still applies. */
 static int publish_executed(ax *a, const st_tip *tip)
 {
 	ledger *l = a->l;
@@ -1689,6 +1714,11 @@ static int publish_executed(ax *a, const st_tip *tip)
 	size_t n = 0;
 	int rc;
 
+	pthread_mutex_lock(&l->exec_mu);
+	bool hooked = l->exec_fn != NULL;
+	pthread_mutex_unlock(&l->exec_mu);
+	if (!hooked)
+		return 0;
 	memset(&info, 0, sizeof info);
 	if ((rc = st_get_valset(l, a->txn, ST_META_VALSET1, &info.valset)) != 0 ||
 	    (rc = st_get_valset(l, a->txn, ST_META_VALSET2, &info.next_valset)) != 0)
@@ -1699,7 +1729,7 @@ static int publish_executed(ax *a, const st_tip *tip)
 	memcpy(info.state_root, tip->state_root, CK_HASH_BYTES);
 	memcpy(info.results_root, tip->results_root, CK_HASH_BYTES);
 	if (a->bc.n > 0 && (nonces = malloc(a->bc.n * sizeof *nonces)) == NULL)
-		return LEDGER_E_NOMEM;
+		return 0;
 	for (size_t i = 0; i < ((size_t)1 << a->bc.bits); i++) {
 		const bc_ent *e = &a->bc.e[i];
 		if (!e->used || !e->acct_known)
@@ -1739,7 +1769,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 		goto fail;
 	}
 	if ((rc = bc_init(&a.bc, 2 * (size_t)b->ntxs)) != 0 ||
-	    (rc = validate(l, txn, b, &txs, ids, &a.bc, false)) != 0)
+	    (rc = validate(l, txn, b, &txs, ids, &a.bc)) != 0)
 		goto fail;
 	if ((rc = smt_begin(l->tree)) != 0)
 		goto fail;

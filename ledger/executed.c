@@ -57,9 +57,10 @@ void st_exec_publish(ledger *l, const ledger_info *after, const st_nonce *nonces
 		l->exec_nonces = p;
 		l->exec_cap = n;
 	}
-	if (n > 0)
+	if (n > 0) {
 		memcpy(l->exec_nonces, nonces, n * sizeof *nonces);
-	qsort(l->exec_nonces, n, sizeof *l->exec_nonces, cmp_nonce);
+		qsort(l->exec_nonces, n, sizeof *l->exec_nonces, cmp_nonce);
+	}
 	l->exec_n = n;
 	l->exec_info = *after;
 	l->exec_valid = true;
@@ -75,20 +76,11 @@ void st_exec_drop(ledger *l)
 	pthread_mutex_unlock(&l->exec_mu);
 }
 
-bool st_exec_lock(ledger *l, uint64_t committed_height)
-{
-	pthread_mutex_lock(&l->exec_mu);
-	return l->exec_valid && l->exec_info.height == committed_height + 1;
-}
-
-void st_exec_unlock(ledger *l)
-{
-	pthread_mutex_unlock(&l->exec_mu);
-}
-
 bool st_exec_nonce(const ledger *l, const ck_pubkey key, uint64_t *nonce)
 {
 	st_nonce k;
+	if (l->exec_n == 0)
+		return false;
 	memcpy(k.key, key, CK_PUBKEY_BYTES);
 	const st_nonce *e = bsearch(&k, l->exec_nonces, l->exec_n, sizeof k, cmp_nonce);
 	if (e == NULL)

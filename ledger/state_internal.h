@@ -139,14 +139,11 @@ int st_dberr(int mdbrc, const char *ctx);
  * the n nonces (any order; copied) and calls the hook; on no memory it
  * keeps nothing and does not call it (the next height then waits for the
  * commit). st_exec_drop forgets it, once its commit landed or failed.
- * st_exec_lock takes exec_mu (held while a reader opens its snapshot and
- * uses the executed block, so that it cannot be dropped in between) and
- * says whether the executed block is the one after committed_height;
- * st_exec_nonce (under the lock) looks an account up. */
+ * Readers hold exec_mu while they open their snapshot and use the
+ * executed block, so that it cannot be dropped in between; st_exec_nonce
+ * (under exec_mu) looks an account up. */
 void st_exec_publish(ledger *l, const ledger_info *after, const st_nonce *nonces, size_t n);
 void st_exec_drop(ledger *l);
-bool st_exec_lock(ledger *l, uint64_t committed_height);
-void st_exec_unlock(ledger *l);
 bool st_exec_nonce(const ledger *l, const ck_pubkey key, uint64_t *nonce);
 
 /* Big-endian fixed-width helpers for keys (so LMDB's byte order is the
