@@ -186,6 +186,20 @@ struct node {
 	 * be syncing, and the next height already runs (ledger/executed.c). */
 	uint64_t exec_height;
 	struct commit_job *storing;   /* the job commit_run applies (storage thread) */
+	/* The last two decided blocks with their certificates (slot height %
+	 * 2), as in the safety store's decided records: served to a lagging
+	 * peer while the ledger's commit of the block still syncs. Loop. */
+	struct recent_decided {
+		uint64_t height;
+		uint8_t *block;
+		size_t len;
+		cons_cert cert;
+	} recent[2];
+	/* Test-only failpoint (CARBON_FAILPOINT_COMMIT_DELAY_MS): the storage
+	 * thread sleeps this long between a block's execution and its synced
+	 * commit, so that tests/integration/34-crash-commit-window.sh can kill
+	 * the node inside that window. 0 in production. */
+	uint32_t fp_commit_delay_ms;
 	cons_valset valset;           /* validators of the height being decided */
 	int lock_fd;                  /* flock on home/LOCK: one process per home */
 	bool stopping;
@@ -836,6 +850,13 @@ static void on_executed(void *ctx, const ledger_info *after)
 	assert(j != NULL && after->height == j->height);
 	j->exec_info = *after;
 	event_active(j->ev_exec, 0, 0);
+	if (n->fp_commit_delay_ms > 0) {
+		struct timespec ts = { (time_t)(n->fp_commit_delay_ms / 1000),
+				       (long)(n->fp_commit_delay_ms % 1000) * 1000000L };
+		NLOG_WARN("failpoint", "commit_delay_ms=%u height=%llu", n->fp_commit_delay_ms,
+			  (unsigned long long)after->height);
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* Height info->height + 1 starts: the core gets its validators, and the
@@ -927,6 +948,72 @@ out:
 	free(j);
 }
 
+/* ---- the decided record (node/safety.h) ----------------------------------- */
+
+typedef struct decided_job {
+	node *n;
+	enum node_safety_record slot;
+	cm_wr rec;
+	int rc;
+} decided_job;
+
+static void decided_run(void *arg)
+{
+	decided_job *j = arg;
+	j->rc = node_safety_store_one(j->n->safety, j->slot, cm_wr_data(&j->rec), cm_wr_len(&j->rec));
+}
+
+static void decided_done(void *arg)
+{
+	decided_job *j = arg;
+	node *n = j->n;
+	int rc = j->rc;
+	cm_wr_free(&j->rec);
+	free(j);
+	if (rc)
+		fatal(n, "decided block could not be stored in the safety store");
+}
+
+/* Makes the decided block durable in the safety store, [height, block,
+ * certificate] in slot height % 2, before the next height can sign
+ * anything: the safety writer is one thread, so every later persist (each
+ * vote of the next height waits for its own) lands after this one. The
+ * ledger's own commit of the block may still be syncing when the next
+ * height votes (ledger/executed.c); after a crash node_run applies the
+ * block from here. The block is also kept in memory for send_decided. */
+static void store_decided(node *n, uint64_t height, const uint8_t *block, size_t len,
+			  const cons_cert *cert, const cm_wr *certb)
+{
+	decided_job *j = calloc(1, sizeof *j);
+	struct recent_decided *r = &n->recent[height % 2];
+	if (!j) {
+		fatal(n, "out of memory storing the decided block");
+		return;
+	}
+	j->n = n;
+	j->slot = height % 2 ? NODE_SAFETY_DECIDED1 : NODE_SAFETY_DECIDED0;
+	cm_wr_init(&j->rec);
+	cm_wr_array(&j->rec, 3);
+	cm_wr_uint(&j->rec, height);
+	cm_wr_bin(&j->rec, block, len);
+	cm_wr_bin(&j->rec, cm_wr_data(certb), cm_wr_len(certb));
+	if (cm_wr_error(&j->rec) || node_work_submit(n->w_safety, decided_run, decided_done, j)) {
+		cm_wr_free(&j->rec);
+		free(j);
+		fatal(n, "cannot queue the decided block's write");
+		return;
+	}
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy) {
+		memcpy(copy, block, len);
+		free(r->block);
+		r->block = copy;
+		r->len = len;
+		r->height = height;
+		r->cert = *cert;
+	}
+}
+
 static void commit_block(node *n, const cons_action *a)
 {
 	commit_job *j = calloc(1, sizeof *j);
@@ -949,6 +1036,7 @@ static void commit_block(node *n, const cons_action *a)
 		return;
 	}
 	memcpy(j->bytes, a->u.commit.block, j->len);
+	store_decided(n, j->height, j->bytes, j->len, a->u.commit.cert, &j->cert);
 	j->ev_exec = event_new(n->base, -1, 0, exec_cb, j);
 	if (j->ev_exec == NULL || node_work_submit(n->w_store, commit_run, commit_done, j) != 0) {
 		fatal(n, "cannot queue block application");
@@ -968,6 +1056,16 @@ static void send_decided(node *n, uint32_t peer, uint64_t height)
 	size_t blen, clen;
 	cons_cert cert;
 	cm_wr w;
+	const struct recent_decided *r = &n->recent[height % 2];
+	if (r->block != NULL && r->height == height) {
+		/* Decided, and its ledger commit perhaps still syncing. */
+		cm_wr_init(&w);
+		cons_decided_encode(&r->cert, r->block, r->len, &w);
+		if (!cm_wr_error(&w))
+			send_chan(n, peer, CHAN_CONS, cm_wr_data(&w), cm_wr_len(&w));
+		cm_wr_free(&w);
+		return;
+	}
 	if (ledger_get_block(n->led, height, &block, &blen, &certb, &clen) != 0)
 		return;
 	if (cons_cert_decode(&cert, certb, clen) == 0) {
@@ -1784,6 +1882,8 @@ static void node_teardown(node *n)
 	node_work_free(n->w_verify);
 	node_work_free(n->w_store);
 	node_work_free(n->w_safety);
+	free(n->recent[0].block);
+	free(n->recent[1].block);
 	while (n->evq_head) {
 		qevent *q = n->evq_head;
 		n->evq_head = q->next;
@@ -1830,6 +1930,65 @@ static void node_teardown(node *n)
 		event_base_free(n->base);
 	if (n->lock_fd >= 0)
 		close(n->lock_fd); /* releases the flock */
+}
+
+/* Applies the decided blocks the safety store holds beyond the ledger's
+ * tip (store_decided): a crash between a block's decision and the end of
+ * its ledger commit leaves the ledger one or two blocks behind what this
+ * validator has already voted on top of. Both slots are tried, lowest
+ * height first; records at or below the tip are old. -1 (logged) if a
+ * record is corrupt or its block does not apply: starting without it
+ * could lose the lock of the height voted on. */
+static int replay_decided(node *n, ledger_info *info)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		bool applied = false;
+		for (int slot = 0; slot < 2 && !applied; slot++) {
+			enum node_safety_record rec = slot ? NODE_SAFETY_DECIDED1 : NODE_SAFETY_DECIDED0;
+			uint8_t *buf = NULL;
+			size_t len = 0;
+			const uint8_t *blk, *cert;
+			uint32_t blen, clen;
+			uint64_t height;
+			ledger_block *b = NULL;
+			cm_rd r;
+			int lrc;
+			if (node_safety_load(n->safety, rec, &buf, &len) != 0)
+				return -1;
+			if (len == 0)
+				continue;
+			cm_rd_init(&r, buf, len);
+			if (cm_rd_array_exact(&r, 3) || cm_rd_uint(&r, &height) ||
+			    cm_rd_bin(&r, &blk, &blen, LIM_BLOCK_BYTES_MAX) ||
+			    cm_rd_bin(&r, &cert, &clen, LIM_FRAME_BYTES_MAX) || cm_rd_end(&r) ||
+			    height % 2 != (uint64_t)slot) {
+				NLOG_ERROR("safety_load", "err=\"decided record %d does not decode\"", slot);
+				free(buf);
+				return -1;
+			}
+			if (height != info->height + 1) {
+				free(buf);
+				continue;
+			}
+			lrc = ledger_block_decode(blk, blen, n->genesis->chain_id, &b);
+			if (lrc == 0)
+				lrc = ledger_apply_block(n->led, b, cert, clen, NULL);
+			if (lrc == 0)
+				lrc = ledger_get_info(n->led, info);
+			ledger_block_free(b);
+			free(buf);
+			if (lrc != 0) {
+				NLOG_ERROR("decided_replay", "height=%llu err=\"%s\"",
+					   (unsigned long long)height, ledger_strerror(lrc));
+				return -1;
+			}
+			NLOG_INFO("decided_replayed", "height=%llu", (unsigned long long)height);
+			applied = true;
+		}
+		if (!applied)
+			break;
+	}
+	return 0;
 }
 
 int node_run(const char *home, const node_overrides *ov, const char *passphrase, size_t passlen)
@@ -1914,15 +2073,28 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 	}
 	if (ledger_get_info(n->led, &info) != 0)
 		goto out;
+	if (path_join(path, sizeof path, home, "safety") || node_safety_open(&n->safety, path))
+		goto out;
+	if (replay_decided(n, &info) != 0) {
+		rc = NODE_E_FATAL;
+		goto out;
+	}
 	n->applied_height = info.height;
 	n->exec_height = info.height;
 	n->last_commit_ms = now_ms();
 	/* The next height starts once a block executed, while its commit
 	 * syncs (on_executed; ledger/executed.c). */
 	ledger_set_executed_hook(n->led, on_executed, n);
-
-	if (path_join(path, sizeof path, home, "safety") || node_safety_open(&n->safety, path))
-		goto out;
+	{
+		const char *fp = getenv("CARBON_FAILPOINT_COMMIT_DELAY_MS");
+		if (fp != NULL) {
+			n->fp_commit_delay_ms = (uint32_t)strtoul(fp, NULL, 10);
+			if (n->fp_commit_delay_ms > 60000)
+				n->fp_commit_delay_ms = 60000;
+			NLOG_WARN("failpoint", "commit_delay_ms=%u (test only)",
+				  n->fp_commit_delay_ms);
+		}
+	}
 
 	memset(&cc, 0, sizeof cc);
 	cc.chain_id = n->genesis->chain_id;
@@ -2050,6 +2222,22 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 				goto out;
 			}
 			q->ev.u.restart.safety = &q->safety;
+			if (q->safety.height > info.height + 1) {
+				/* The decided records (replay_decided) bring the
+				 * ledger to at least the height before the one the
+				 * core last signed at; further behind, the core
+				 * would start below its lock and lose it. */
+				NLOG_ERROR("safety_ahead",
+					   "safety_height=%llu ledger_height=%llu err=\"the safety "
+					   "state is more than one height past the ledger and no "
+					   "decided block in the safety store bridges the gap\"",
+					   (unsigned long long)q->safety.height,
+					   (unsigned long long)info.height);
+				free(q);
+				free(sbuf);
+				rc = NODE_E_FATAL;
+				goto out;
+			}
 			if (q->safety.valid_round >= 0 && restore_valid(n, q) != 0) {
 				free(q);
 				free(sbuf);

@@ -10,9 +10,11 @@
 #include "node/log.h"
 #include "node/safety.h"
 
-/* Room for the state and one validValue block of the largest size. */
-#define SAFETY_MAP_BYTES (4u * LIM_BLOCK_BYTES_MAX)
-static const char *const record_keys[] = {"safety", "valid"};
+/* Room for the state, one validValue block and two decided blocks (with
+ * certificates) of the largest size, twice over: a write transaction
+ * keeps the old copy of what it replaces until it commits. */
+#define SAFETY_MAP_BYTES ((size_t)8u * (LIM_BLOCK_BYTES_MAX + 64u * 1024u))
+static const char *const record_keys[] = {"safety", "valid", "decided0", "decided1"};
 
 struct node_safety {
 	MDB_env *env;
@@ -133,5 +135,25 @@ int node_safety_store(node_safety *s, const uint8_t *state, size_t len, const ui
 	return 0;
 fail:
 	NLOG_ERROR("safety_store", "err=\"%s\"", mdb_strerror(rc));
+	return -1;
+}
+
+int node_safety_store_one(node_safety *s, enum node_safety_record rec, const uint8_t *buf,
+			  size_t len)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = put_record(s, txn, rec, buf, len)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	return 0;
+fail:
+	NLOG_ERROR("safety_store", "record=%s err=\"%s\"", record_keys[rec], mdb_strerror(rc));
 	return -1;
 }

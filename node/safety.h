@@ -20,10 +20,19 @@ typedef struct node_safety node_safety;
 /* Opens (creating) the store in directory dir. -1 with a logged reason. */
 int node_safety_open(node_safety **out, const char *dir);
 void node_safety_close(node_safety *s);
-/* The store holds two records: "safety" (the core's safety state, small,
- * written on every change) and "valid" (validValue's block bytes and its
- * proof of lock, large, written only when validValue changes). */
-enum node_safety_record { NODE_SAFETY_STATE = 0, NODE_SAFETY_VALID = 1 };
+/* The store holds: "safety" (the core's safety state, small, written on
+ * every change), "valid" (validValue's block bytes and its proof of lock,
+ * large, written only when validValue changes), and "decided0/1" (each
+ * decided block with its commit certificate, in slot height % 2, written
+ * before the next height may sign anything: the next height starts while
+ * the ledger's commit of the block still syncs, so a restart may need the
+ * block, and the peers may all have lost it too). */
+enum node_safety_record {
+	NODE_SAFETY_STATE = 0,
+	NODE_SAFETY_VALID = 1,
+	NODE_SAFETY_DECIDED0 = 2,
+	NODE_SAFETY_DECIDED1 = 3,
+};
 
 /* Loads a record: *buf is malloc'd (caller frees), *len 0 and *buf NULL if
  * nothing was ever stored. -1 if the store is unreadable or the checksum
@@ -35,5 +44,8 @@ int node_safety_load(node_safety *s, enum node_safety_record rec, uint8_t **buf,
  * error (the caller must not send what this state implies). */
 int node_safety_store(node_safety *s, const uint8_t *state, size_t len, const uint8_t *valid,
 		      size_t vlen);
+/* Stores one record alone in one synced transaction; -1 on error. */
+int node_safety_store_one(node_safety *s, enum node_safety_record rec, const uint8_t *buf,
+			  size_t len);
 
 #endif
