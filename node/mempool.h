@@ -137,7 +137,12 @@ void node_mempool_view_ledger(node_mempool_view *v, ledger *l);
  * block while that commit syncs. The pool's own bookkeeping (admission,
  * update) keeps the committed view, so the block's transactions stay
  * pending until their commit lands; this view only makes reap skip
- * them. */
+ * them. Two things wait for that commit, each at most one block: a sender
+ * whose entries were all held stays skipped although the executed block
+ * may have closed its gap, and a trip the executed block credited is not
+ * known to the view (the ledger's trips are read as committed), so a
+ * proposal may carry it again, to be recorded as a duplicate trip
+ * (LEDGER_R_DUP_TRIP), never credited twice. */
 void node_mempool_view_ledger_next(node_mempool_view *v, ledger *l);
 
 /* Limits; 0 takes the default in brackets. Above the default is

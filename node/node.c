@@ -185,6 +185,7 @@ struct node {
 	/* The last block executed (>= applied_height): its commit may still
 	 * be syncing, and the next height already runs (ledger/executed.c). */
 	uint64_t exec_height;
+	uint64_t exec_pending_txs;    /* in executed blocks not yet committed */
 	struct commit_job *storing;   /* the job commit_run applies (storage thread) */
 	/* The last two decided blocks with their certificates (slot height %
 	 * 2), as in the safety store's decided records: served to a lagging
@@ -678,6 +679,9 @@ static void arm_build(node *n)
 	 * go into the block, and counting them would build empty blocks as
 	 * fast as they commit. */
 	ready = st.txs - st.held;
+	/* Less the executed block's, which stay in the pool until its
+	 * commit lands (reap skips them). */
+	ready = ready > n->exec_pending_txs ? ready - n->exec_pending_txs : 0;
 	due = n->last_commit_ms + (ready ? n->cfg.block_interval_ms : n->cfg.empty_block_ms);
 	if (n->build_round > 0 || ready >= n->cfg.block_txs_max || now >= due) {
 		build_now(n);
@@ -816,6 +820,7 @@ typedef struct commit_job {
 	ledger_info exec_info;
 	struct event *ev_exec;
 	bool next_started;            /* START_HEIGHT height+1 posted (loop) */
+	bool counted;                 /* its txs are in exec_pending_txs */
 	uint64_t decided_ms;
 	uint64_t apply_us, apply_cpu_us; /* wall and thread CPU time of the apply */
 	int rc;
@@ -847,7 +852,8 @@ static void on_executed(void *ctx, const ledger_info *after)
 {
 	node *n = ctx;
 	commit_job *j = n->storing;
-	assert(j != NULL && after->height == j->height);
+	assert(j != NULL);
+	assert(after->height == j->height);
 	j->exec_info = *after;
 	event_active(j->ev_exec, 0, 0);
 	if (n->fp_commit_delay_ms > 0) {
@@ -870,6 +876,10 @@ static void start_next(node *n, commit_job *j, const ledger_info *info)
 	j->next_started = true;
 	if (info->height > n->exec_height)
 		n->exec_height = info->height;
+	if (j->block != NULL && j->rc == 0 && !j->counted) {
+		n->exec_pending_txs += j->block->ntxs;
+		j->counted = true;
+	}
 	/* The block interval counts from here: the block is final, and the
 	 * next one can be proposed on it. */
 	n->last_commit_ms = now_ms();
@@ -905,6 +915,10 @@ static void commit_done(void *arg)
 		goto out;
 	}
 	n->applied_height = j->info.height;
+	if (j->counted) {
+		n->exec_pending_txs -= j->block->ntxs;
+		j->counted = false;
+	}
 	n->blocks_committed++;
 	n->txs_committed += j->block->ntxs;
 	{
@@ -919,7 +933,7 @@ static void commit_done(void *arg)
 	n->apply_cpu_us_sum += j->apply_cpu_us;
 	NLOG_INFO("commit", "height=%llu txs=%u decided_ms_ago=%llu apply_us=%llu apply_cpu_us=%llu",
 		  (unsigned long long)j->info.height, j->block->ntxs,
-		  (unsigned long long)(n->last_commit_ms - j->decided_ms),
+		  (unsigned long long)(now_ms() - j->decided_ms),
 		  (unsigned long long)j->apply_us, (unsigned long long)j->apply_cpu_us);
 	{
 		const uint8_t **txs = (const uint8_t **)j->block->txs;
@@ -1906,6 +1920,8 @@ static void node_teardown(node *n)
 	node_mempool_free(n->mp);
 	cons_free(n->core);
 	node_safety_close(n->safety);
+	if (n->led)
+		ledger_set_executed_hook(n->led, NULL, NULL);
 	ledger_close(n->led);
 	ledger_genesis_free(n->genesis);
 	if (n->sk)
