@@ -162,3 +162,77 @@ Test(ledger_executed, failed_block_publishes_nothing, .init = setup, .fini = tea
 	cr_assert_eq(a.height, 0);
 	cr_assert_eq(b.height, 0);
 }
+
+typedef struct seen_all {
+	int calls;
+	ledger_header next_hdr;
+	uint64_t next_nonce[FX_CITIZENS + FX_NMEMBERS + 1];
+} seen_all;
+static seen_all SA;
+
+static void on_exec_all(void *ctx, const ledger_info *after)
+{
+	(void)after;
+	seen_all *s = ctx;
+	s->calls++;
+	cr_assert_eq(ledger_next_header(F.l, &s->next_hdr), 0);
+	for (int i = 0; i < FX_CITIZENS; i++) {
+		ledger_account a;
+		cr_assert_eq(ledger_get_account_next(F.l, F.citizen[i].pk, &a), 0);
+		s->next_nonce[i] = a.nonce;
+	}
+	for (int i = 1; i <= FX_NMEMBERS; i++) {
+		ledger_account a;
+		cr_assert_eq(ledger_get_account_next(F.l, F.member[i].pk, &a), 0);
+		s->next_nonce[FX_CITIZENS + i] = a.nonce;
+	}
+}
+
+static void same_after_commit(void)
+{
+	ledger_header h;
+	cr_assert_eq(ledger_next_header(F.l, &h), 0);
+	cr_assert_eq(memcmp(&h, &SA.next_hdr, sizeof h), 0, "header differs");
+	for (int i = 0; i < FX_CITIZENS; i++)
+		cr_assert_eq(fx_nonce(&F, F.citizen[i].pk), SA.next_nonce[i], "citizen %d", i);
+	for (int i = 1; i <= FX_NMEMBERS; i++)
+		cr_assert_eq(fx_nonce(&F, F.member[i].pk), SA.next_nonce[FX_CITIZENS + i], "member %d", i);
+}
+
+static ledger_tx *govern_tx(const fx_key *sender, uint8_t action)
+{
+	ledger_tx *tx = fx_tx(&F, LEDGER_TX_GOVERN, sender, 0);
+	tx->u.govern.action = action;
+	return tx;
+}
+
+/* What the hook reads through the executed block (the next header, every
+ * key's next nonce) is what the committed state says once the commit
+ * lands: after an empty block, after failing transfers and a change of
+ * the validator set, and at the height the new set takes effect. */
+Test(ledger_executed, next_height_reads_equal_the_committed_state_after, .init = setup, .fini = teardown)
+{
+	memset(&SA, 0, sizeof SA);
+	ledger_set_executed_hook(F.l, on_exec_all, &SA);
+	/* 1: empty block (no account touched) */
+	fx_commit(&F, NULL);
+	same_after_commit();
+	/* 2: failing transfers (more than the balance) and a valset change */
+	fx_transfer(&F, &F.citizen[5], F.citizen[6].pk, 1000000000000ull);
+	fx_transfer(&F, &F.citizen[5], F.citizen[6].pk, 1000000000000ull);
+	ledger_tx *tx = govern_tx(&F.member[FX_CITY], LEDGER_GOV_SET_ROLES);
+	tx->u.govern.member_id = FX_BANK;
+	tx->u.govern.roles = LEDGER_ROLE_BANK | LEDGER_ROLE_GOVERNOR | LEDGER_ROLE_VALIDATOR;
+	cr_assert_eq(ledger_tx_approve(tx, F.member[FX_AUTH].sk), 0);
+	fx_add(&F, tx, &F.member[FX_CITY]);
+	ledger_results r;
+	fx_commit(&F, &r);
+	cr_assert_neq(r.r[0].code, LEDGER_R_OK);
+	cr_assert_eq(r.r[2].code, LEDGER_R_OK);
+	ledger_results_free(&r);
+	same_after_commit();
+	/* 3: the set moves */
+	fx_commit(&F, NULL);
+	same_after_commit();
+	cr_assert_eq(SA.calls, 3);
+}
