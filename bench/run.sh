@@ -366,7 +366,7 @@ jq -n --slurpfile c "$T/cluster.json" --slurpfile s "$single_json" \
 	  disk_write_note: "bytes written by the block device holding the nodes (/proc/diskstats, machine-wide) per committed transaction, divided among the nodes: LMDB rewrites every 4 KB page a block touches",
 	  sig_verifies_per_committed_tx: $w.transfers.sig_verifies_per_committed_tx,
 	  verify_us_per_transfer: $verify_us,
-	  beyond_verify_us_per_transfer_per_node: ($w.transfers.node_cpu_us_per_tx - $verify_us),
+	  beyond_verify_us_per_transfer_per_node: (if $w.transfers then $w.transfers.node_cpu_us_per_tx - $verify_us else null end),
 	  libhotstuff_us_per_command_per_replica: ($cores * 1e6 / 25000 / 4),
 	  libhotstuff_note: "issue 6: libhotstuff commits about 25,000 unsigned no-op commands/s with 4 replicas on this machine; CPU per command per replica = cores / 25,000 / 4",
 	  micro: ($codec + { consensus_core_us_per_block: $cons_us,
