@@ -959,7 +959,14 @@ static int on_start_height(cons *c, uint64_t height, const cons_valset *vs)
 	set_timer(c, CONS_TIMER_GOSSIP, 0);
 
 	bool resume = c->have_restore && c->restore.height == height;
-	c->have_restore = false;
+	/* A height below the restored one runs first when the driver's ledger
+	 * is behind what this validator last signed at (it catches up): the
+	 * restore, with the lock, waits for its height. */
+	if (!c->have_restore || height >= c->restore.height) {
+		c->have_restore = false;
+		if (!resume)
+			c->restore_len = 0;
+	}
 	if (!resume) {
 		/* Line 53: reset lockedRound_p, lockedValue_p, validRound_p,
 		 * validValue_p; then StartRound(0). last[] is kept: it is the
@@ -984,8 +991,12 @@ static int on_start_height(cons *c, uint64_t height, const cons_valset *vs)
 #ifdef CONS_MUTANT_FORGET_LOCK
 	c->safe.locked_round = -1;
 #endif
-	if (c->safe.valid_round < 0)
-		c->valid_len = 0;
+	c->valid_len = 0;
+	c->valid_dirty = false;
+	if (c->safe.valid_round >= 0 && c->restore_len > 0 &&
+	    keep_valid_block(c, c->restore_block, c->restore_len))
+		c->valid_pol = c->restore_pol;
+	c->restore_len = 0;
 	/* validValue's proof of lock counts again: it was verified when it
 	 * arrived and comes back from our own storage, like the rest. */
 	if (c->valid_len > 0) {
@@ -1034,16 +1045,24 @@ static int on_restart(cons *c, const cons_safety *s, const uint8_t *valid_block,
 	}
 	c->restore = *s;
 	c->have_restore = true;
-	c->valid_len = 0;
+	c->restore_len = 0;
 	if (s->valid_round >= 0 && valid_block && valid_len > 0 && valid_len <= LIM_BLOCK_BYTES_MAX &&
 	    pol && pol->height == s->height && pol->round == (uint32_t)s->valid_round &&
 	    memcmp(pol->id, s->valid_id, CONS_ID_BYTES) == 0 && pol->n <= LIM_VALIDATORS_MAX) {
-		c->valid_pol = *pol;
 		cons_id id;
 		c->block_id.id(c->block_id.ctx, valid_block, valid_len, id);
-		if (memcmp(id, s->valid_id, CONS_ID_BYTES) == 0 &&
-		    !keep_valid_block(c, valid_block, (uint32_t)valid_len))
-			return CONS_E_NOMEM;
+		if (memcmp(id, s->valid_id, CONS_ID_BYTES) == 0) {
+			if (c->restore_cap < valid_len) {
+				uint8_t *nb = realloc(c->restore_block, valid_len);
+				if (!nb)
+					return CONS_E_NOMEM;
+				c->restore_block = nb;
+				c->restore_cap = (uint32_t)valid_len;
+			}
+			memcpy(c->restore_block, valid_block, valid_len);
+			c->restore_len = (uint32_t)valid_len;
+			c->restore_pol = *pol;
+		}
 	}
 	/* The watermark applies from now on, whatever height starts. */
 	memcpy(c->safe.last, s->last, sizeof c->safe.last);
@@ -1184,6 +1203,7 @@ void cons_free(cons *c)
 			free(c->slots[i].prop[j].block);
 	free(c->decided_block);
 	free(c->valid_block);
+	free(c->restore_block);
 	for (uint32_t i = 0; i < CONS_VSNAP_MAX; i++)
 		free(c->vsnap[i].block);
 	cm_wr_free(&c->arena);

@@ -109,6 +109,12 @@ struct cons {
 	bool halted;           /* refused an inconsistent restored state */
 	bool have_restore;     /* CONS_EV_RESTART seen, not yet used */
 	cons_safety restore;
+	/* the restored validValue's bytes and proof of lock, kept apart until
+	 * restore.height starts: heights below it may run first (the
+	 * driver's ledger catching up) and use valid_block for their own */
+	uint8_t *restore_block;
+	uint32_t restore_len, restore_cap;
+	cons_cert restore_pol;
 	bool started;          /* a height is running */
 	bool decided;          /* COMMIT emitted; waiting for START_HEIGHT */
 

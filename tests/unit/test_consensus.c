@@ -847,3 +847,37 @@ Test(cons, inconsistent_safety_state_is_refused)
 	free(out);
 	cons_free(c);
 }
+
+/* A validator that signed at height 7 restarts with its ledger at 5 (block
+ * 6 decided, its commit lost in the crash): the driver runs height 6 first
+ * (catch-up) and then 7, where the restored lock must still hold. (The
+ * node avoids this by applying the decided block from its safety store
+ * first; the core must not rely on that.) Review H6's test. */
+Test(cons, restart_below_the_restored_height_keeps_the_lock)
+{
+	cons_safety s, got;
+	sample_safety(&s); /* (7, 3, prevote), locked in round 2 */
+	cons *c = new_core(0, NULL);
+	cons_actions *out = malloc(sizeof *out);
+	cr_assert(out != NULL);
+	cons_event ev = {.kind = CONS_EV_RESTART};
+	ev.u.restart.safety = &s;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	ev = (cons_event){.kind = CONS_EV_START_HEIGHT};
+	ev.u.start.height = 6;
+	ev.u.start.valset = &vs4;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cons_safety_get(c, &got);
+	cr_assert_eq(got.height, 6);
+	cr_assert_eq(got.locked_round, -1, "height 6 is not locked");
+	ev.u.start.height = 7;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	cons_safety_get(c, &got);
+	cr_assert_eq(got.height, 7);
+	cr_assert_eq(got.round, 3);
+	cr_assert_eq(got.locked_round, 2, "lock at height 7 lost: locked_round=%d round=%u",
+		     got.locked_round, got.round);
+	cr_assert_eq(memcmp(got.locked_id, s.locked_id, CONS_ID_BYTES), 0);
+	free(out);
+	cons_free(c);
+}
