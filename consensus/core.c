@@ -46,6 +46,8 @@ static cons_action *push(cons *c, enum cons_action_kind kind)
 
 static void push_persist(cons *c)
 {
+	/* What a restart could not load must never be stored. */
+	assert(cons_safety_check(&c->safe) == 0);
 	cons_action *a = push(c, CONS_ACT_PERSIST);
 	a->u.persist.safety = c->safe;
 	a->u.persist.valid_block = NULL;
@@ -450,8 +452,10 @@ static bool rule_polka(cons *c)
 		collect(c, &s->votes[0], s->round, p->id, &c->valid_pol);
 		c->valid_dirty = true;
 		/* Liveness state: stored with the next persist, or at the end of
-		 * this step. */
-		if (c->me >= 0)
+		 * this step. Not below a restored height (the core cannot vote
+		 * here, and storing this height's state would replace the
+		 * restored lock on disk). */
+		if (c->me >= 0 && !c->have_restore)
 			c->need_persist = true;
 		if (c->safe.step == CONS_STEP_PREVOTE) {
 #ifndef CONS_MUTANT_LOCK_AFTER_PRECOMMIT

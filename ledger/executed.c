@@ -116,9 +116,13 @@ int ledger_get_account_next(ledger *l, const ck_pubkey key, ledger_account *out)
 		return rc;
 	uint64_t nonce;
 	pthread_mutex_lock(&l->exec_mu);
-	if (l->exec_valid && l->exec_info.height == height && st_exec_nonce(l, key, &nonce) &&
-	    nonce > out->nonce)
+	bool same = l->exec_valid && l->exec_info.height == height;
+	if (same && st_exec_nonce(l, key, &nonce) && nonce > out->nonce)
 		out->nonce = nonce;
 	pthread_mutex_unlock(&l->exec_mu);
+	/* Dropped (or replaced) in between: its commit landed, and the read
+	 * may have been older. A new read sees it (review H7). */
+	if (!same)
+		return ledger_get_account_next(l, key, out);
 	return 0;
 }

@@ -818,6 +818,7 @@ typedef struct commit_job {
 	/* Set by the ledger's hook once the block executed, before its
 	 * commit syncs; ev_exec then starts the next height on the loop. */
 	ledger_info exec_info;
+	uint32_t exec_ntxs;           /* the block's, set with exec_info */
 	struct event *ev_exec;
 	bool next_started;            /* START_HEIGHT height+1 posted (loop) */
 	bool counted;                 /* its txs are in exec_pending_txs */
@@ -855,6 +856,7 @@ static void on_executed(void *ctx, const ledger_info *after)
 	assert(j != NULL);
 	assert(after->height == j->height);
 	j->exec_info = *after;
+	j->exec_ntxs = j->block->ntxs;
 	event_active(j->ev_exec, 0, 0);
 	if (n->fp_commit_delay_ms > 0) {
 		struct timespec ts = { (time_t)(n->fp_commit_delay_ms / 1000),
@@ -867,8 +869,10 @@ static void on_executed(void *ctx, const ledger_info *after)
 
 /* Height info->height + 1 starts: the core gets its validators, and the
  * proposer may build on the executed block. Once per job, from the
- * executed hook's event or, if that never came, from the commit. */
-static void start_next(node *n, commit_job *j, const ledger_info *info)
+ * executed hook's event (counting the block's transactions as executed
+ * but not committed: pending_txs) or, if that never came, from the
+ * commit (pending_txs 0). */
+static void start_next(node *n, commit_job *j, const ledger_info *info, uint32_t pending_txs)
 {
 	qevent *q;
 	if (j->next_started || n->stopping)
@@ -876,8 +880,8 @@ static void start_next(node *n, commit_job *j, const ledger_info *info)
 	j->next_started = true;
 	if (info->height > n->exec_height)
 		n->exec_height = info->height;
-	if (j->block != NULL && j->rc == 0 && !j->counted) {
-		n->exec_pending_txs += j->block->ntxs;
+	if (pending_txs > 0) {
+		n->exec_pending_txs += pending_txs;
 		j->counted = true;
 	}
 	/* The block interval counts from here: the block is final, and the
@@ -900,7 +904,7 @@ static void exec_cb(evutil_socket_t fd, short what, void *arg)
 	commit_job *j = arg;
 	(void)fd;
 	(void)what;
-	start_next(j->n, j, &j->exec_info);
+	start_next(j->n, j, &j->exec_info, j->exec_ntxs);
 }
 
 static void commit_done(void *arg)
@@ -916,7 +920,7 @@ static void commit_done(void *arg)
 	}
 	n->applied_height = j->info.height;
 	if (j->counted) {
-		n->exec_pending_txs -= j->block->ntxs;
+		n->exec_pending_txs -= j->exec_ntxs;
 		j->counted = false;
 	}
 	n->blocks_committed++;
@@ -953,7 +957,7 @@ static void commit_done(void *arg)
 	if (n->http)
 		node_http_notify_commit(n->http, j->info.height);
 	/* Usually started already, by the executed hook's event. */
-	start_next(n, j, &j->info);
+	start_next(n, j, &j->info, 0);
 out:
 	event_free(j->ev_exec);
 	ledger_block_free(j->block);
@@ -998,8 +1002,21 @@ static void decided_done(void *arg)
 static void store_decided(node *n, uint64_t height, const uint8_t *block, size_t len,
 			  const cons_cert *cert, const cm_wr *certb)
 {
-	decided_job *j = calloc(1, sizeof *j);
 	struct recent_decided *r = &n->recent[height % 2];
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy) {
+		memcpy(copy, block, len);
+		free(r->block);
+		r->block = copy;
+		r->len = len;
+		r->height = height;
+		r->cert = *cert;
+	}
+	/* A replica signs nothing, so it needs no record: after a crash it
+	 * catches up from its peers. */
+	if (!n->cfg.validator)
+		return;
+	decided_job *j = calloc(1, sizeof *j);
 	if (!j) {
 		fatal(n, "out of memory storing the decided block");
 		return;
@@ -1016,15 +1033,6 @@ static void store_decided(node *n, uint64_t height, const uint8_t *block, size_t
 		free(j);
 		fatal(n, "cannot queue the decided block's write");
 		return;
-	}
-	uint8_t *copy = malloc(len ? len : 1);
-	if (copy) {
-		memcpy(copy, block, len);
-		free(r->block);
-		r->block = copy;
-		r->len = len;
-		r->height = height;
-		r->cert = *cert;
 	}
 }
 
@@ -2147,6 +2155,9 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 		node_mempool_set_height(n->mp, info.height);
 	}
 
+	/* One safety writer: its jobs complete in submission order, which
+	 * store_decided relies on (a decided record before the next height's
+	 * persists). */
 	if (node_work_new(&n->w_safety, n->base, "safety", 1, 1u << 20, 0) ||
 	    node_work_new(&n->w_store, n->base, "storage", 1, 1024, 0) ||
 	    node_work_new(&n->w_verify, n->base, "verify", VERIFY_THREADS, VERIFY_QUEUED_TXS_MAX,
@@ -2238,22 +2249,17 @@ int node_run(const char *home, const node_overrides *ov, const char *passphrase,
 				goto out;
 			}
 			q->ev.u.restart.safety = &q->safety;
-			if (q->safety.height > info.height + 1) {
-				/* The decided records (replay_decided) bring the
-				 * ledger to at least the height before the one the
-				 * core last signed at; further behind, the core
-				 * would start below its lock and lose it. */
-				NLOG_ERROR("safety_ahead",
-					   "safety_height=%llu ledger_height=%llu err=\"the safety "
-					   "state is more than one height past the ledger and no "
-					   "decided block in the safety store bridges the gap\"",
-					   (unsigned long long)q->safety.height,
-					   (unsigned long long)info.height);
-				free(q);
-				free(sbuf);
-				rc = NODE_E_FATAL;
-				goto out;
-			}
+			if (q->safety.height > info.height + 1)
+				/* data/ older than safety/ (restored from a
+				 * backup): the core runs the heights below fresh,
+				 * signing nothing, and resumes its restored state,
+				 * lock included, at its height. */
+				NLOG_WARN("safety_ahead",
+					  "safety_height=%llu ledger_height=%llu msg=\"the ledger is "
+					  "behind what this validator signed: catching up from the "
+					  "peers, nothing is signed until then\"",
+					  (unsigned long long)q->safety.height,
+					  (unsigned long long)info.height);
 			if (q->safety.valid_round >= 0 && restore_valid(n, q) != 0) {
 				free(q);
 				free(sbuf);

@@ -870,6 +870,33 @@ Test(cons, restart_below_the_restored_height_keeps_the_lock)
 	cons_safety_get(c, &got);
 	cr_assert_eq(got.height, 6);
 	cr_assert_eq(got.locked_round, -1, "height 6 is not locked");
+	/* A proposal and a polka at height 6 (the others decide it): the core
+	 * cannot vote there, and must store nothing that would replace the
+	 * restored lock on disk (review H7). */
+	uint32_t P = cons_proposer(&vs4, 6, 0);
+	cr_assert_neq(P, 0);
+	const uint8_t block[] = "block six";
+	cons_proposal p = {.height = 6, .round = 0, .pol_round = -1, .proposer = P};
+	block_id(NULL, block, sizeof block, p.id);
+	p.block = block;
+	p.block_len = sizeof block;
+	sign_proposal(&p, sk[P]);
+	feed_proposal(c, out, &p, 0);
+	ev = (cons_event){.kind = CONS_EV_BLOCK_CHECKED};
+	ev.u.checked.height = 6;
+	memcpy(ev.u.checked.id, p.id, CONS_ID_BYTES);
+	ev.u.checked.valid = true;
+	cr_assert_eq(cons_step(c, &ev, out), 0);
+	for (uint32_t i = 0; i < out->n; i++)
+		cr_assert_neq(out->a[i].kind, CONS_ACT_PERSIST, "persisted below the restored height");
+	for (int who = 1; who < 4; who++) {
+		feed_vote(c, out, who, CONS_STEP_PREVOTE, 6, 0, true, p.id, 0);
+		for (uint32_t i = 0; i < out->n; i++)
+			cr_assert_neq(out->a[i].kind, CONS_ACT_PERSIST,
+				      "persisted below the restored height");
+	}
+	ev = (cons_event){.kind = CONS_EV_START_HEIGHT};
+	ev.u.start.valset = &vs4;
 	ev.u.start.height = 7;
 	cr_assert_eq(cons_step(c, &ev, out), 0);
 	cons_safety_get(c, &got);
