@@ -116,44 +116,37 @@ static int put_record(node_safety *s, MDB_txn *txn, enum node_safety_record rec,
 	return 0;
 }
 
-int node_safety_store(node_safety *s, const uint8_t *state, size_t len, const uint8_t *valid,
-		      size_t vlen)
+/* Writes up to two records in one synced transaction. Without
+ * MDB_NOSYNC, commit returns after fdatasync: durable. */
+static int store_records(node_safety *s, enum node_safety_record r1, const uint8_t *b1, size_t l1,
+			 enum node_safety_record r2, const uint8_t *b2, size_t l2)
 {
 	MDB_txn *txn;
 	int rc;
 
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		goto fail;
-	if ((rc = put_record(s, txn, NODE_SAFETY_STATE, state, len)) != 0 ||
-	    (valid && (rc = put_record(s, txn, NODE_SAFETY_VALID, valid, vlen)) != 0)) {
+	if ((rc = put_record(s, txn, r1, b1, l1)) != 0 ||
+	    (b2 && (rc = put_record(s, txn, r2, b2, l2)) != 0)) {
 		mdb_txn_abort(txn);
 		goto fail;
 	}
-	/* Without MDB_NOSYNC, commit returns after fdatasync: durable. */
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;
 	return 0;
 fail:
-	NLOG_ERROR("safety_store", "err=\"%s\"", mdb_strerror(rc));
+	NLOG_ERROR("safety_store", "record=%s err=\"%s\"", record_keys[r1], mdb_strerror(rc));
 	return -1;
+}
+
+int node_safety_store(node_safety *s, const uint8_t *state, size_t len, const uint8_t *valid,
+		      size_t vlen)
+{
+	return store_records(s, NODE_SAFETY_STATE, state, len, NODE_SAFETY_VALID, valid, vlen);
 }
 
 int node_safety_store_one(node_safety *s, enum node_safety_record rec, const uint8_t *buf,
 			  size_t len)
 {
-	MDB_txn *txn;
-	int rc;
-
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-		goto fail;
-	if ((rc = put_record(s, txn, rec, buf, len)) != 0) {
-		mdb_txn_abort(txn);
-		goto fail;
-	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		goto fail;
-	return 0;
-fail:
-	NLOG_ERROR("safety_store", "record=%s err=\"%s\"", record_keys[rec], mdb_strerror(rc));
-	return -1;
+	return store_records(s, rec, buf, len, rec, NULL, 0);
 }
