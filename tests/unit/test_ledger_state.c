@@ -481,21 +481,7 @@ Test(ledger_state, layout_4_directory_with_histhead_is_refused, .init = setup, .
 Test(ledger_state, layout_2_directory_without_valset_history_is_refused, .init = setup,
      .fini = teardown)
 {
-	ledger_close(F.l);
-	F.l = NULL;
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	uint8_t two = 2;
-	MDB_val k = { 6, "layout" }, v = { 1, &two };
-	cr_assert_eq(mdb_env_create(&env), 0);
-	cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
-	cr_assert_eq(mdb_env_open(env, F.dir, 0, 0600), 0);
-	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	cr_assert_eq(mdb_dbi_open(txn, "chain", 0, &dbi), 0);
-	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-	cr_assert_eq(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	set_layout(2);
 	ledger_options opt = { .map_bytes = (size_t)1 << 30, .nosync = true };
 	cr_assert_eq(ledger_open(&F.l, F.dir, F.g, &opt), LEDGER_E_LAYOUT);
 	cr_assert_null(F.l);
