@@ -1706,7 +1706,7 @@ static int store_block(ax *a, const ledger_block *b, const uint8_t *cert, size_t
  * Nothing without a hook (tests, reindex). Without memory for the nonces
  * nothing is published either: the next height then waits for the
  * commit, and the block still applies. */
-static int publish_executed(ax *a, const st_tip *tip)
+static int publish_executed(ax *a)
 {
 	ledger *l = a->l;
 	ledger_info info;
@@ -1719,15 +1719,9 @@ static int publish_executed(ax *a, const st_tip *tip)
 	pthread_mutex_unlock(&l->exec_mu);
 	if (!hooked)
 		return 0;
-	memset(&info, 0, sizeof info);
-	if ((rc = st_get_valset(l, a->txn, ST_META_VALSET1, &info.valset)) != 0 ||
-	    (rc = st_get_valset(l, a->txn, ST_META_VALSET2, &info.next_valset)) != 0)
+	/* store_block wrote the new tip into the transaction. */
+	if ((rc = st_get_info(l, a->txn, &info)) != 0)
 		return rc;
-	info.height = tip->height;
-	info.time_ms = tip->time_ms;
-	memcpy(info.last_block_hash, tip->last_hash, CK_HASH_BYTES);
-	memcpy(info.state_root, tip->state_root, CK_HASH_BYTES);
-	memcpy(info.results_root, tip->results_root, CK_HASH_BYTES);
 	if (a->bc.n > 0 && (nonces = malloc(a->bc.n * sizeof *nonces)) == NULL)
 		return 0;
 	for (size_t i = 0; i < ((size_t)1 << a->bc.bits); i++) {
@@ -1800,7 +1794,7 @@ int ledger_apply_block(ledger *l, const ledger_block *b, const uint8_t *cert, si
 		if ((rc = apply_tx(&a, txs[i], i, &res.r[i])) != 0)
 			goto fail;
 	if ((rc = end_block(&a)) != 0 || (rc = store_block(&a, b, cert, certlen, &res, &tip)) != 0 ||
-	    (rc = publish_executed(&a, &tip)) != 0)
+	    (rc = publish_executed(&a)) != 0)
 		goto fail;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;

@@ -1619,13 +1619,10 @@ void ledger_close(ledger *l)
 
 /* ---- chain info --------------------------------------------------------- */
 
-int ledger_get_info(ledger *l, ledger_info *out)
+int st_get_info(ledger *l, MDB_txn *txn, ledger_info *out)
 {
-	MDB_txn *txn;
 	st_tip tip;
-	int rc = st_rtxn(l, &txn);
-	if (rc != 0)
-		return rc;
+	int rc;
 	memset(out, 0, sizeof *out);
 	if ((rc = st_get_tip(l, txn, &tip)) == 0 &&
 	    (rc = st_get_valset(l, txn, ST_META_VALSET1, &out->valset)) == 0 &&
@@ -1636,6 +1633,16 @@ int ledger_get_info(ledger *l, ledger_info *out)
 		memcpy(out->state_root, tip.state_root, CK_HASH_BYTES);
 		memcpy(out->results_root, tip.results_root, CK_HASH_BYTES);
 	}
+	return rc;
+}
+
+int ledger_get_info(ledger *l, ledger_info *out)
+{
+	MDB_txn *txn;
+	int rc = st_rtxn(l, &txn);
+	if (rc != 0)
+		return rc;
+	rc = st_get_info(l, txn, out);
 	mdb_txn_abort(txn);
 	return rc;
 }

@@ -143,6 +143,8 @@ int st_dberr(int mdbrc, const char *ctx);
  * executed block, so that it cannot be dropped in between; st_exec_nonce
  * (under exec_mu) looks an account up. */
 void st_exec_publish(ledger *l, const ledger_info *after, const st_nonce *nonces, size_t n);
+/* ledger_get_info's answer from txn (a write transaction: after its block). */
+int st_get_info(ledger *l, MDB_txn *txn, ledger_info *out);
 void st_exec_drop(ledger *l);
 bool st_exec_nonce(const ledger *l, const ck_pubkey key, uint64_t *nonce);
 
